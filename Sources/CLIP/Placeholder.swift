@@ -1,0 +1,1 @@
+// `CLIP` module. See Package.swift for where it sits in the pipeline.

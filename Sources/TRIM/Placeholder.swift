@@ -1,0 +1,1 @@
+// `TRIM` module. See Package.swift for where it sits in the pipeline.

@@ -1,0 +1,1 @@
+// `TRIMImage` module. See Package.swift for where it sits in the pipeline.

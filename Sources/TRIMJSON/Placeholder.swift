@@ -1,0 +1,1 @@
+// `TRIMJSON` module. See Package.swift for where it sits in the pipeline.

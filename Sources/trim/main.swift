@@ -1,0 +1,1 @@
+print("trim: command line under construction")
