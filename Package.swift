@@ -29,7 +29,7 @@ let package = Package(
         // inflate / zlib / gzip (RFC 1950–1952), shared by the tokenizer vocabulary and PNG.
         .target(name: "Inflate"),
         // JPEG and PNG decoding, PNG encoding, Pillow-exact resampling, LLaVA/CLIP preprocessing.
-        .target(name: "TRIMImage", dependencies: ["Inflate", "TRIMTensor"]),
+        .target(name: "TRIMImage", dependencies: ["Inflate", "TRIMTensor", "TRIMJSON"]),
         // CLIP's byte-level BPE tokenizer, identical to Hugging Face's CLIPTokenizerFast.
         .target(name: "CLIPTokenizer", dependencies: ["Inflate", "TRIMJSON", "TRIMResources"]),
         // CLIP vision and text transformers with Hugging Face weight names.
@@ -42,6 +42,7 @@ let package = Package(
         .executableTarget(name: "trim", dependencies: ["TRIM"]),
 
         .testTarget(name: "TRIMTensorTests", dependencies: ["TRIMTensor"]),
+        .testTarget(name: "TRIMJSONTests", dependencies: ["TRIMJSON"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TRIMJSON", "TRIMTensor"]),
         .testTarget(name: "InflateTests", dependencies: ["Inflate"]),
         .testTarget(name: "TRIMImageTests", dependencies: ["TRIMImage", "SafeTensors", "TRIMTensor"]),
