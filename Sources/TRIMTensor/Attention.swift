@@ -1,0 +1,72 @@
+// Scaled dot-product attention over fused multi-head projections.
+//
+// q, k, v are the outputs of the q/k/v projections, `[tokens, heads * headDim]`; head h owns columns
+// h*headDim ..< (h+1)*headDim. Heads are independent, so they run in parallel, one at a time per thread:
+// a head's score matrix `[tokens, tokens]` is the only large temporary, and never more than one per thread
+// exists (577² floats = 1.3 MB at ViT-L/14-336). Both products go through the packed GEMM.
+
+/// Multi-head attention `softmax(Q Kᵀ · scale + mask) V` per head, heads concatenated.
+///
+/// - Parameters:
+///   - q, k, v: `[tokens, heads * headDim]`.
+///   - heads: number of heads; `q.columns` must be divisible by it.
+///   - scale: multiplies the scores (CLIP: `headDim^-0.5`).
+///   - causal: when true, token i attends only to tokens 0...i (CLIP's text tower).
+/// - Returns: `[tokens, heads * headDim]`, ready for the output projection.
+public func multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scale: Float, causal: Bool) -> Tensor {
+    precondition(q.shape == k.shape && k.shape == v.shape && q.rank == 2, "attention: q/k/v shapes differ or rank ≠ 2")
+    let t = q.shape[0], width = q.shape[1]
+    precondition(heads > 0 && width % heads == 0, "attention: width \(width) not divisible by \(heads) heads")
+    let d = width / heads
+    var out = [Float](repeating: 0, count: t * width)
+    if t == 0 || d == 0 { return Tensor(shape: q.shape, scalars: out) }
+    q.scalars.withUnsafeBufferPointer { qp in
+        k.scalars.withUnsafeBufferPointer { kp in
+            v.scalars.withUnsafeBufferPointer { vp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
+                    let threads = Parallelism.threads
+                    let perThread = Parallelism.split(heads, parts: threads)
+                    Parallelism.parallelFor(perThread.count) { th in
+                        // Per-thread scratch, reused across this thread's heads.
+                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
+                        let packed = UnsafeMutablePointer<Float>.allocate(
+                            capacity: max(GEMM.packedCount(n: t, k: d), GEMM.packedCount(n: d, k: t)))
+                        defer { scores.deallocate(); packed.deallocate() }
+                        for h in perThread[th] {
+                            attendOneHead(
+                                q: qb + h * d, k: kb + h * d, v: vb + h * d, out: ob + h * d,
+                                ld: width, tokens: t, headDim: d, scale: scale, causal: causal,
+                                scores: scores, packed: packed)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return Tensor(shape: q.shape, scalars: out)
+}
+
+/// One head: S = Q Kᵀ · scale (+ causal mask), softmax rows, out = S V. All operands strided by `ld`.
+private func attendOneHead(
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+    ld: Int, tokens t: Int, headDim d: Int, scale: Float, causal: Bool,
+    scores: UnsafeMutablePointer<Float>, packed: UnsafeMutablePointer<Float>
+) {
+    // S[t, t] = Q[t, d] · K[t, d]ᵀ
+    GEMM.packTransposed(k, ldb: ld, n: t, k: d, into: packed)
+    scores.initialize(repeating: 0, count: t * t)
+    GEMM.multiplyAdd(m: t, n: t, k: d, a: q, lda: ld, packed: packed, c: scores, ldc: t,
+                     panels: 0..<((t + GEMM.nr - 1) / GEMM.nr), rows: 0..<t)
+    for i in 0..<t {
+        let row = scores + i * t
+        let visible = causal ? i + 1 : t
+        for j in 0..<visible { row[j] *= scale }
+        softmaxRow(row, visible)
+        for j in visible..<t { row[j] = 0 }
+    }
+    // out[t, d] = S[t, t] · V[t, d]
+    GEMM.pack(v, ldb: ld, k: t, n: d, into: packed)
+    GEMM.multiplyAdd(m: t, n: d, k: t, a: scores, lda: t, packed: packed, c: out, ldc: ld,
+                     panels: 0..<((d + GEMM.nr - 1) / GEMM.nr), rows: 0..<t)
+}

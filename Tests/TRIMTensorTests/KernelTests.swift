@@ -1,0 +1,176 @@
+import Foundation
+import XCTest
+
+@testable import TRIMTensor
+
+/// Every kernel against a naive scalar version written in Double, on shapes chosen to hit the edges:
+/// not multiples of the SIMD width or of the 6 × 32 micro-kernel, single rows, K = 1, K spanning
+/// several K blocks.
+final class KernelTests: XCTestCase {
+    /// A deterministic pseudo-random tensor in [-1, 1) (xorshift; no Foundation randomness).
+    static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        let n = shape.reduce(1, *)
+        var v = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17
+            v[i] = Float(Double(s >> 11) / Double(1 << 53)) * 2 - 1
+        }
+        return Tensor(shape: shape, scalars: v)
+    }
+
+    /// max|a − b| / max(max|b|, tiny).
+    static func relativeError(_ a: [Float], _ b: [Double]) -> Double {
+        precondition(a.count == b.count)
+        var num = 0.0, den = 1e-30
+        for i in a.indices { num = max(num, abs(Double(a[i]) - b[i])); den = max(den, abs(b[i])) }
+        return num / den
+    }
+
+    func naiveLinear(_ x: Tensor, _ w: Tensor, _ b: [Float]?) -> [Double] {
+        let (m, k, n) = (x.rows, x.columns, w.shape[0])
+        var out = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = b.map { Double($0[j]) } ?? 0
+                for kk in 0..<k { s += Double(x.scalars[i * k + kk]) * Double(w.scalars[j * k + kk]) }
+                out[i * n + j] = s
+            }
+        }
+        return out
+    }
+
+    func testLinearMatchesNaiveOnOddShapes() {
+        // (m, k, n): ragged rows (not a multiple of 6), ragged panels (not a multiple of 32),
+        // one row, K = 1, K over one K block (300 > 256), N < 16.
+        let shapes = [(1, 1, 1), (7, 5, 33), (13, 300, 65), (6, 32, 32), (1, 17, 100), (20, 1, 3), (5, 513, 17)]
+        for (idx, (m, k, n)) in shapes.enumerated() {
+            let x = Self.random([m, k], seed: UInt64(idx * 3 + 1))
+            let w = Self.random([n, k], seed: UInt64(idx * 3 + 2))
+            let b = Self.random([n], seed: UInt64(idx * 3 + 3)).scalars
+            let y = linear(x, weight: w, bias: b)
+            XCTAssertEqual(y.shape, [m, n])
+            XCTAssertLessThan(Self.relativeError(y.scalars, naiveLinear(x, w, b)), 1e-6, "shape \(m)×\(k)×\(n)")
+            let y0 = linear(x, weight: w)
+            XCTAssertLessThan(Self.relativeError(y0.scalars, naiveLinear(x, w, nil)), 1e-6, "no bias \(m)×\(k)×\(n)")
+        }
+    }
+
+    func testLinearKeepsLeadingDimensionsAndHandlesEmptyInputs() {
+        let x = Self.random([2, 3, 4], seed: 9)
+        let w = Self.random([5, 4], seed: 10)
+        XCTAssertEqual(linear(x, weight: w).shape, [2, 3, 5])
+        XCTAssertEqual(linear(Tensor(shape: [0, 4]), weight: w).shape, [0, 5])
+        XCTAssertEqual(linear(Tensor(shape: [3, 0]), weight: Tensor(shape: [5, 0]), bias: [1, 2, 3, 4, 5]).scalars,
+                       [Float](repeating: 0, count: 15).enumerated().map { Float($0.offset % 5 + 1) })
+    }
+
+    func testParallelLinearSplitsByRowsAndByPanelsIdentically() {
+        // Large enough to take the threaded path; few panels (n = 40) forces the row split,
+        // many panels (n = 300) the panel split. Results must equal the naive product.
+        for (m, k, n) in [(100, 200, 40), (50, 120, 300)] {
+            let x = Self.random([m, k], seed: 77)
+            let w = Self.random([n, k], seed: 78)
+            let y = linear(x, weight: w)
+            XCTAssertLessThan(Self.relativeError(y.scalars, naiveLinear(x, w, nil)), 1e-6)
+        }
+    }
+
+    func testMatmulMatchesNaive() {
+        let a = Self.random([9, 37], seed: 5), b = Self.random([37, 45], seed: 6)
+        let y = matmul(a, b)
+        var ref = [Double](repeating: 0, count: 9 * 45)
+        for i in 0..<9 { for j in 0..<45 { for kk in 0..<37 {
+            ref[i * 45 + j] += Double(a.scalars[i * 37 + kk]) * Double(b.scalars[kk * 45 + j])
+        } } }
+        XCTAssertLessThan(Self.relativeError(y.scalars, ref), 1e-6)
+    }
+
+    func testLayerNormMatchesNaive() {
+        let x = Self.random([5, 37], seed: 11)
+        let w = Self.random([37], seed: 12).scalars, b = Self.random([37], seed: 13).scalars
+        let y = layerNorm(x, weight: w, bias: b, eps: 1e-5)
+        var ref = [Double]()
+        for r in 0..<5 {
+            let row = x.scalars[(r * 37)..<(r * 37 + 37)].map(Double.init)
+            let mean = row.reduce(0, +) / 37
+            let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 37
+            for j in 0..<37 { ref.append((row[j] - mean) / (variance + 1e-5).squareRoot() * Double(w[j]) + Double(b[j])) }
+        }
+        XCTAssertLessThan(Self.relativeError(y.scalars, ref), 1e-6)
+    }
+
+    func testSoftmaxRowsSumToOneAndMatchNaive() {
+        var x = Self.random([3, 19], seed: 21)
+        x.scalars[5] = 80  // large logit: must not overflow
+        let y = softmaxRows(x)
+        for r in 0..<3 {
+            let row = x.scalars[(r * 19)..<(r * 19 + 19)].map(Double.init)
+            let m = row.max()!
+            let e = row.map { Foundation.exp($0 - m) }
+            let s = e.reduce(0, +)
+            XCTAssertLessThan(Self.relativeError(Array(y.scalars[(r * 19)..<(r * 19 + 19)]), e.map { $0 / s }), 1e-6)
+        }
+    }
+
+    func testGELUVariantsMatchTheirDefinitions() {
+        let x = Tensor(shape: [7], scalars: [-6, -2.5, -1, 0, 0.3, 1.7, 8])
+        let g = geluErf(x), q = quickGELU(x)
+        for i in 0..<7 {
+            let v = Double(x.scalars[i])
+            XCTAssertEqual(Double(g.scalars[i]), 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot())), accuracy: 1e-6)
+            XCTAssertEqual(Double(q.scalars[i]), v / (1 + Foundation.exp(-1.702 * v)), accuracy: 1e-6)
+        }
+    }
+
+    func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: Double, causal: Bool) -> [Double] {
+        let (t, w) = (q.shape[0], q.shape[1])
+        let d = w / heads
+        var out = [Double](repeating: 0, count: t * w)
+        for h in 0..<heads {
+            for i in 0..<t {
+                let visible = causal ? i + 1 : t
+                var s = [Double](repeating: 0, count: visible)
+                for j in 0..<visible {
+                    for c in 0..<d { s[j] += Double(q.scalars[i * w + h * d + c]) * Double(k.scalars[j * w + h * d + c]) }
+                    s[j] *= scale
+                }
+                let m = s.max()!
+                let e = s.map { Foundation.exp($0 - m) }
+                let z = e.reduce(0, +)
+                for j in 0..<visible {
+                    for c in 0..<d { out[i * w + h * d + c] += e[j] / z * Double(v.scalars[j * w + h * d + c]) }
+                }
+            }
+        }
+        return out
+    }
+
+    func testAttentionMatchesNaiveWithAndWithoutCausalMask() {
+        // 3 heads of width 10 (not a power of two), 11 tokens.
+        let q = Self.random([11, 30], seed: 31), k = Self.random([11, 30], seed: 32), v = Self.random([11, 30], seed: 33)
+        for causal in [false, true] {
+            let y = multiHeadAttention(q: q, k: k, v: v, heads: 3, scale: 1 / Float(10).squareRoot(), causal: causal)
+            let ref = naiveAttention(q, k, v, heads: 3, scale: 1 / 10.0.squareRoot(), causal: causal)
+            XCTAssertLessThan(Self.relativeError(y.scalars, ref), 1e-6, "causal: \(causal)")
+        }
+    }
+
+    func testPatchifyMatchesStridedConvolutionLayout() {
+        // [2, 5, 7] image, patch 2: 2×3 patches, trailing row/column dropped.
+        let img = Tensor(shape: [2, 5, 7], scalars: (0..<70).map(Float.init))
+        let p = patchify(img, patch: 2)
+        XCTAssertEqual(p.shape, [6, 8])
+        // Patch (row 1, col 2) = index 5: channel 0 rows 2–3, cols 4–5, then channel 1.
+        let expected: [Float] = [18, 19, 25, 26, 53, 54, 60, 61]
+        XCTAssertEqual(Array(p.scalars[40..<48]), expected)
+    }
+
+    func testTensorRowHelpers() {
+        let t = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(t.gatherRows([2, 0]).scalars, [5, 6, 1, 2])
+        XCTAssertEqual(t.rows(1..<3).scalars, [3, 4, 5, 6])
+        XCTAssertEqual(t.transposed().scalars, [1, 3, 5, 2, 4, 6])
+        XCTAssertEqual(Tensor.concatenateRows([t.row(0).reshaped([1, 2]), t]).shape, [4, 2])
+    }
+}
