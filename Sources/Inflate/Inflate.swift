@@ -1,0 +1,276 @@
+/// Decompression of deflate (RFC 1951) data, raw or inside a zlib (RFC 1950) or gzip (RFC 1952) wrapper.
+///
+/// Built for untrusted input: every read is bounds-checked, output is capped by `maxOutputBytes`, every
+/// loop consumes input or output, and every checksum the format carries is verified.
+/// Acceptance follows zlib: a stream zlib rejects is rejected here too.
+public enum Inflate {
+    /// Decodes a raw deflate stream (no header or trailer). Bytes after the final block are ignored.
+    /// - Returns: the decompressed bytes.
+    /// - Throws: `InflateError` for corrupt or truncated data, or when the output would exceed `maxOutputBytes`.
+    public static func inflate(_ data: [UInt8], maxOutputBytes: Int) throws(InflateError) -> [UInt8] {
+        var out = Output(limit: maxOutputBytes, expected: data.count)
+        _ = try inflateStream(data, start: 0, into: &out)
+        return out.bytes
+    }
+
+    /// Decodes a zlib stream: 2-byte header (CM 8, no preset dictionary), deflate data, big-endian Adler-32
+    /// of the output. Bytes after the trailer are ignored (as zlib and Pillow do).
+    public static func zlibDecompress(_ data: [UInt8], maxOutputBytes: Int) throws(InflateError) -> [UInt8] {
+        guard data.count >= 2 else { throw .truncatedInput(offset: data.count) }
+        let cmf = Int(data[0]), flg = Int(data[1])
+        guard cmf & 15 == 8 else {
+            throw .badHeader(offset: 0, detail: "zlib compression method \(cmf & 15), expected 8 (deflate)")
+        }
+        guard cmf >> 4 <= 7 else {
+            throw .badHeader(offset: 0, detail: "zlib window size code \(cmf >> 4), expected at most 7")
+        }
+        guard (cmf << 8 | flg) % 31 == 0 else {
+            throw .badHeader(offset: 1, detail: "zlib header check bits fail (CMF*256+FLG not a multiple of 31)")
+        }
+        guard flg & 0x20 == 0 else {
+            throw .badHeader(offset: 1, detail: "zlib stream needs a preset dictionary, which is not supported")
+        }
+        var out = Output(limit: maxOutputBytes, expected: data.count)
+        let end = try inflateStream(data, start: 2, into: &out)
+        guard end + 4 <= data.count else { throw .truncatedInput(offset: data.count) }
+        let stored = readUInt32(data, end, bigEndian: true)
+        let computed = Checksum.adler32(out.bytes)
+        guard stored == computed else {
+            throw .checksumMismatch(kind: "Adler-32", offset: end, stored: stored, computed: computed)
+        }
+        return out.bytes
+    }
+
+    /// Decodes a gzip file: one or more members, each with its CRC-32 and ISIZE verified and the optional
+    /// header CRC-16 checked. Zero bytes between or after members are skipped (as Python's `gzip` does);
+    /// any other trailing byte must start another member.
+    public static func gzipDecompress(_ data: [UInt8], maxOutputBytes: Int) throws(InflateError) -> [UInt8] {
+        var out = Output(limit: maxOutputBytes, expected: data.count)
+        var pos = 0
+        repeat {
+            let bodyStart = try parseGzipHeader(data, at: pos)
+            let memberStart = out.bytes.count
+            let end = try inflateStream(data, start: bodyStart, into: &out)
+            guard end + 8 <= data.count else { throw .truncatedInput(offset: data.count) }
+            let storedCRC = readUInt32(data, end, bigEndian: false)
+            let crc = out.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[memberStart...])) }
+            guard storedCRC == crc else {
+                throw .checksumMismatch(kind: "CRC-32", offset: end, stored: storedCRC, computed: crc)
+            }
+            let storedSize = readUInt32(data, end + 4, bigEndian: false)
+            let size = UInt32(truncatingIfNeeded: out.bytes.count - memberStart)
+            guard storedSize == size else {
+                throw .checksumMismatch(kind: "ISIZE", offset: end + 4, stored: storedSize, computed: size)
+            }
+            pos = end + 8
+            while pos < data.count && data[pos] == 0 { pos += 1 }
+        } while pos < data.count
+        return out.bytes
+    }
+
+    // MARK: - gzip header
+
+    /// Validates the gzip member header at `start` and returns the offset of its deflate data.
+    private static func parseGzipHeader(_ data: [UInt8], at start: Int) throws(InflateError) -> Int {
+        let magic: [UInt8] = [0x1F, 0x8B]
+        for i in 0..<2 where start + i < data.count && data[start + i] != magic[i] {
+            throw .badHeader(offset: start, detail: "not a gzip member (expected magic bytes 1f 8b)")
+        }
+        guard start + 10 <= data.count else { throw .truncatedInput(offset: data.count) }
+        guard data[start + 2] == 8 else {
+            throw .badHeader(offset: start + 2, detail: "gzip compression method \(data[start + 2]), expected 8 (deflate)")
+        }
+        let flags = data[start + 3]
+        guard flags & 0xE0 == 0 else {
+            throw .badHeader(offset: start + 3, detail: "gzip reserved flag bits set (flags 0x\(String(flags, radix: 16)))")
+        }
+        var pos = start + 10
+        if flags & 0x04 != 0 {  // FEXTRA: 2-byte length, then that many bytes
+            guard pos + 2 <= data.count else { throw .truncatedInput(offset: data.count) }
+            let xlen = Int(data[pos]) | Int(data[pos + 1]) << 8
+            pos += 2
+            guard pos + xlen <= data.count else { throw .truncatedInput(offset: data.count) }
+            pos += xlen
+        }
+        for flag in [UInt8(0x08), 0x10] where flags & flag != 0 {  // FNAME, FCOMMENT: zero-terminated
+            while pos < data.count && data[pos] != 0 { pos += 1 }
+            guard pos < data.count else { throw .truncatedInput(offset: data.count) }
+            pos += 1
+        }
+        if flags & 0x02 != 0 {  // FHCRC: low 16 bits of the CRC-32 of the header so far
+            guard pos + 2 <= data.count else { throw .truncatedInput(offset: data.count) }
+            let stored = UInt32(data[pos]) | UInt32(data[pos + 1]) << 8
+            let computed = Checksum.crc32(data[start..<pos]) & 0xFFFF
+            guard stored == computed else {
+                throw .checksumMismatch(kind: "gzip header CRC-16", offset: pos, stored: stored, computed: computed)
+            }
+            pos += 2
+        }
+        return pos
+    }
+
+    /// Reads 4 bytes at `offset` (the caller checked they exist).
+    private static func readUInt32(_ data: [UInt8], _ offset: Int, bigEndian: Bool) -> UInt32 {
+        let b = (0..<4).map { UInt32(data[offset + $0]) }
+        return bigEndian ? b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3] : b[3] << 24 | b[2] << 16 | b[1] << 8 | b[0]
+    }
+
+    // MARK: - deflate
+
+    /// The decompressed bytes so far, with the caller's size cap.
+    struct Output {
+        var bytes: [UInt8] = []
+        let limit: Int
+
+        init(limit: Int, expected: Int) {
+            self.limit = max(0, limit)
+            bytes.reserveCapacity(min(self.limit, max(1024, expected.multipliedReportingOverflow(by: 4).partialValue)))
+        }
+
+        /// Throws unless `n` more bytes fit under the limit.
+        @inline(__always)
+        func ensureRoom(_ n: Int) throws(InflateError) {
+            if n > limit - bytes.count { throw .outputTooLarge(limit: limit) }
+        }
+    }
+
+    /// The order in which a dynamic block lists code-length code lengths.
+    private static let codeLengthOrder: [Int] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
+
+    /// Decodes the deflate blocks starting at byte `start` into `out`, through the final block.
+    /// - Returns: the offset of the first byte after the final block (rounded up to a whole byte).
+    static func inflateStream(_ data: [UInt8], start: Int, into out: inout Output) throws(InflateError) -> Int {
+        var reader = BitReader(data, start: start)
+        var isFinal = false
+        while !isFinal {
+            let blockStart = reader.byteOffset
+            isFinal = try reader.bits(1) == 1
+            switch try reader.bits(2) {
+            case 0: try copyStoredBlock(&reader, into: &out)
+            case 1: try decodeBlock(&reader, .fixedLiteralLength, .fixedDistance, into: &out)
+            case 2:
+                let (lit, dist) = try readDynamicTables(&reader)
+                try decodeBlock(&reader, lit, dist, into: &out)
+            default: throw .badBlockType(offset: blockStart)
+            }
+        }
+        reader.alignToByte()
+        return reader.position
+    }
+
+    /// Copies a stored block (type 0): byte-aligned LEN, NLEN, then LEN literal bytes.
+    private static func copyStoredBlock(_ reader: inout BitReader, into out: inout Output) throws(InflateError) {
+        reader.alignToByte()
+        let p = reader.position
+        let data = reader.data
+        guard p + 4 <= data.count else { throw .truncatedInput(offset: data.count) }
+        let len = Int(data[p]) | Int(data[p + 1]) << 8
+        let nlen = Int(data[p + 2]) | Int(data[p + 3]) << 8
+        guard len == nlen ^ 0xFFFF else { throw .badStoredLength(offset: p, length: len, complement: nlen) }
+        guard p + 4 + len <= data.count else { throw .truncatedInput(offset: data.count) }
+        try out.ensureRoom(len)
+        out.bytes.append(contentsOf: data[(p + 4)..<(p + 4 + len)])
+        reader.skipBytes(4 + len)
+    }
+
+    /// Reads a dynamic block's code-length code and the literal/length and distance code lengths it
+    /// encodes (RFC 1951 §3.2.7), validating them as zlib does.
+    private static func readDynamicTables(_ reader: inout BitReader) throws(InflateError) -> (Huffman, Huffman) {
+        let headerOffset = reader.byteOffset
+        let literalCount = try reader.bits(5) + 257
+        let distanceCount = try reader.bits(5) + 1
+        let codeLengthCount = try reader.bits(4) + 4
+        guard literalCount <= 286 && distanceCount <= 30 else {
+            throw .badCodeLengths(offset: headerOffset,
+                                  detail: "\(literalCount) literal/length and \(distanceCount) distance codes, at most 286 and 30 allowed")
+        }
+        var codeLengthLengths = [UInt8](repeating: 0, count: 19)
+        for i in 0..<codeLengthCount { codeLengthLengths[codeLengthOrder[i]] = UInt8(try reader.bits(3)) }
+        guard Huffman.shape(of: codeLengthLengths[...]).shape == .complete else {
+            throw .badCodeLengths(offset: headerOffset, detail: "the code-length code is incomplete or over-subscribed")
+        }
+        let codeLengthCode = Huffman(lengths: codeLengthLengths[...])
+
+        let total = literalCount + distanceCount
+        var lengths = [UInt8](repeating: 0, count: total)
+        var i = 0
+        while i < total {
+            let at = reader.byteOffset
+            let symbol = try codeLengthCode.decode(&reader)
+            if symbol < 16 {
+                lengths[i] = UInt8(symbol)
+                i += 1
+                continue
+            }
+            let value: UInt8
+            let repeatCount: Int
+            switch symbol {
+            case 16:
+                guard i > 0 else { throw .badCodeLengths(offset: at, detail: "repeat code 16 with no previous length") }
+                value = lengths[i - 1]
+                repeatCount = 3 + (try reader.bits(2))
+            case 17:
+                value = 0
+                repeatCount = 3 + (try reader.bits(3))
+            default:
+                value = 0
+                repeatCount = 11 + (try reader.bits(7))
+            }
+            guard i + repeatCount <= total else {
+                throw .badCodeLengths(offset: at, detail: "a repeat code runs past the \(total) code lengths")
+            }
+            for j in i..<(i + repeatCount) { lengths[j] = value }
+            i += repeatCount
+        }
+        guard lengths[256] != 0 else {
+            throw .badCodeLengths(offset: headerOffset, detail: "the end-of-block code has no length")
+        }
+        let lit = lengths[0..<literalCount]
+        let dist = lengths[literalCount...]
+        for (name, set) in [("literal/length", lit), ("distance", dist)] {
+            let (shape, longest) = Huffman.shape(of: set)
+            // zlib accepts an incomplete code only when it is a single one-bit code.
+            if shape == .oversubscribed || (shape == .incomplete && longest != 1) {
+                throw .badCodeLengths(offset: headerOffset, detail: "the \(name) code is over-subscribed or incomplete")
+            }
+        }
+        return (Huffman(lengths: lit), Huffman(lengths: dist))
+    }
+
+    /// Decodes one Huffman-coded block until its end-of-block symbol.
+    ///
+    /// The hot loop of decompression: one table lookup per literal, two plus extra bits per match.
+    /// Matches may overlap their own output (distance < length), so they are copied byte by byte.
+    private static func decodeBlock(_ reader: inout BitReader, _ lit: Huffman, _ dist: Huffman,
+                                    into out: inout Output) throws(InflateError) {
+        while true {
+            let at = reader.byteOffset
+            let symbol = try lit.decode(&reader)
+            if symbol < 256 {
+                try out.ensureRoom(1)
+                out.bytes.append(UInt8(truncatingIfNeeded: symbol))
+                continue
+            }
+            if symbol == 256 { return }
+            let lengthSymbol = symbol - 257
+            guard lengthSymbol < 29 else { throw .badHuffmanCode(offset: at) }
+            let length =
+                DeflateTables.lengthBase[lengthSymbol] + (try reader.bits(DeflateTables.lengthExtra[lengthSymbol]))
+            let distanceSymbol = try dist.decode(&reader)
+            guard distanceSymbol < 30 else { throw .badHuffmanCode(offset: at) }
+            let distance =
+                DeflateTables.distanceBase[distanceSymbol]
+                + (try reader.bits(DeflateTables.distanceExtra[distanceSymbol]))
+            let produced = out.bytes.count
+            guard distance <= produced else {
+                throw .distanceTooFarBack(offset: at, distance: distance, available: produced)
+            }
+            try out.ensureRoom(length)
+            var from = produced - distance
+            for _ in 0..<length {
+                out.bytes.append(out.bytes[from])
+                from += 1
+            }
+        }
+    }
+}
