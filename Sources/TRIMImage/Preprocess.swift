@@ -1,0 +1,170 @@
+import TRIMTensor
+
+/// LLaVA-1.5 / CLIP image preprocessing (SPEC §1 steps 1–2), reproducing
+/// LLaVA's `expand2square` followed by Hugging Face's `CLIPImageProcessor` (PIL backend,
+/// `CLIPImageProcessorPil` in transformers ≥ 5):
+///
+/// 1. **Pad to square** (optional): paste the image onto a `max(w, h)` square filled with
+///    `int(mean · 255)` per channel, centred along the short side (offset `(long - short) // 2`).
+/// 2. **Resize** with Pillow (`BICUBIC` by default): shortest edge → `size`, long edge →
+///    `int(size · long / short)`; no-op if the size is unchanged.
+/// 3. **Center crop** to `crop_size`: `top = (h - crop_h) // 2`, `left = (w - crop_w) // 2`; an axis
+///    shorter than the crop is zero-padded first, placed at `ceil((crop - size) / 2)`.
+/// 4. **Rescale**: `Float32(Float64(x) · rescale_factor)`.
+/// 5. **Normalize**: `(x - mean) / std` in Float32, per channel.
+///
+/// The result is channel-first `[3, H, W]` Float32.
+public func pixelValues(for image: RGBImage, config: PreprocessorConfig = PreprocessorConfig(), padToSquare: Bool = true)
+    -> Tensor
+{
+    let cropped = preprocessedImage(for: image, config: config, padToSquare: padToSquare)
+    return normalizedPixelValues(cropped, config: config)
+}
+
+/// Steps 1–3 of `pixelValues(for:config:padToSquare:)`: the padded, resized and cropped 8-bit image
+/// (`[H, W, 3]`) that HF's processor rescales and normalizes. Bit-exact with Pillow + HF.
+public func preprocessedImage(for image: RGBImage, config: PreprocessorConfig = PreprocessorConfig(), padToSquare: Bool = true)
+    -> RGBImage
+{
+    var image = image
+    if padToSquare {
+        image = expandToSquare(image, background: config.padColor)
+    }
+    if config.doResize {
+        let (height, width) = config.resizedSize(height: image.height, width: image.width)
+        image = Resample.resize(image, width: width, height: height, filter: config.resample)
+    }
+    if config.doCenterCrop {
+        image = centerCrop(image, height: config.cropHeight, width: config.cropWidth)
+    }
+    return image
+}
+
+/// Steps 4–5: `[H, W, 3]` bytes → `[3, H, W]` Float32, rescaled and normalized as the config says.
+public func normalizedPixelValues(_ image: RGBImage, config: PreprocessorConfig = PreprocessorConfig()) -> Tensor {
+    let plane = image.width * image.height
+    var out = [Float](repeating: 0, count: 3 * plane)
+    for c in 0..<3 {
+        // All 256 possible results for this channel, computed with HF's dtype flow:
+        // uint8 → float64 · factor → float32, then float32 (x - mean) / std.
+        var table = [Float](repeating: 0, count: 256)
+        let mean = Float(config.imageMean[c])
+        let std = Float(config.imageStd[c])
+        for v in 0..<256 {
+            var x = config.doRescale ? Float(Double(v) * config.rescaleFactor) : Float(v)
+            if config.doNormalize { x = (x - mean) / std }
+            table[v] = x
+        }
+        for i in 0..<plane {
+            out[c * plane + i] = table[Int(image.pixels[i * 3 + c])]
+        }
+    }
+    return Tensor(shape: [3, image.height, image.width], scalars: out)
+}
+
+/// LLaVA's `expand2square`: `image` centred on a square canvas of side `max(w, h)` filled with
+/// `background`; offset `(0, (w - h) // 2)` if wider, `((h - w) // 2, 0)` if taller; unchanged if square.
+public func expandToSquare(_ image: RGBImage, background: (r: UInt8, g: UInt8, b: UInt8)) -> RGBImage {
+    let side = max(image.width, image.height)
+    if image.width == image.height { return image }
+    var canvas = RGBImage(width: side, height: side, fill: background)
+    let left = (side - image.width) / 2
+    let top = (side - image.height) / 2
+    let rowBytes = image.width * 3
+    for y in 0..<image.height {
+        let dst = ((top + y) * side + left) * 3
+        canvas.pixels.replaceSubrange(dst..<(dst + rowBytes), with: image.pixels[(y * rowBytes)..<((y + 1) * rowBytes)])
+    }
+    return canvas
+}
+
+/// HF's `center_crop`: the `height × width` window at `top = (h - height) // 2`,
+/// `left = (w - width) // 2` (floor division). Along an axis where the image is smaller than the
+/// window, the image is first zero-padded to the window size with `ceil((window - size) / 2)` before it.
+public func centerCrop(_ image: RGBImage, height: Int, width: Int) -> RGBImage {
+    precondition(height >= 1 && width >= 1, "centerCrop: crop size \(width)×\(height) must be ≥ 1×1")
+    // Offset of the window in image coordinates (may be negative where the image gets padded).
+    func origin(_ size: Int, _ window: Int) -> Int {
+        size >= window ? (size - window) / 2 : -((window - size + 1) / 2)
+    }
+    let top = origin(image.height, height)
+    let left = origin(image.width, width)
+    if top == 0 && left == 0 && height == image.height && width == image.width { return image }
+    var out = [UInt8](repeating: 0, count: height * width * 3)
+    for y in 0..<height {
+        let sy = top + y
+        guard sy >= 0 && sy < image.height else { continue }
+        let x0 = max(0, -left)
+        let x1 = min(width, image.width - left)
+        guard x0 < x1 else { continue }
+        let src = (sy * image.width + left + x0) * 3
+        let dst = (y * width + x0) * 3
+        out.replaceSubrange(dst..<(dst + (x1 - x0) * 3), with: image.pixels[src..<(src + (x1 - x0) * 3)])
+    }
+    return RGBImage(width: width, height: height, pixels: out)
+}
+
+/// The settings of a Hugging Face `preprocessor_config.json` that `pixelValues` uses.
+/// The defaults are OpenAI CLIP ViT-L/14-336's (as LLaVA-1.5 uses it).
+public struct PreprocessorConfig: Sendable, Equatable {
+    /// How the resize target is chosen.
+    public enum Size: Sendable, Equatable {
+        /// `{"shortest_edge": n}` (or a bare int): short side → n, long side → `int(n · long / short)`.
+        case shortestEdge(Int)
+        /// `{"height": h, "width": w}`: resize to exactly `h × w`.
+        case exact(height: Int, width: Int)
+    }
+
+    /// Resize target (`size`).
+    public var size: Size = .shortestEdge(336)
+    /// Center-crop height in pixels (`crop_size.height`).
+    public var cropHeight = 336
+    /// Center-crop width in pixels (`crop_size.width`).
+    public var cropWidth = 336
+    /// Per-channel RGB mean (`image_mean`), in [0, 1] units; also sets the square-padding colour.
+    public var imageMean: [Double] = [0.48145466, 0.4578275, 0.40821073]
+    /// Per-channel RGB standard deviation (`image_std`), in [0, 1] units.
+    public var imageStd: [Double] = [0.26862954, 0.26130258, 0.27577711]
+    /// `do_resize`.
+    public var doResize = true
+    /// `do_center_crop`.
+    public var doCenterCrop = true
+    /// `do_rescale`.
+    public var doRescale = true
+    /// `do_normalize`.
+    public var doNormalize = true
+    /// `rescale_factor`: multiplier from bytes to [0, 1].
+    public var rescaleFactor = 1.0 / 255.0
+    /// `resample`: the Pillow filter used by the resize.
+    public var resample: Resample.Filter = .bicubic
+
+    /// The CLIP ViT-L/14-336 defaults.
+    public init() {}
+
+    /// The defaults with another square size: shortest edge and crop both `size` (e.g. 224 for ViT-B/16).
+    public init(size: Int) {
+        self.size = .shortestEdge(size)
+        cropHeight = size
+        cropWidth = size
+    }
+
+    /// LLaVA's padding colour: `tuple(int(x * 255) for x in image_mean)`.
+    public var padColor: (r: UInt8, g: UInt8, b: UInt8) {
+        func byte(_ m: Double) -> UInt8 { UInt8(clamping: Int(max(0, min(255, m * 255)))) }
+        return (byte(imageMean[0]), byte(imageMean[1]), byte(imageMean[2]))
+    }
+
+    /// The `(height, width)` HF's resize produces for an input of `height × width`
+    /// (`get_resize_output_image_size` with `default_to_square=False`).
+    public func resizedSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        switch size {
+        case .exact(let h, let w):
+            return (h, w)
+        case .shortestEdge(let edge):
+            let (short, long) = width <= height ? (width, height) : (height, width)
+            // Python: int(size * long / short) — true division in float64, then truncation.
+            let newLong = Int(Double(edge * long) / Double(short))
+            return width <= height ? (newLong, edge) : (edge, newLong)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import XCTest
+
+@testable import TRIMImage
+
+final class ResampleTests: XCTestCase {
+    /// Every case of resize.safetensors: Pillow's `Image.resize((w, h), BICUBIC|BILINEAR)` output, byte for byte.
+    func testResizeMatchesPillowBitExactOnGoldens() throws {
+        let goldens = try ImageGoldens("resize.safetensors")
+        XCTAssertGreaterThanOrEqual(goldens.cases.count, 15)
+        for name in goldens.cases where goldens.entries[name + ".src"] != nil {
+            let meta = try goldens.json(name)
+            let filter: Resample.Filter = meta["filter"] as! String == "bilinear" ? .bilinear : .bicubic
+            let src = try goldens.image(name + ".src")
+            let expected = try goldens.image(name + ".out")
+            let got = Resample.resize(src, width: meta["width"] as! Int, height: meta["height"] as! Int, filter: filter)
+            XCTAssertTrue(got == expected, "\(name): \(firstDifference(got, expected))")
+        }
+    }
+
+    func testResizeToSameSizeReturnsInputUnchanged() {
+        let image = RGBImage(width: 3, height: 2, pixels: (0..<18).map { UInt8($0 * 13) })
+        XCTAssertEqual(Resample.resize(image, width: 3, height: 2), image)
+    }
+
+    func testResizeOfFlatColourStaysFlat() {
+        let image = RGBImage(width: 17, height: 11, fill: (200, 3, 77))
+        for (w, h) in [(5, 4), (40, 23), (17, 30), (1, 1)] {
+            XCTAssertEqual(Resample.resize(image, width: w, height: h), RGBImage(width: w, height: h, fill: (200, 3, 77)))
+        }
+    }
+
+    /// Fixed-point weights of each output row sum to about 1.0 (2^22), as Pillow's normalisation guarantees.
+    func testKernelWeightsAreNormalised() {
+        for (inSize, outSize) in [(100, 7), (7, 100), (336, 335), (1, 5)] {
+            let k = Resample.Kernel(inSize: inSize, outSize: outSize, filter: .bicubic)
+            for i in 0..<outSize {
+                let sum = (0..<k.count[i]).reduce(0) { $0 + Int(k.weights[i * k.taps + $1]) }
+                XCTAssertLessThanOrEqual(abs(sum - (1 << 22)), k.count[i], "in \(inSize) out \(outSize) row \(i)")
+            }
+        }
+    }
+}
