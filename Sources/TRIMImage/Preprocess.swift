@@ -1,3 +1,5 @@
+import Foundation
+import TRIMJSON
 import TRIMTensor
 
 /// LLaVA-1.5 / CLIP image preprocessing (SPEC §1 steps 1–2), reproducing
@@ -14,24 +16,34 @@ import TRIMTensor
 /// 5. **Normalize**: `(x - mean) / std` in Float32, per channel.
 ///
 /// The result is channel-first `[3, H, W]` Float32.
+/// - Throws: `PreprocessError.imageTooLarge` when the padded or resized image would exceed
+///   `ImageLimits.maxPixels` (an extreme aspect ratio), instead of trying to allocate it.
 public func pixelValues(for image: RGBImage, config: PreprocessorConfig = PreprocessorConfig(), padToSquare: Bool = true)
-    -> Tensor
+    throws(PreprocessError) -> Tensor
 {
-    let cropped = preprocessedImage(for: image, config: config, padToSquare: padToSquare)
+    let cropped = try preprocessedImage(for: image, config: config, padToSquare: padToSquare)
     return normalizedPixelValues(cropped, config: config)
 }
 
 /// Steps 1–3 of `pixelValues(for:config:padToSquare:)`: the padded, resized and cropped 8-bit image
 /// (`[H, W, 3]`) that HF's processor rescales and normalizes. Bit-exact with Pillow + HF.
 public func preprocessedImage(for image: RGBImage, config: PreprocessorConfig = PreprocessorConfig(), padToSquare: Bool = true)
-    -> RGBImage
+    throws(PreprocessError) -> RGBImage
 {
     var image = image
     if padToSquare {
+        let side = max(image.width, image.height)
+        guard side.multipliedReportingOverflow(by: side).partialValue <= ImageLimits.maxPixels, side <= 1 << 31 else {
+            throw .imageTooLarge(step: "pad to square", width: side, height: side)
+        }
         image = expandToSquare(image, background: config.padColor)
     }
     if config.doResize {
         let (height, width) = config.resizedSize(height: image.height, width: image.width)
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= ImageLimits.maxPixels, width >= 1, height >= 1 else {
+            throw .imageTooLarge(step: "resize", width: width, height: height)
+        }
         image = Resample.resize(image, width: width, height: height, filter: config.resample)
     }
     if config.doCenterCrop {
@@ -166,5 +178,131 @@ public struct PreprocessorConfig: Sendable, Equatable {
             let newLong = Int(Double(edge * long) / Double(short))
             return width <= height ? (newLong, edge) : (edge, newLong)
         }
+    }
+}
+
+/// Why an image could not be preprocessed.
+public enum PreprocessError: Error, CustomStringConvertible, Equatable {
+    /// An intermediate image (after `step`) would have more than `ImageLimits.maxPixels` pixels.
+    case imageTooLarge(step: String, width: Int, height: Int)
+
+    public var description: String {
+        switch self {
+        case .imageTooLarge(let step, let width, let height):
+            return "image too large to preprocess: \(step) would make \(width)×\(height) pixels, "
+                + "more than the limit of \(ImageLimits.maxPixels); use a less extreme aspect ratio"
+        }
+    }
+}
+
+/// Why a `preprocessor_config.json` could not be used.
+public enum PreprocessorConfigError: Error, CustomStringConvertible, Equatable {
+    /// The file could not be read.
+    case unreadable(path: String, reason: String)
+    /// The file is not valid JSON (`reason` from the parser).
+    case invalidJSON(path: String, reason: String)
+    /// A key has a value of the wrong type or out of range.
+    case badValue(path: String, key: String, expected: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason):
+            return "cannot read preprocessor config \(path): \(reason)"
+        case .invalidJSON(let path, let reason):
+            return "preprocessor config \(path) is not valid JSON: \(reason)"
+        case .badValue(let path, let key, let expected):
+            return "preprocessor config \(path): \"\(key)\" must be \(expected)"
+        }
+    }
+}
+
+extension PreprocessorConfig {
+    /// The largest `size` / `crop_size` edge accepted from a config file.
+    public static let maxEdge = 16_384
+
+    /// Reads a Hugging Face `preprocessor_config.json` (`CLIPImageProcessor`).
+    ///
+    /// Accepted forms: `"size": {"shortest_edge": n}`, `{"height": h, "width": w}` or a bare int
+    /// (= shortest edge); `"crop_size": {"height": h, "width": w}` or a bare int; `image_mean` /
+    /// `image_std` as 3 numbers or one; `resample` 2 (BILINEAR) or 3 (BICUBIC); `rescale_factor`;
+    /// `do_resize`, `do_center_crop`, `do_rescale`, `do_normalize`. A missing key takes the value
+    /// `CLIPImageProcessor` itself would use (size and crop 224, OpenAI CLIP mean/std, BICUBIC, 1/255,
+    /// all steps on), so the result matches `CLIPImageProcessor.from_pretrained` on the same file.
+    public init(contentsOf url: URL) throws(PreprocessorConfigError) {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw .unreadable(path: url.path, reason: error.localizedDescription)
+        }
+        try self.init(json: [UInt8](data), path: url.path)
+    }
+
+    /// Parses the bytes of a `preprocessor_config.json`; `path` is only used in error messages.
+    public init(json bytes: [UInt8], path: String = "preprocessor_config.json") throws(PreprocessorConfigError) {
+        let root: JSONValue
+        do { root = try JSON.parse(bytes) } catch { throw .invalidJSON(path: path, reason: error.description) }
+        guard root.objectValue != nil else { throw .badValue(path: path, key: "(root)", expected: "a JSON object") }
+        self.init(size: 224)
+
+        func edge(_ v: JSONValue?, _ key: String) throws(PreprocessorConfigError) -> Int {
+            guard let n = v?.intValue, n >= 1, n <= Self.maxEdge else {
+                throw .badValue(path: path, key: key, expected: "an integer in 1...\(Self.maxEdge)")
+            }
+            return n
+        }
+        func flag(_ key: String, _ current: Bool) throws(PreprocessorConfigError) -> Bool {
+            guard let v = root[key], !v.isNull else { return current }
+            guard let b = v.boolValue else { throw .badValue(path: path, key: key, expected: "true or false") }
+            return b
+        }
+        func triple(_ key: String, _ current: [Double], positive: Bool) throws(PreprocessorConfigError) -> [Double] {
+            guard let v = root[key], !v.isNull else { return current }
+            let values: [Double]? = v.doubleValue.map { [$0, $0, $0] } ?? v.arrayValue.flatMap { a in
+                a.count == 3 ? a.compactMap(\.doubleValue) : nil
+            }
+            guard let values, values.count == 3, values.allSatisfy({ $0.isFinite && (!positive || $0 > 0) }) else {
+                throw .badValue(path: path, key: key, expected: positive ? "3 positive numbers" : "3 numbers")
+            }
+            return values
+        }
+
+        if let size = root["size"], !size.isNull {
+            if size.intValue != nil {
+                self.size = .shortestEdge(try edge(size, "size"))
+            } else if let e = size["shortest_edge"], !e.isNull, size["longest_edge"]?.isNull ?? true {
+                self.size = .shortestEdge(try edge(e, "size.shortest_edge"))
+            } else if size["height"] != nil || size["width"] != nil {
+                self.size = .exact(height: try edge(size["height"], "size.height"), width: try edge(size["width"], "size.width"))
+            } else {
+                throw .badValue(path: path, key: "size", expected: "an int, {\"shortest_edge\": n} or {\"height\": h, \"width\": w}")
+            }
+        }
+        if let crop = root["crop_size"], !crop.isNull {
+            if crop.intValue != nil {
+                cropHeight = try edge(crop, "crop_size")
+                cropWidth = cropHeight
+            } else {
+                cropHeight = try edge(crop["height"], "crop_size.height")
+                cropWidth = try edge(crop["width"], "crop_size.width")
+            }
+        }
+        imageMean = try triple("image_mean", imageMean, positive: false)
+        imageStd = try triple("image_std", imageStd, positive: true)
+        if let r = root["resample"], !r.isNull {
+            switch r.intValue {
+            case 2: resample = .bilinear
+            case 3: resample = .bicubic
+            default: throw .badValue(path: path, key: "resample", expected: "2 (BILINEAR) or 3 (BICUBIC)")
+            }
+        }
+        if let f = root["rescale_factor"], !f.isNull {
+            guard let d = f.doubleValue, d.isFinite else {
+                throw .badValue(path: path, key: "rescale_factor", expected: "a number")
+            }
+            rescaleFactor = d
+        }
+        doResize = try flag("do_resize", doResize)
+        doCenterCrop = try flag("do_center_crop", doCenterCrop)
+        doRescale = try flag("do_rescale", doRescale)
+        doNormalize = try flag("do_normalize", doNormalize)
     }
 }

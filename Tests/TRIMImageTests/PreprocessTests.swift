@@ -34,11 +34,11 @@ final class PreprocessTests: XCTestCase {
             let config = config(meta["config"] as! [String: Any])
             let pad = meta["pad"] as! Bool
             let src = try goldens.image(name + ".src")
-            let crop = preprocessedImage(for: src, config: config, padToSquare: pad)
+            let crop = try preprocessedImage(for: src, config: config, padToSquare: pad)
             let expectedCrop = try goldens.image(name + ".crop")
             XCTAssertTrue(crop == expectedCrop, "\(name): \(firstDifference(crop, expectedCrop))")
 
-            let got = pixelValues(for: src, config: config, padToSquare: pad)
+            let got = try pixelValues(for: src, config: config, padToSquare: pad)
             XCTAssertEqual(got.shape, [3, config.cropHeight, config.cropWidth], name)
             var expected: [Float]
             if goldens.entries[name + ".pixel_values"] != nil {
@@ -58,6 +58,55 @@ final class PreprocessTests: XCTestCase {
             let maxError = zip(got.scalars, expected).map { abs($0 - $1) }.max() ?? 0
             XCTAssertLessThanOrEqual(maxError, 1e-6, name)
         }
+    }
+
+    /// The config file format of openai/clip-vit-large-patch14-336 (old int forms) gives the defaults.
+    func testConfigFromOldStyleCLIP336FileEqualsDefaults() throws {
+        let json = """
+            {"crop_size": 336, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+             "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+             "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 336}
+            """
+        XCTAssertEqual(try PreprocessorConfig(json: Array(json.utf8)), PreprocessorConfig())
+    }
+
+    func testConfigFromNewStyleDictsAndMissingKeysUsesHFClassDefaults() throws {
+        let json = """
+            {"size": {"shortest_edge": 224}, "crop_size": {"height": 200, "width": 210},
+             "rescale_factor": 0.00392156862745098, "do_rescale": true, "resample": 2,
+             "image_processor_type": "CLIPImageProcessor"}
+            """
+        let c = try PreprocessorConfig(json: Array(json.utf8))
+        XCTAssertEqual(c.size, .shortestEdge(224))
+        XCTAssertEqual([c.cropHeight, c.cropWidth], [200, 210])
+        XCTAssertEqual(c.resample, .bilinear)
+        XCTAssertEqual(c.rescaleFactor, 1.0 / 255.0)
+        XCTAssertEqual(c.imageMean, PreprocessorConfig().imageMean)
+        let exact = try PreprocessorConfig(json: Array(#"{"size": {"height": 30, "width": 40}}"#.utf8))
+        XCTAssertEqual(exact.size, .exact(height: 30, width: 40))
+        XCTAssertEqual([exact.cropHeight, exact.cropWidth], [224, 224])
+    }
+
+    func testConfigRejectsBadValuesWithTypedErrors() {
+        for (json, key) in [
+            (#"{"size": -3}"#, "size"), (#"{"crop_size": {"height": 3}}"#, "crop_size.width"),
+            (#"{"image_std": [1, 0, 1]}"#, "image_std"), (#"{"resample": 1}"#, "resample"),
+            (#"{"do_resize": "yes"}"#, "do_resize"), (#"{"size": {"longest_edge": 5}}"#, "size"),
+        ] {
+            XCTAssertThrowsError(try PreprocessorConfig(json: Array(json.utf8))) { error in
+                guard case .badValue(_, let k, _) = error as? PreprocessorConfigError else {
+                    return XCTFail("\(json): \(error)")
+                }
+                XCTAssertEqual(k, key, json)
+            }
+        }
+        XCTAssertThrowsError(try PreprocessorConfig(json: Array("{".utf8)))
+    }
+
+    func testExtremeAspectRatioThrowsInsteadOfAllocating() {
+        let strip = RGBImage(width: 1, height: 600_000, fill: (1, 2, 3))
+        XCTAssertThrowsError(try pixelValues(for: strip, padToSquare: true))
+        XCTAssertThrowsError(try pixelValues(for: strip, padToSquare: false))
     }
 
     func testResizeTargetFollowsHFShortestEdgeRule() {
