@@ -1,1 +1,0 @@
-// `SafeTensors` module. See Package.swift for where it sits in the pipeline.
