@@ -1,0 +1,28 @@
+import TRIMTensor
+
+/// One pre-LayerNorm transformer layer (`encoder.layers.{i}`):
+/// `x = x + self_attn(layer_norm1(x)); x = x + mlp(layer_norm2(x))`.
+public struct CLIPEncoderLayer: Sendable {
+    /// LayerNorm before attention.
+    public let layer_norm1: LayerNorm
+    /// Multi-head self-attention.
+    public let self_attn: CLIPAttention
+    /// LayerNorm before the MLP.
+    public let layer_norm2: LayerNorm
+    /// Feed-forward block.
+    public let mlp: CLIPMLP
+
+    init(_ w: WeightLoader, prefix: String, hidden: Int, intermediate: Int, heads: Int,
+         activation: Activation, eps: Float) throws {
+        layer_norm1 = try w.layerNorm(prefix + ".layer_norm1", width: hidden, eps: eps)
+        self_attn = try CLIPAttention(w, prefix: prefix + ".self_attn", hidden: hidden, heads: heads)
+        layer_norm2 = try w.layerNorm(prefix + ".layer_norm2", width: hidden, eps: eps)
+        mlp = try CLIPMLP(w, prefix: prefix + ".mlp", hidden: hidden, intermediate: intermediate, activation: activation)
+    }
+
+    /// `[tokens, hidden]` → `[tokens, hidden]`.
+    public func callAsFunction(_ x: Tensor, causal: Bool) -> Tensor {
+        let h = add(x, self_attn(layer_norm1(x), causal: causal))
+        return add(h, mlp(layer_norm2(h)))
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import SafeTensors
+import TRIMTensor
+
+/// A CLIP model as Hugging Face's `CLIPModel`: both towers and their projections into the joint space.
+///
+/// Loads a Hugging Face checkpoint directory unchanged (`config.json` + `model.safetensors` or a sharded
+/// `model.safetensors.index.json`), e.g. `openai/clip-vit-large-patch14-336`.
+public struct CLIPModel: Sendable {
+    /// The configuration read from `config.json`.
+    public let config: CLIPConfig
+    /// The image tower.
+    public let vision_model: CLIPVisionTransformer
+    /// The text tower (`nil` when loading skipped it).
+    public let text_model: CLIPTextTransformer?
+    /// `[projection, D_vision]`, no bias.
+    public let visual_projection: Linear
+    /// `[projection, D_text]`, no bias.
+    public let text_projection: Linear?
+    /// The learned temperature's log; CLIP logits are `exp(logit_scale) · cos`.
+    public let logit_scale: Float
+
+    /// Loads a checkpoint directory.
+    /// - Parameters:
+    ///   - directory: holds `config.json` and the safetensors weights.
+    ///   - visionLayers: load only this many vision encoder layers (TRIM needs 23 of ViT-L's 24); `nil` = all.
+    ///   - loadText: whether to load the text tower.
+    public init(directory: URL, visionLayers: Int? = nil, loadText: Bool = true) throws {
+        let config = try CLIPConfig(contentsOf: directory.appendingPathComponent("config.json"))
+        let source = try SafeTensorsCheckpoint.open(directory)
+        try self.init(config: config, weights: source, sourceName: directory.path,
+                      visionLayers: visionLayers, loadText: loadText)
+    }
+
+    /// Builds the model from a configuration and any tensor source with Hugging Face names.
+    public init(config: CLIPConfig, weights: any TensorSource, sourceName: String,
+                visionLayers: Int? = nil, loadText: Bool = true) throws {
+        try config.validate()
+        self.config = config
+        let w = WeightLoader(source: weights, sourceName: sourceName)
+        vision_model = try CLIPVisionTransformer(w, config: config.vision, prefix: "vision_model", loadLayers: visionLayers)
+        visual_projection = try w.linear("visual_projection", outputs: config.projectionDim,
+                                         inputs: config.vision.hiddenSize, bias: false)
+        if loadText {
+            text_model = try CLIPTextTransformer(w, config: config.text, prefix: "text_model")
+            text_projection = try w.linear("text_projection", outputs: config.projectionDim,
+                                           inputs: config.text.hiddenSize, bias: false)
+        } else {
+            text_model = nil
+            text_projection = nil
+        }
+        logit_scale = weights.contains("logit_scale") ? try w.tensor("logit_scale", shape: []).scalars[0] : log(1 / 0.07)
+    }
+
+    /// `image_embeds` `[projection]`: `visual_projection(pooled output)` (not normalised).
+    public func imageEmbeds(_ pixelValues: Tensor) throws -> Tensor {
+        visual_projection(try vision_model.pooledOutput(pixelValues))
+    }
+
+    /// `text_embeds` `[projection]`: `text_projection(pooled output)` (not normalised).
+    public func textEmbeds(_ ids: [Int]) throws -> Tensor {
+        guard let text_model, let text_projection else {
+            throw CLIPError.invalidInput("the text tower was not loaded")
+        }
+        return text_projection(try text_model.pooledOutput(ids))
+    }
+}

@@ -1,0 +1,85 @@
+import TRIMTensor
+
+/// CLIP's image tower (`vision_model`, Hugging Face `CLIPVisionTransformer`), read top to bottom:
+///
+///     pixels [3, S, S] ─patch_embedding (conv p×p, stride p, no bias)→ [P, D]
+///       prepend class_embedding → [P+1, D] + position_embedding → pre_layrnorm     = hidden_states[0]
+///       encoder.layers[0 ..< k]                                                   = hidden_states[k]
+///       (pooled output: post_layernorm(hidden_states[L][0]))
+///
+/// with P = (S/p)² patches (576 for ViT-L/14-336) and D the hidden width (1024).
+public struct CLIPVisionTransformer: Sendable {
+    /// Tower configuration.
+    public let config: CLIPVisionConfig
+    /// The patch convolution as a `[D, C·p·p]` linear map over flattened patches (see `patchify`).
+    public let patch_embedding: Linear
+    /// `[D]` learned class token.
+    public let class_embedding: [Float]
+    /// `[P+1, D]` learned absolute positions.
+    public let position_embedding: Tensor
+    /// LayerNorm on the embeddings (the checkpoint's spelling).
+    public let pre_layrnorm: LayerNorm
+    /// The encoder layers that were loaded (all, unless loading was capped).
+    public let layers: [CLIPEncoderLayer]
+    /// LayerNorm of the pooled class token (also used by TRIM on patch tokens).
+    public let post_layernorm: LayerNorm
+
+    /// Loads `prefix.*` tensors; `loadLayers` caps how many encoder layers are read (TRIM needs only
+    /// the layers up to the one it selects).
+    init(_ w: WeightLoader, config c: CLIPVisionConfig, prefix: String, loadLayers: Int?) throws {
+        config = c
+        let d = c.hiddenSize, p = c.patchSize
+        let conv = try w.tensor(prefix + ".embeddings.patch_embedding.weight", shape: [d, c.channels, p, p])
+        patch_embedding = Linear(weight: conv.reshaped([d, c.channels * p * p]), bias: nil)
+        class_embedding = try w.tensor(prefix + ".embeddings.class_embedding", shape: [d]).scalars
+        position_embedding = try w.tensor(prefix + ".embeddings.position_embedding.weight", shape: [c.tokenCount, d])
+        pre_layrnorm = try w.layerNorm(prefix + ".pre_layrnorm", width: d, eps: c.layerNormEps)
+        let n = min(loadLayers ?? c.layers, c.layers)
+        layers = try (0..<n).map { i in
+            try CLIPEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", hidden: d, intermediate: c.intermediateSize,
+                                 heads: c.attentionHeads, activation: c.activation, eps: c.layerNormEps)
+        }
+        post_layernorm = try w.layerNorm(prefix + ".post_layernorm", width: d, eps: c.layerNormEps)
+    }
+
+    /// `hidden_states[0]`: patch + class embeddings, positions added, `pre_layrnorm` applied.
+    /// - Parameter pixelValues: `[C, S, S]` normalised pixels.
+    /// - Returns: `[P+1, D]`, the class token in row 0.
+    public func embeddings(_ pixelValues: Tensor) throws -> Tensor {
+        let c = config
+        guard pixelValues.shape == [c.channels, c.imageSize, c.imageSize] else {
+            throw CLIPError.invalidInput(
+                "pixel_values has shape \(pixelValues.shape), the vision tower expects \([c.channels, c.imageSize, c.imageSize])")
+        }
+        let patches = patch_embedding(patchify(pixelValues, patch: c.patchSize))  // [P, D]
+        let tokens = Tensor.concatenateRows([Tensor(shape: [1, c.hiddenSize], scalars: class_embedding), patches])
+        return pre_layrnorm(add(tokens, position_embedding))  // [P+1, D]
+    }
+
+    /// The hidden state after the first `layers` encoder layers (`hidden_states[layers]`), running only
+    /// those layers. `layers` may be 0 … the number of loaded layers.
+    /// - Returns: `[P+1, D]`.
+    public func hiddenState(_ pixelValues: Tensor, afterLayers k: Int) throws -> Tensor {
+        try hiddenStates(pixelValues, upTo: k).last!
+    }
+
+    /// All hidden states `hidden_states[0 ... k]`, each `[P+1, D]`.
+    public func hiddenStates(_ pixelValues: Tensor, upTo k: Int) throws -> [Tensor] {
+        guard k >= 0 && k <= layers.count else {
+            throw CLIPError.invalidInput("layer \(k) is outside 0…\(layers.count) (layers loaded: \(layers.count) of \(config.layers))")
+        }
+        var states = [try embeddings(pixelValues)]
+        for layer in layers[0..<k] { states.append(layer(states.last!, causal: false)) }
+        return states
+    }
+
+    /// The pooled output: `post_layernorm` of the class token after the last layer, `[D]`.
+    /// Requires every layer to be loaded.
+    public func pooledOutput(_ pixelValues: Tensor) throws -> Tensor {
+        guard layers.count == config.layers else {
+            throw CLIPError.invalidInput("pooled output needs all \(config.layers) layers; only \(layers.count) are loaded")
+        }
+        let last = try hiddenState(pixelValues, afterLayers: layers.count)
+        return post_layernorm(last.row(0))
+    }
+}

@@ -1,0 +1,46 @@
+// The two parameterised building blocks every transformer here is made of, mirroring
+// `torch.nn.Linear` and `torch.nn.LayerNorm` (weights under the same names in checkpoints).
+
+/// `torch.nn.Linear`: `y = x · Wᵀ + b`, with `W` packed once at construction.
+public struct Linear: Sendable {
+    /// The `[outputs, inputs]` weight, packed for the GEMM.
+    public let weight: PackedMatrix
+    /// `[outputs]`, or `nil` for a bias-free layer.
+    public let bias: [Float]?
+
+    /// A layer from a `[outputs, inputs]` weight and optional `[outputs]` bias.
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(bias == nil || bias!.count == weight.shape.first ?? 0, "Linear: bias length ≠ outputs")
+        self.weight = PackedMatrix(weight: weight)
+        self.bias = bias?.scalars
+    }
+
+    /// Input features.
+    public var inputs: Int { weight.inputs }
+    /// Output features.
+    public var outputs: Int { weight.outputs }
+
+    /// `[..., inputs]` → `[..., outputs]`.
+    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight, bias: bias) }
+}
+
+/// `torch.nn.LayerNorm` over the last dimension.
+public struct LayerNorm: Sendable {
+    /// `[features]` scale (γ).
+    public let weight: [Float]
+    /// `[features]` shift (β).
+    public let bias: [Float]
+    /// Added to the variance.
+    public let eps: Float
+
+    /// A layer norm from `[features]` weight and bias tensors.
+    public init(weight: Tensor, bias: Tensor, eps: Float) {
+        precondition(weight.count == bias.count, "LayerNorm: weight and bias lengths differ")
+        self.weight = weight.scalars
+        self.bias = bias.scalars
+        self.eps = eps
+    }
+
+    /// `[..., features]` → `[..., features]`.
+    public func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: eps) }
+}
