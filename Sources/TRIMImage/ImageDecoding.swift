@@ -1,0 +1,89 @@
+import Foundation
+
+/// Decodes image files to 8-bit RGB, choosing the decoder from the file's magic bytes (not its name).
+public enum ImageDecoder {
+    /// The formats recognised by their leading bytes.
+    public enum Format: String, Sendable, Equatable {
+        /// `89 50 4E 47 0D 0A 1A 0A`.
+        case png = "PNG"
+        /// `FF D8 FF` (start-of-image marker followed by another marker).
+        case jpeg = "JPEG"
+    }
+
+    /// The format `data` starts with, or nil.
+    public static func sniff(_ data: [UInt8]) -> Format? {
+        if PNGDecoder.hasSignature(data) { return .png }
+        if data.count >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF { return .jpeg }
+        return nil
+    }
+
+    /// Decodes a PNG or JPEG file's bytes as Pillow's `Image.open(f).convert("RGB")` would. `[height, width, 3]`
+    /// - Throws: `ImageError.unknownFormat` for other data, or the decoder's own typed error
+    ///   (`PNGError`, the JPEG decoder's error).
+    public static func decode(_ data: [UInt8]) throws -> RGBImage {
+        switch sniff(data) {
+        case .png:
+            return try PNGDecoder.decode(data)
+        case .jpeg:
+            // The JPEG decoder lands separately; the lead connects `JPEGDecoder.decode(data)` here.
+            throw ImageError.unsupportedFormat(format: "JPEG", reason: "JPEG decoding is not built into this version")
+        case nil:
+            throw ImageError.unknownFormat(leadingBytes: Array(data.prefix(8)))
+        }
+    }
+
+    /// Reads and decodes the image file at `url`. The file must be no larger than `maxFileBytes`.
+    public static func decode(contentsOf url: URL) throws -> RGBImage {
+        let data: Data
+        do {
+            let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0
+            guard size <= maxFileBytes else {
+                throw ImageError.unreadable(path: url.path, reason: "file is \(size) bytes, more than the limit of \(maxFileBytes)")
+            }
+            data = try Data(contentsOf: url)
+        } catch let error as ImageError {
+            throw error
+        } catch {
+            throw ImageError.unreadable(path: url.path, reason: error.localizedDescription)
+        }
+        do {
+            return try decode([UInt8](data))
+        } catch ImageError.unknownFormat(let leading) {
+            throw ImageError.unknownFormatInFile(path: url.path, leadingBytes: leading)
+        }
+    }
+
+    /// The largest image file `decode(contentsOf:)` reads: 1 GiB.
+    public static let maxFileBytes = 1 << 30
+}
+
+/// Why an image file could not be turned into pixels (before a format decoder got to it).
+public enum ImageError: Error, CustomStringConvertible, Equatable {
+    /// The bytes are neither PNG nor JPEG.
+    case unknownFormat(leadingBytes: [UInt8])
+    /// As `unknownFormat`, for a file.
+    case unknownFormatInFile(path: String, leadingBytes: [UInt8])
+    /// The format was recognised but this build cannot decode it.
+    case unsupportedFormat(format: String, reason: String)
+    /// The file could not be read.
+    case unreadable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unknownFormat(let leading):
+            return "unrecognised image format (first bytes \(hexBytes(leading))); expected a PNG or JPEG file"
+        case .unknownFormatInFile(let path, let leading):
+            return "\(path): unrecognised image format (first bytes \(hexBytes(leading))); expected a PNG or JPEG file"
+        case .unsupportedFormat(let format, let reason):
+            return "cannot decode \(format) image: \(reason)"
+        case .unreadable(let path, let reason):
+            return "cannot read image file \(path): \(reason)"
+        }
+    }
+}
+
+private func hexBytes(_ bytes: [UInt8]) -> String {
+    bytes.isEmpty ? "none, the file is empty"
+        : bytes.map { b in let s = String(b, radix: 16, uppercase: true); return s.count == 1 ? "0" + s : s }
+        .joined(separator: " ")
+}
