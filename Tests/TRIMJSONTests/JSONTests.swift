@@ -250,3 +250,39 @@ final class JSONSerializeTests: XCTestCase {
     XCTAssertEqual(v["list"]?[3]?.stringValue, "𝄞")
   }
 }
+
+final class JSONRobustnessTests: XCTestCase {
+  /// Random byte edits of a valid document must either throw a `JSONError` or parse to a value that
+  /// survives serialize → parse unchanged.
+  func testRandomMutationsNeverCrashAndParsedValuesRoundTrip() throws {
+    let seed =
+      Array(
+        #"{"a": [1, -2.5e-3, true, null, "x\u00e9\ud83d\ude00\n"], "b": {"c": [[], {}], "d": 123456789012},"#
+          .utf8) + Array(#" "e": "ü中", "f": 0.1}"#.utf8)
+    XCTAssertNoThrow(try JSON.parse(seed))
+    var state: UInt64 = 0x2545_F491_4F6C_DD1D
+    func next() -> Int {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Int(truncatingIfNeeded: state >> 33)
+    }
+    let alphabet =
+      Array(#"{}[]",:\u0123456789.eE+-tfnrlsa "#.utf8) + [0x00, 0x1F, 0x80, 0xC3, 0xED, 0xF0, 0xFF]
+    var parsed = 0
+    for _ in 0..<5000 {
+      var bytes = seed
+      for _ in 0..<(1 + next() % 3) {
+        let i = next() % bytes.count
+        switch next() % 3 {
+        case 0: bytes[i] = alphabet[next() % alphabet.count]
+        case 1: bytes.remove(at: i)
+        default: bytes.insert(alphabet[next() % alphabet.count], at: i)
+        }
+        if bytes.isEmpty { break }
+      }
+      guard let v = try? JSON.parse(bytes) else { continue }
+      parsed += 1
+      XCTAssertEqual(try JSON.parse(JSON.serialize(v)), v)
+    }
+    XCTAssertGreaterThan(parsed, 100)
+  }
+}
