@@ -1,0 +1,227 @@
+import Foundation
+import XCTest
+
+@testable import TRIMImage
+
+/// Goldens: Tests/Goldens/jpeg/, written by Tests/Goldens/jpeg_goldens.py with Pillow 13.0.0 /
+/// libjpeg-turbo 3.2.0 (`Image.open(f).convert("RGB")`).
+final class JPEGDecoderTests: XCTestCase {
+    static let goldenDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Goldens/jpeg")
+
+    struct GoldenCase {
+        let name: String
+        let width: Int
+        let height: Int
+        let expectation: String
+    }
+
+    static func manifest() throws -> [GoldenCase] {
+        let text = try String(
+            contentsOf: goldenDirectory.appendingPathComponent("manifest.tsv"), encoding: .utf8)
+        return text.split(separator: "\n").compactMap { line in
+            if line.hasPrefix("#") { return nil }
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 4, let w = Int(f[1]), let h = Int(f[2]) else { return nil }
+            return GoldenCase(name: f[0], width: w, height: h, expectation: f[3])
+        }
+    }
+
+    static func bytes(_ name: String, _ ext: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: goldenDirectory.appendingPathComponent(name + "." + ext)))
+    }
+
+    func testEveryStoredJPEGDecodesBitExactlyLikePillow() throws {
+        let cases = try Self.manifest()
+        XCTAssertGreaterThan(cases.count, 90)
+        var exact = 0
+        for c in cases where c.expectation == "pixels" && c.name != "arithmetic" {
+            let jpeg = try Self.bytes(c.name, "jpg")
+            let expected = try Self.bytes(c.name, "rgb")
+            do {
+                let image = try JPEGDecoder.decode(jpeg)
+                XCTAssertEqual(image.width, c.width, c.name)
+                XCTAssertEqual(image.height, c.height, c.name)
+                if image.pixels == expected {
+                    exact += 1
+                } else {
+                    let diffs = zip(image.pixels, expected).filter { $0 != $1 }.count
+                    XCTFail("\(c.name): \(diffs) of \(expected.count) values differ from Pillow")
+                }
+            } catch {
+                XCTFail("\(c.name): \(error)")
+            }
+        }
+        XCTAssertGreaterThan(exact, 90)
+    }
+
+    func testFilesPillowCallsTruncatedThrowTruncated() throws {
+        let cases = try Self.manifest().filter { $0.expectation.hasPrefix("error:truncated") }
+        XCTAssertEqual(cases.count, 3)
+        for c in cases {
+            XCTAssertThrowsError(try JPEGDecoder.decode(try Self.bytes(c.name, "jpg")), c.name) { error in
+                guard case JPEGError.truncated = error else { return XCTFail("\(c.name): \(error)") }
+            }
+        }
+    }
+
+    func testArithmeticCodingAndTwelveBitAreRefusedAsUnsupported() throws {
+        // Pillow decodes arithmetic-coded files (libjpeg-turbo supports them); this decoder does not.
+        for name in ["arithmetic", "precision12_patched"] {
+            XCTAssertThrowsError(try JPEGDecoder.decode(try Self.bytes(name, "jpg")), name) { error in
+                guard case JPEGError.unsupported = error else { return XCTFail("\(name): \(error)") }
+                XCTAssertFalse(String(describing: error).contains("\n"))
+            }
+        }
+    }
+
+    func testReadHeaderReportsSizeComponentsAndProgressiveWithoutDecoding() throws {
+        let base = try JPEGDecoder.readHeader(try Self.bytes("base_q75_420", "jpg"))
+        XCTAssertEqual(base.width, 40)
+        XCTAssertEqual(base.height, 32)
+        XCTAssertEqual(base.components, 3)
+        XCTAssertFalse(base.progressive)
+        let grey = try JPEGDecoder.readHeader(try Self.bytes("grey_prog_q90", "jpg"))
+        XCTAssertEqual(grey.components, 1)
+        XCTAssertTrue(grey.progressive)
+        let cmyk = try JPEGDecoder.readHeader(try Self.bytes("cmyk_base", "jpg"))
+        XCTAssertEqual(cmyk.components, 4)
+        // The header of a file cut right after its frame header is still readable.
+        let whole = try Self.bytes("prog_q75_420", "jpg")
+        guard
+            let sof = (0..<whole.count - 1).first(where: { whole[$0] == 0xFF && whole[$0 + 1] == 0xC2 })
+        else {
+            return XCTFail("no SOF2")
+        }
+        let head = try JPEGDecoder.readHeader(Array(whole[..<(sof + 2 + 17)]))
+        XCTAssertEqual(head.width, 40)
+        XCTAssertTrue(head.progressive)
+    }
+
+    func testEveryPrefixOfAFileThrowsInsteadOfCrashing() throws {
+        for name in ["base_q75_420", "prog_q95_422", "restart_blocks3_444"] {
+            let whole = try Self.bytes(name, "jpg")
+            for length in stride(from: 0, to: whole.count - 1, by: 5) {
+                XCTAssertThrowsError(
+                    try JPEGDecoder.decode(Array(whole[..<length])), "\(name) cut at \(length)")
+            }
+        }
+    }
+
+    func testCorruptedBytesGiveAnImageOrATypedErrorNeverACrash() throws {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: seed >> 33)
+        }
+        for name in [
+            "base_q95_420", "prog_q75_444", "cjpeg_scans_progressive", "cmyk_prog",
+            "cjpeg_mixed_21_12_11",
+        ] {
+            let whole = try Self.bytes(name, "jpg")
+            for _ in 0..<60 {
+                var data = whole
+                for _ in 0..<(1 + next() % 4) {
+                    data[next() % data.count] = UInt8(truncatingIfNeeded: next())
+                }
+                do {
+                    let image = try JPEGDecoder.decode(data)
+                    XCTAssertEqual(image.pixels.count, image.width * image.height * 3)
+                } catch {
+                    XCTAssertTrue(error is JPEGError, "\(name): \(error)")
+                }
+            }
+        }
+    }
+
+    func testNonJPEGAndOversizedFramesAreRejectedBeforeDecoding() throws {
+        XCTAssertThrowsError(try JPEGDecoder.decode([0x89, 0x50, 0x4E, 0x47])) { error in
+            XCTAssertEqual(error as? JPEGError, .notJPEG)
+        }
+        // A valid file whose frame header claims 65000 × 65000 pixels.
+        var big = try Self.bytes("base_q75_420", "jpg")
+        guard let sof = (0..<big.count - 1).first(where: { big[$0] == 0xFF && big[$0 + 1] == 0xC0 })
+        else {
+            return XCTFail("no SOF0")
+        }
+        big[sof + 5] = 0xFD
+        big[sof + 6] = 0xE8
+        big[sof + 7] = 0xFD
+        big[sof + 8] = 0xE8
+        XCTAssertThrowsError(try JPEGDecoder.decode(big)) { error in
+            XCTAssertEqual(
+                error as? JPEGError, .tooLarge(width: 65000, height: 65000, limit: ImageLimits.maxPixels))
+        }
+    }
+
+    /// The integer IDCT agrees with a direct floating-point evaluation of the inverse DCT formula to
+    /// within 1 level (what IEEE 1180 accuracy implies for libjpeg's islow).
+    func testIntegerIDCTMatchesNaiveFloatingPointIDCT() {
+        var seed: UInt64 = 12345
+        func next() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: seed >> 33)
+        }
+        var coefficients = [Int16](repeating: 0, count: 64)
+        var quant = [Int32](repeating: 1, count: 64)
+        var output = [UInt8](repeating: 0, count: 64)
+        var workspace = [Int32](repeating: 0, count: 64)
+        var worst = 0.0
+        for trial in 0..<300 {
+            for i in 0..<64 {
+                // Sparse, decaying coefficients like real images; some trials DC-only.
+                let magnitude = max(1, 300 / (1 + i))
+                coefficients[i] =
+                    (trial % 5 == 0 && i > 0) ? 0 : Int16(next() % (2 * magnitude + 1) - magnitude)
+                quant[i] = Int32(1 + next() % 3)
+            }
+            coefficients.withUnsafeBufferPointer { c in
+                quant.withUnsafeBufferPointer { q in
+                    output.withUnsafeMutableBufferPointer { o in
+                        workspace.withUnsafeMutableBufferPointer { w in
+                            JPEGIDCT.rangeLimit.withUnsafeBufferPointer { r in
+                                JPEGIDCT.islow(
+                                    c.baseAddress!, q.baseAddress!, o.baseAddress!, stride: 8,
+                                    workspace: w.baseAddress!, rangeLimit: r.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+            for y in 0..<8 {
+                for x in 0..<8 {
+                    var sum = 0.0
+                    for v in 0..<8 {
+                        for u in 0..<8 {
+                            let cu = u == 0 ? 1 / 2.0.squareRoot() : 1
+                            let cv = v == 0 ? 1 / 2.0.squareRoot() : 1
+                            let f = Double(Int(coefficients[v * 8 + u]) * Int(quant[v * 8 + u]))
+                            sum +=
+                                cu * cv * f * cos(Double(2 * x + 1) * Double(u) * .pi / 16)
+                                * cos(Double(2 * y + 1) * Double(v) * .pi / 16)
+                        }
+                    }
+                    let reference = min(255, max(0, (sum / 4 + 128).rounded()))
+                    worst = max(worst, abs(reference - Double(output[y * 8 + x])))
+                }
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1)
+    }
+
+    func testErrorDescriptionsAreOneLineAndNameTheOffset() {
+        let errors: [JPEGError] = [
+            .notJPEG, .truncated(offset: 10, context: "entropy-coded scan data"),
+            .badSegment(marker: jpegMarkerName(0xC4), offset: 20, reason: "bad table"),
+            .unsupported(marker: jpegMarkerName(0xC9), offset: 30, feature: "arithmetic coding"),
+            .corruptData(offset: 40, reason: "bit pattern matches no Huffman code"),
+            .tooLarge(width: 1, height: 2, limit: 3),
+        ]
+        for e in errors {
+            XCTAssertFalse(e.description.contains("\n"))
+        }
+        XCTAssertTrue(errors[2].description.contains("DHT (FFC4)"))
+        XCTAssertTrue(errors[2].description.contains("byte 20"))
+    }
+}
