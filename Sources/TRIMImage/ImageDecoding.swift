@@ -25,8 +25,7 @@ public enum ImageDecoder {
         case .png:
             return try PNGDecoder.decode(data)
         case .jpeg:
-            // The JPEG decoder lands separately; the lead connects `JPEGDecoder.decode(data)` here.
-            throw ImageError.unsupportedFormat(format: "JPEG", reason: "JPEG decoding is not built into this version")
+            return try JPEGDecoder.decode(data)
         case nil:
             throw ImageError.unknownFormat(leadingBytes: Array(data.prefix(8)))
         }

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import TRIMTensor
+import TRIMTensor
 
 /// Every kernel against a naive scalar version written in Double, on shapes chosen to hit the edges:
 /// not multiples of the SIMD width or of the 6 × 32 micro-kernel, single rows, K = 1, K spanning

@@ -1,0 +1,153 @@
+import Foundation
+import TRIMTensor
+
+// TRIM's core, SPEC §1 steps 6–8: score every patch against the prompt in CLIP's joint space, keep the
+// outliers, append one mean token for the rest. Everything here is plain arithmetic on tensors; the
+// models that produce `imageTokens` and `textEmbeds` live in the CLIP module.
+
+/// How patch–prompt similarity is measured before the softmax (SPEC §1 step 6).
+public enum Scoring: String, Sendable, CaseIterable {
+    /// The paper's Eq. 1: `s_i = cos(image_token_i, text_embeds)`.
+    case paper
+    /// The released code: `s_i = −(image_token_i · text_embeds)`, a negated raw dot product.
+    case authors
+}
+
+/// Which patches survive (SPEC §1 step 7).
+public enum SelectionRule: Sendable, Equatable {
+    /// Keep `score > Q3 + multiplier · (Q3 − Q1)`, the IQR outliers (TRIM's default, multiplier 1.5).
+    case iqr(multiplier: Float)
+    /// Keep the top `Int(N · ratio)` scores.
+    case keepRatio(Double)
+
+    /// TRIM's default: IQR outliers with Tukey's 1.5.
+    public static let iqr = SelectionRule.iqr(multiplier: 1.5)
+}
+
+/// Options of a reduction; the defaults are the paper's.
+public struct ReductionOptions: Sendable, Equatable {
+    /// Similarity measure (default `.paper`).
+    public var scoring: Scoring = .paper
+    /// Selection rule (default IQR with 1.5).
+    public var selection: SelectionRule = .iqr
+    /// Append the mean of the unselected features as one extra token (default on).
+    public var meanToken = true
+    /// Which hidden state feeds the LLM, Python-style: −2 = the one after the second-to-last layer
+    /// (LLaVA's `mm_vision_select_layer`), 0 = the embeddings, positive k = after k layers.
+    public var selectLayer = -2
+
+    /// The paper's defaults.
+    public init() {}
+}
+
+/// The patch scores of one image–prompt pair.
+public struct PatchScores: Sendable, Equatable {
+    /// `s_i` before the softmax, `[N]`: cosines (`paper`) or negated dot products (`authors`).
+    public var similarities: [Float]
+    /// `softmax(s)`, `[N]`: the scores TRIM selects on (SPEC dump name `scores`).
+    public var scores: [Float]
+}
+
+/// The kept patches and the statistics that chose them.
+public struct PatchSelection: Sendable, Equatable {
+    /// Indices of kept patches in increasing (spatial) order.
+    public var keptIndices: [Int]
+    /// First and third quartiles of the scores (IQR rule only), as `numpy.percentile` computes them.
+    public var q1: Float?, q3: Float?
+    /// The IQR bound `Q3 + m·(Q3 − Q1)`; a patch is kept when its score is strictly greater (IQR rule only).
+    public var upper: Float?
+}
+
+/// Scores every patch token against the prompt embedding (SPEC §1 step 6).
+///
+/// - Parameters:
+///   - imageTokens: `[N, P]` patch tokens in CLIP's joint space (`post_layernorm` + `visual_projection`).
+///   - textEmbeds: `[P]` the prompt's `text_embeds`.
+public func scorePatches(imageTokens: Tensor, textEmbeds: Tensor, scoring: Scoring) -> PatchScores {
+    precondition(imageTokens.rank == 2 && imageTokens.columns == textEmbeds.count,
+                 "scorePatches: image tokens \(imageTokens.shape) and text embeds \(textEmbeds.shape) differ in width")
+    let n = imageTokens.rows, p = imageTokens.columns
+    let t = textEmbeds.scalars
+    // Dot products and norms accumulate in Double: the scores then differ from PyTorch's float32
+    // matmul only by float32 rounding of the result.
+    let textNorm = max(t.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot(), 1e-12)
+    var s = [Float](repeating: 0, count: n)
+    imageTokens.scalars.withUnsafeBufferPointer { x in
+        for i in 0..<n {
+            var dot = 0.0, norm = 0.0
+            for j in 0..<p {
+                let v = Double(x[i * p + j])
+                dot += v * Double(t[j])
+                norm += v * v
+            }
+            switch scoring {
+            case .paper: s[i] = Float(dot / (max(norm.squareRoot(), 1e-12) * textNorm))
+            case .authors: s[i] = Float(-dot)
+            }
+        }
+    }
+    var scores = Tensor(shape: [n], scalars: s)
+    softmaxRowsInPlace(&scores)
+    return PatchScores(similarities: s, scores: scores.scalars)
+}
+
+/// `numpy.percentile(x, q)` with the default linear method, on float32 data, bit for bit: numpy ≥ 2
+/// interpolates `a + (b − a)·γ` in float32 (or `b − (b − a)·(1 − γ)` when γ ≥ 0.5), with the virtual
+/// index `(n − 1)·q/100` and γ computed in float64.
+/// - Parameter sorted: the data in increasing order (non-empty).
+public func numpyPercentile(sorted: [Float], _ q: Double) -> Float {
+    precondition(!sorted.isEmpty, "numpyPercentile: empty input")
+    let n = sorted.count
+    let virtual = Double(n - 1) * (q / 100)
+    let previous = min(max(Int(virtual.rounded(.down)), 0), n - 1)
+    let next = min(previous + 1, n - 1)
+    let gamma = virtual - Double(previous)
+    let a = sorted[previous], b = sorted[next]
+    let diff = b - a
+    if gamma >= 0.5 { return b - diff * Float(1 - gamma) }
+    return a + diff * Float(gamma)
+}
+
+/// Chooses the patches to keep (SPEC §1 step 7). Kept indices come back in spatial order.
+public func selectPatches(scores: [Float], rule: SelectionRule) -> PatchSelection {
+    let n = scores.count
+    switch rule {
+    case .iqr(let m):
+        guard n > 0 else { return PatchSelection(keptIndices: [], q1: nil, q3: nil, upper: nil) }
+        let sorted = scores.sorted()
+        let q1 = numpyPercentile(sorted: sorted, 25), q3 = numpyPercentile(sorted: sorted, 75)
+        let upper = q3 + m * (q3 - q1)  // float32, as numpy computes it from float32 quartiles
+        let kept = scores.indices.filter { scores[$0] > upper }
+        return PatchSelection(keptIndices: kept, q1: q1, q3: q3, upper: upper)
+    case .keepRatio(let r):
+        let k = min(max(Int(Double(n) * r), 0), n)
+        // Highest scores first; ties broken by the lower index so the result is deterministic.
+        let order = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
+        return PatchSelection(keptIndices: order.prefix(k).sorted(), q1: nil, q3: nil, upper: nil)
+    }
+}
+
+/// The reduced sequence (SPEC §1 step 8): the kept feature rows in spatial order, then — when
+/// `meanToken` — the mean of all other rows (a zero row when every patch was kept).
+///
+/// - Parameters:
+///   - features: `[N, D]` vision features (LLaVA's `hidden_states[-2]` without the class token).
+///   - kept: indices into the rows of `features`, increasing.
+/// - Returns: `[K, D]` or `[K + 1, D]`.
+public func reduceFeatures(_ features: Tensor, kept: [Int], meanToken: Bool) -> Tensor {
+    let selected = features.gatherRows(kept)
+    guard meanToken else { return selected }
+    let n = features.rows, d = features.columns
+    var isKept = [Bool](repeating: false, count: n)
+    for i in kept { isKept[i] = true }
+    var sum = [Double](repeating: 0, count: d)
+    var count = 0
+    features.scalars.withUnsafeBufferPointer { f in
+        for i in 0..<n where !isKept[i] {
+            count += 1
+            for j in 0..<d { sum[j] += Double(f[i * d + j]) }
+        }
+    }
+    let mean = Tensor(shape: [1, d], scalars: sum.map { count == 0 ? 0 : Float($0 / Double(count)) })
+    return Tensor.concatenateRows([selected, mean])
+}

@@ -1,0 +1,157 @@
+import CLIP
+import CLIPTokenizer
+import Foundation
+import SafeTensors
+import TRIMImage
+import TRIMJSON
+import TRIMTensor
+import XCTest
+
+import TRIM
+
+/// The whole TRIM pipeline against `Tests/Goldens/trim_goldens.py`, which runs the authors' algorithm in
+/// PyTorch + numpy (transformers CLIP, LLaVA's expand2square, CLIPImageProcessorPil, CLIPTokenizerFast,
+/// `np.percentile`, the mlp2x_gelu projector). Tensors must match within SPEC §4 (`max|Δ|/max|ref| ≤ 1e-5`)
+/// and kept indices exactly (a score within 1e-6 relative of the threshold may count as a tie).
+final class TRIMGoldenTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    struct Case {
+        let name: String, image: Int, prompt: Int, options: ReductionOptions
+        let kept: Int, q1: Float?, q3: Float?, upper: Float?
+    }
+
+    static func cases(_ manifest: JSONValue) -> [Case] {
+        (manifest["cases"]?.arrayValue ?? []).map { c in
+            var o = ReductionOptions()
+            o.scoring = Scoring(rawValue: c["scoring"]!.stringValue!)!
+            let param = c["param"]!.doubleValue!
+            o.selection = c["selection"]!.stringValue! == "iqr" ? .iqr(multiplier: Float(param)) : .keepRatio(param)
+            o.meanToken = c["mean_token"]!.boolValue!
+            o.selectLayer = c["select_layer"]!.intValue!
+            func f(_ k: String) -> Float? { c[k]?.doubleValue.map { Float($0) } }
+            return Case(name: c["name"]!.stringValue!, image: c["image"]!.intValue!, prompt: c["prompt"]!.intValue!,
+                        options: o, kept: c["kept"]!.intValue!, q1: f("q1"), q3: f("q3"), upper: f("upper"))
+        }
+    }
+
+    static func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
+        guard a.shape == b.shape else { return .infinity }
+        var num = 0.0, den = 0.0
+        for i in 0..<a.count {
+            num = max(num, abs(Double(a.scalars[i]) - Double(b.scalars[i])))
+            den = max(den, abs(Double(b.scalars[i])))
+        }
+        return den == 0 ? num : num / den
+    }
+
+    /// Kept sets equal, except patches whose reference score lies within 1e-6 relative of the bound.
+    static func sameKept(_ ours: [Int], _ ref: [Int], scores: [Float], upper: Float?) -> Bool {
+        if ours == ref { return true }
+        guard let upper else { return false }
+        let diff = Set(ours).symmetricDifference(ref)
+        return diff.allSatisfy { abs(scores[$0] - upper) <= 1e-6 * abs(upper) }
+    }
+
+    /// Runs every stored case of one model; returns the worst relative error seen.
+    func checkModel(_ name: String, projector: URL, goldens: URL) throws -> Double {
+        let dir = Self.root.appendingPathComponent("Weights/\(name)")
+        let model = try CLIPModel(directory: dir)
+        let tokenizer = try CLIPTokenizer.forModelDirectory(dir)
+        let preprocessor = try PreprocessorConfig.forModel(directory: dir)
+        let proj = try Projector(contentsOf: projector)
+        let ref = try SafeTensorsFile(url: goldens)
+        let manifest = try JSON.parse(ref.metadata["manifest"]!)
+        let images = manifest["images"]!.arrayValue!.map { Self.root.appendingPathComponent($0.stringValue!) }
+        let prompts = manifest["prompts"]!.arrayValue!.map { $0.stringValue! }
+        var worst = 0.0
+        func compare(_ key: String, _ t: Tensor) throws {
+            let e = Self.relativeError(t, try ref.tensor(key))
+            worst = max(worst, e)
+            XCTAssertLessThanOrEqual(e, 1e-5, "\(name) \(key): max|Δ|/max|ref| = \(e)")
+        }
+        // Image side: once per (image, layer).
+        var features: [String: (Tensor, Tensor)] = [:]
+        func imageSide(_ i: Int, _ layer: Int) throws -> (Tensor, Tensor) {
+            let key = "image\(i).layer\(layer)"
+            if let f = features[key] { return f }
+            let px = try pixelValues(for: try ImageDecoder.decode(contentsOf: images[i]), config: preprocessor)
+            if i == 0 && layer == -2 { try compare("image0.pixel_values", px) }
+            let k = try TRIMPipeline.hiddenStateIndex(layer, layers: model.config.vision.layers)
+            let h = try model.vision_model.hiddenState(px, afterLayers: k)
+            let f = h.rows(1..<h.rows)
+            let tokens = model.visual_projection(model.vision_model.post_layernorm(f))
+            try compare(key + ".features", f)
+            try compare(key + ".image_tokens", tokens)
+            features[key] = (f, tokens)
+            return (f, tokens)
+        }
+        // Text side: once per prompt.
+        var text: [Int: Tensor] = [:]
+        for (j, p) in prompts.enumerated() {
+            let ids = tokenizer.encode(p, truncateTo: min(77, model.config.text.maxPositions))
+            XCTAssertEqual(ids.map(Int64.init), try ref.int64s("prompt\(j).input_ids"), "\(name) prompt \(j) ids")
+            text[j] = try model.textEmbeds(ids)
+            try compare("prompt\(j).text_embeds", text[j]!)
+        }
+        for (c, k) in Self.cases(manifest).enumerated() {
+            let (f, tokens) = try imageSide(k.image, k.options.selectLayer)
+            let scores = scorePatches(imageTokens: tokens, textEmbeds: text[k.prompt]!, scoring: k.options.scoring)
+            let refScores = try ref.tensor("case\(c).scores")
+            try compare("case\(c).scores", Tensor(shape: [scores.scores.count], scalars: scores.scores))
+            // Select on the reference scores too, so the IQR arithmetic is checked bit for bit.
+            let onRef = selectPatches(scores: refScores.scalars, rule: k.options.selection)
+            XCTAssertEqual(onRef.q1, k.q1, "\(name) case \(c) \(k.name) Q1")
+            XCTAssertEqual(onRef.q3, k.q3, "\(name) case \(c) \(k.name) Q3")
+            XCTAssertEqual(onRef.upper, k.upper, "\(name) case \(c) \(k.name) bound")
+            let refKept = try ref.int64s("case\(c).kept_indices").map(Int.init)
+            XCTAssertEqual(onRef.keptIndices, refKept, "\(name) case \(c) \(k.name): selection on the reference scores")
+            let sel = selectPatches(scores: scores.scores, rule: k.options.selection)
+            XCTAssertTrue(Self.sameKept(sel.keptIndices, refKept, scores: refScores.scalars, upper: k.upper),
+                          "\(name) case \(c) \(k.name): kept \(sel.keptIndices) vs reference \(refKept)")
+            XCTAssertEqual(refKept.count, k.kept)
+            let reduced = reduceFeatures(f, kept: refKept, meanToken: k.options.meanToken)
+            try compare("case\(c).reduced", reduced)
+            try compare("case\(c).projected", proj(reduced))
+        }
+        return worst
+    }
+
+    func testTinyModelPipelineMatchesPyTorch() throws {
+        let worst = try checkModel("clip-tiny", projector: Self.root.appendingPathComponent("Weights/projector-tiny.safetensors"),
+                                   goldens: Self.root.appendingPathComponent("Tests/Goldens/trim/clip-tiny.safetensors"))
+        print("clip-tiny TRIM: worst max|Δ|/max|ref| = \(worst)")
+    }
+
+    func testOddModelPipelineMatchesPyTorch() throws {
+        let worst = try checkModel("clip-odd", projector: Self.root.appendingPathComponent("Tests/Goldens/trim/projector-odd.safetensors"),
+                                   goldens: Self.root.appendingPathComponent("Tests/Goldens/trim/clip-odd.safetensors"))
+        print("clip-odd TRIM: worst max|Δ|/max|ref| = \(worst)")
+    }
+
+    /// `TRIMPipeline.run` wires the same stages: its dump equals the stored reference for a stored case.
+    func testPipelineRunReproducesAStoredCaseEndToEnd() throws {
+        let dir = Self.root.appendingPathComponent("Weights/clip-odd")
+        let pipeline = try TRIMPipeline(modelDirectory: dir,
+                                        projector: Self.root.appendingPathComponent("Tests/Goldens/trim/projector-odd.safetensors"))
+        XCTAssertEqual(pipeline.clip.vision_model.layers.count, 2, "hidden_states[-2] of 3 layers needs only 2")
+        let ref = try SafeTensorsFile(url: Self.root.appendingPathComponent("Tests/Goldens/trim/clip-odd.safetensors"))
+        let manifest = try JSON.parse(ref.metadata["manifest"]!)
+        let c = 1  // image 0, prompt 0, authors scoring, IQR
+        let k = Self.cases(manifest)[c]
+        XCTAssertEqual(k.name, "authors_iqr")
+        let image = try ImageDecoder.decode(contentsOf: Self.root.appendingPathComponent(manifest["images"]![0]!.stringValue!))
+        let r = try pipeline.run(image: image, prompt: manifest["prompts"]![0]!.stringValue!, options: k.options)
+        XCTAssertEqual(r.selection.keptIndices, try ref.int64s("case\(c).kept_indices").map(Int.init))
+        XCTAssertLessThanOrEqual(Self.relativeError(r.reduced, try ref.tensor("case\(c).reduced")), 1e-5)
+        XCTAssertLessThanOrEqual(Self.relativeError(r.projected!, try ref.tensor("case\(c).projected")), 1e-5)
+        XCTAssertEqual(r.timings.map(\.stage), ["preprocess", "vision", "text", "scores", "projector"])
+        // The dump carries SPEC §3's names and round-trips through the reader.
+        let dumped = try SafeTensorsFile(bytes: try r.dump().serialized())
+        XCTAssertEqual(Set(dumped.tensorNames), ["pixel_values", "features", "image_tokens", "input_ids", "text_embeds",
+                                                 "scores", "kept_indices", "reduced", "projected"])
+        XCTAssertEqual(try dumped.tensor("reduced"), r.reduced)
+        XCTAssertEqual(try dumped.int64s("kept_indices").map(Int.init), r.selection.keptIndices)
+    }
+}

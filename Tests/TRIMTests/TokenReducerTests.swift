@@ -1,0 +1,114 @@
+import Foundation
+import SafeTensors
+import TRIMTensor
+import XCTest
+
+import TRIM
+
+final class TokenReducerTests: XCTestCase {
+    func testPercentileFollowsNumpysFloat32Interpolation() {
+        // numpy 2.4: np.percentile(np.float32([1, 2, 4, 8, 16]), 25) == 2.0, 75 → 8.0;
+        // for 4 values the virtual index 0.75 interpolates from the upper neighbour (γ ≥ 0.5).
+        XCTAssertEqual(numpyPercentile(sorted: [1, 2, 4, 8, 16], 25), 2)
+        XCTAssertEqual(numpyPercentile(sorted: [1, 2, 4, 8, 16], 75), 8)
+        XCTAssertEqual(numpyPercentile(sorted: [1, 2, 3, 4], 25), 1.75)
+        XCTAssertEqual(numpyPercentile(sorted: [1, 2, 3, 4], 75), 3.25)
+        XCTAssertEqual(numpyPercentile(sorted: [5], 25), 5)
+    }
+
+    func testIQRKeepsOnlyScoresStrictlyAboveTheBoundInSpatialOrder() {
+        let scores: [Float] = [0.1, 0.1, 0.9, 0.1, 0.1, 0.1, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1]
+        let s = selectPatches(scores: scores, rule: .iqr)
+        // 12 values, virtual indices 2.75 and 8.25 both fall among the ten 0.1s: Q1 = Q3 = 0.1,
+        // bound 0.1; only the two large scores are strictly above it.
+        XCTAssertEqual(s.upper, 0.1)
+        XCTAssertEqual(s.keptIndices, [2, 6])
+        XCTAssertEqual(selectPatches(scores: [Float](repeating: 0.25, count: 4), rule: .iqr).keptIndices, [])
+        XCTAssertEqual(selectPatches(scores: [], rule: .iqr).keptIndices, [])
+    }
+
+    func testKeepRatioTakesTopIntNTimesRatioAndBreaksTiesByIndex() {
+        let scores: [Float] = [0.3, 0.5, 0.5, 0.1, 0.9]
+        XCTAssertEqual(selectPatches(scores: scores, rule: .keepRatio(0.4)).keptIndices, [1, 4])  // int(2.0) = 2
+        XCTAssertEqual(selectPatches(scores: scores, rule: .keepRatio(0.59)).keptIndices, [1, 4])  // int(2.95) = 2
+        XCTAssertEqual(selectPatches(scores: scores, rule: .keepRatio(0)).keptIndices, [])
+        XCTAssertEqual(selectPatches(scores: scores, rule: .keepRatio(1)).keptIndices, [0, 1, 2, 3, 4])
+    }
+
+    func testMeanTokenIsTheMeanOfTheRestAndZerosWhenEverythingIsKept() {
+        let f = Tensor(shape: [4, 2], scalars: [1, 2, 3, 4, 5, 6, 7, 8])
+        XCTAssertEqual(reduceFeatures(f, kept: [1], meanToken: true).scalars, [3, 4, 13.0 / 3, 16.0 / 3])
+        XCTAssertEqual(reduceFeatures(f, kept: [], meanToken: true).scalars, [4, 5])
+        XCTAssertEqual(reduceFeatures(f, kept: [0, 1, 2, 3], meanToken: true).rows, 5)
+        XCTAssertEqual(Array(reduceFeatures(f, kept: [0, 1, 2, 3], meanToken: true).scalars.suffix(2)), [0, 0])
+        XCTAssertEqual(reduceFeatures(f, kept: [0, 3], meanToken: false).scalars, [1, 2, 7, 8])
+        XCTAssertEqual(reduceFeatures(f, kept: [], meanToken: false).shape, [0, 2])
+    }
+
+    func testScoringFormsAreCosineAndNegatedDot() {
+        let tokens = Tensor(shape: [2, 2], scalars: [3, 4, 0, 2])
+        let text = Tensor(shape: [2], scalars: [1, 0])
+        let paper = scorePatches(imageTokens: tokens, textEmbeds: text, scoring: .paper)
+        XCTAssertEqual(paper.similarities, [0.6, 0])
+        let authors = scorePatches(imageTokens: tokens, textEmbeds: text, scoring: .authors)
+        XCTAssertEqual(authors.similarities, [-3, 0])
+        XCTAssertEqual(Double(authors.scores[0] + authors.scores[1]), 1, accuracy: 1e-6)
+        XCTAssertEqual(Double(authors.scores[1]), 1 / (1 + exp(-3.0)), accuracy: 1e-6)
+    }
+
+    func testLayerSelectorFollowsPythonIndexing() throws {
+        XCTAssertEqual(try TRIMPipeline.hiddenStateIndex(-2, layers: 24), 23)
+        XCTAssertEqual(try TRIMPipeline.hiddenStateIndex(-1, layers: 24), 24)
+        XCTAssertEqual(try TRIMPipeline.hiddenStateIndex(-25, layers: 24), 0)
+        XCTAssertEqual(try TRIMPipeline.hiddenStateIndex(0, layers: 24), 0)
+        XCTAssertThrowsError(try TRIMPipeline.hiddenStateIndex(-26, layers: 24))
+        XCTAssertThrowsError(try TRIMPipeline.hiddenStateIndex(25, layers: 24))
+    }
+}
+
+final class ProjectorTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    func testShardedCheckpointLoadsTheSameProjectorAndOpensOnlyItsShard() throws {
+        let standalone = try Projector(contentsOf: Self.root.appendingPathComponent("Weights/projector-tiny.safetensors"))
+        let index = Self.root.appendingPathComponent("Tests/Goldens/trim/llava-sharded/model.safetensors.index.json")
+        let sharded = try ShardedSafeTensors(indexURL: index)
+        let fromShards = try Projector(source: sharded, sourceName: index.path)
+        XCTAssertEqual(sharded.openedShardNames, ["model-00002-of-00002.safetensors"])
+        XCTAssertEqual(standalone.kind, .mlp2xGELU)
+        XCTAssertEqual(fromShards.inputWidth, 64)
+        XCTAssertEqual(fromShards.outputWidth, 128)
+        let x = Tensor(shape: [3, 64], scalars: (0..<192).map { Float($0 % 11) / 7 - 0.6 })
+        XCTAssertEqual(standalone(x), fromShards(x))
+        // The directory form finds the index by itself.
+        let dir = try Projector(contentsOf: index.deletingLastPathComponent())
+        XCTAssertEqual(dir(x), standalone(x))
+    }
+
+    func testOriginalLLaVANamesAndTheLinearKindAreRecognised() throws {
+        let odd = try Projector(contentsOf: Self.root.appendingPathComponent("Tests/Goldens/trim/projector-odd.safetensors"))
+        XCTAssertEqual(odd.kind, .mlp2xGELU)
+        XCTAssertEqual(odd.inputWidth, 60)
+        var w = SafeTensorsWriter()
+        w.add("model.mm_projector.weight", Tensor(shape: [3, 2], scalars: [1, 0, 0, 1, 1, 1]))
+        w.add("model.mm_projector.bias", Tensor(shape: [3], scalars: [0, 0, 10]))
+        let linear = try Projector(source: try SafeTensorsFile(bytes: try w.serialized()), sourceName: "mem")
+        XCTAssertEqual(linear.kind, .linear)
+        XCTAssertEqual(linear(Tensor(shape: [1, 2], scalars: [2, 3])).scalars, [2, 3, 15])
+    }
+
+    func testFilesWithoutProjectorTensorsOrWithBadShapesAreTypedErrors() throws {
+        var w = SafeTensorsWriter()
+        w.add("something.else", Tensor(shape: [2], scalars: [1, 2]))
+        XCTAssertThrowsError(try Projector(source: try SafeTensorsFile(bytes: try w.serialized()), sourceName: "x.safetensors")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("invalid projector x.safetensors: no projector tensors"), "\(e)")
+        }
+        var b = SafeTensorsWriter()
+        b.add("multi_modal_projector.linear_1.weight", Tensor(shape: [4, 2]))
+        b.add("multi_modal_projector.linear_2.weight", Tensor(shape: [4, 3]))
+        XCTAssertThrowsError(try Projector(source: try SafeTensorsFile(bytes: try b.serialized()), sourceName: "y")) { e in
+            XCTAssertEqual("\(e)", "invalid projector y: second layer takes 3 features but the first gives 4")
+        }
+    }
+}
