@@ -1,1 +1,0 @@
-// `TRIM` module. See Package.swift for where it sits in the pipeline.
