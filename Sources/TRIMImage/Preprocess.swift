@@ -77,17 +77,31 @@ public func normalizedPixelValues(_ image: RGBImage, config: PreprocessorConfig 
 /// LLaVA's `expand2square`: `image` centred on a square canvas of side `max(w, h)` filled with
 /// `background`; offset `(0, (w - h) // 2)` if wider, `((h - w) // 2, 0)` if taller; unchanged if square.
 public func expandToSquare(_ image: RGBImage, background: (r: UInt8, g: UInt8, b: UInt8)) -> RGBImage {
-    let side = max(image.width, image.height)
     if image.width == image.height { return image }
-    var canvas = RGBImage(width: side, height: side, fill: background)
+    let side = max(image.width, image.height)
     let left = (side - image.width) / 2
     let top = (side - image.height) / 2
     let rowBytes = image.width * 3
-    for y in 0..<image.height {
-        let dst = ((top + y) * side + left) * 3
-        canvas.pixels.replaceSubrange(dst..<(dst + rowBytes), with: image.pixels[(y * rowBytes)..<((y + 1) * rowBytes)])
+    let sideBytes = side * 3
+    var backgroundRow = [UInt8](repeating: 0, count: sideBytes)
+    for x in 0..<side { backgroundRow[3 * x] = background.r; backgroundRow[3 * x + 1] = background.g; backgroundRow[3 * x + 2] = background.b }
+    var canvas = [UInt8](repeating: 0, count: side * sideBytes)
+    canvas.withUnsafeMutableBytes { dst in
+        backgroundRow.withUnsafeBytes { bg in
+            image.pixels.withUnsafeBytes { src in
+                // Row by row: background, then (inside the image band) the image row over it.
+                for y in 0..<side {
+                    let row = dst.baseAddress! + y * sideBytes
+                    row.copyMemory(from: bg.baseAddress!, byteCount: sideBytes)
+                    let iy = y - top
+                    if iy >= 0 && iy < image.height {
+                        (row + left * 3).copyMemory(from: src.baseAddress! + iy * rowBytes, byteCount: rowBytes)
+                    }
+                }
+            }
+        }
     }
-    return canvas
+    return RGBImage(width: side, height: side, pixels: canvas)
 }
 
 /// HF's `center_crop`: the `height × width` window at `top = (h - height) // 2`,

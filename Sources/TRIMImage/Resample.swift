@@ -1,3 +1,5 @@
+import TRIMTensor
+
 /// Pillow-exact resampling of 8-bit RGB images.
 ///
 /// Reproduces `PIL.Image.resize((width, height), resample)` for mode `"RGB"` with the default
@@ -156,32 +158,51 @@ public enum Resample {
     static func horizontalPass(_ image: RGBImage, rows: Range<Int>, kernel: Kernel) -> RGBImage {
         let inWidth = image.width
         let outWidth = kernel.start.count
+        let taps = kernel.taps
         var out = [UInt8](repeating: 0, count: rows.count * outWidth * 3)
-        let half: Int32 = 1 << (precisionBits - 1)
+        let half = SIMD4<Int32>(repeating: 1 << (precisionBits - 1))
+        let lastRow = image.height - 1
         image.pixels.withUnsafeBufferPointer { src in
             kernel.weights.withUnsafeBufferPointer { w in
-                out.withUnsafeMutableBufferPointer { dst in
-                    // Hot loop: for every output pixel, a dot product of `count` input pixels (3 channels
-                    // at once) with that pixel's weight row. Integer arithmetic cannot overflow: |Σ w| < 2^23
-                    // and samples < 2^8.
-                    for (r, y) in rows.enumerated() {
-                        let inRow = y * inWidth * 3
-                        let outRow = r * outWidth * 3
-                        for x in 0..<outWidth {
-                            let lo = kernel.start[x]
-                            let n = kernel.count[x]
-                            let k = x * kernel.taps
-                            var s0 = half, s1 = half, s2 = half
-                            for t in 0..<n {
-                                let weight = w[k + t]
-                                let p = inRow + (lo + t) * 3
-                                s0 &+= Int32(src[p]) &* weight
-                                s1 &+= Int32(src[p + 1]) &* weight
-                                s2 &+= Int32(src[p + 2]) &* weight
+                kernel.start.withUnsafeBufferPointer { start in
+                    kernel.count.withUnsafeBufferPointer { count in
+                        out.withUnsafeMutableBufferPointer { dst in
+                            let base = UnsafeRawPointer(src.baseAddress!)
+                            // Rows are independent: split them over threads, each writing its own output rows.
+                            let chunks = Parallelism.split(rows.count)
+                            Parallelism.parallelFor(chunks.count) { chunk in
+                                for r in chunks[chunk] {
+                                    let y = rows.lowerBound + r
+                                    let inRow = y * inWidth * 3
+                                    let outRow = r * outWidth * 3
+                                    for x in 0..<outWidth {
+                                        let lo = start[x]
+                                        var n = count[x]
+                                        let k = x * taps
+                                        // Hot loop: the dot product of this output pixel's weight row with `n`
+                                        // input pixels, all three channels at once in one SIMD4 lane set (the 4th
+                                        // lane reads the next pixel's red byte and is ignored). The last pixel of
+                                        // the buffer has no 4th byte, so it is added separately below.
+                                        let tail = y == lastRow && lo + n == inWidth
+                                        if tail { n -= 1 }
+                                        var acc = half
+                                        var p = inRow + lo * 3
+                                        for t in 0..<n {
+                                            let bytes = base.loadUnaligned(fromByteOffset: p, as: SIMD4<UInt8>.self)
+                                            acc &+= SIMD4<Int32>(truncatingIfNeeded: bytes) &* SIMD4<Int32>(repeating: w[k + t])
+                                            p += 3
+                                        }
+                                        if tail {
+                                            let last = SIMD4<Int32>(Int32(src[p]), Int32(src[p + 1]), Int32(src[p + 2]), 0)
+                                            acc &+= last &* SIMD4<Int32>(repeating: w[k + n])
+                                        }
+                                        let o = outRow + x * 3
+                                        dst[o] = clip8(acc[0])
+                                        dst[o + 1] = clip8(acc[1])
+                                        dst[o + 2] = clip8(acc[2])
+                                    }
+                                }
                             }
-                            dst[outRow + x * 3] = clip8(s0)
-                            dst[outRow + x * 3 + 1] = clip8(s1)
-                            dst[outRow + x * 3 + 2] = clip8(s2)
                         }
                     }
                 }
@@ -196,28 +217,31 @@ public enum Resample {
         let rowLength = image.width * 3
         let outHeight = kernel.start.count
         var out = [UInt8](repeating: 0, count: outHeight * rowLength)
-        var accumulator = [Int32](repeating: 0, count: rowLength)
         let half: Int32 = 1 << (precisionBits - 1)
         image.pixels.withUnsafeBufferPointer { src in
             kernel.weights.withUnsafeBufferPointer { w in
                 out.withUnsafeMutableBufferPointer { dst in
-                    accumulator.withUnsafeMutableBufferPointer { acc in
-                        // Hot loop: each output row is a weighted sum of `count` whole input rows. Summing
-                        // row by row (instead of Pillow's pixel-by-pixel order) keeps the inner loop
-                        // contiguous so it vectorises; integer sums are order-independent, so the result
-                        // is identical.
-                        for y in 0..<outHeight {
-                            for i in 0..<rowLength { acc[i] = half }
-                            let lo = kernel.start[y] - firstRow
-                            for t in 0..<kernel.count[y] {
-                                let weight = w[y * kernel.taps + t]
-                                let inRow = (lo + t) * rowLength
-                                for i in 0..<rowLength {
-                                    acc[i] &+= Int32(src[inRow + i]) &* weight
+                    let chunks = Parallelism.split(outHeight)
+                    Parallelism.parallelFor(chunks.count) { chunk in
+                        var accumulator = [Int32](repeating: 0, count: rowLength)
+                        accumulator.withUnsafeMutableBufferPointer { acc in
+                            // Hot loop: each output row is a weighted sum of `count` whole input rows. Summing
+                            // row by row (instead of Pillow's pixel-by-pixel order) keeps the inner loop
+                            // contiguous so it vectorises; integer sums are order-independent, so the result
+                            // is identical.
+                            for y in chunks[chunk] {
+                                for i in 0..<rowLength { acc[i] = half }
+                                let lo = kernel.start[y] - firstRow
+                                for t in 0..<kernel.count[y] {
+                                    let weight = w[y * kernel.taps + t]
+                                    let inRow = (lo + t) * rowLength
+                                    for i in 0..<rowLength {
+                                        acc[i] &+= Int32(src[inRow + i]) &* weight
+                                    }
                                 }
+                                let outRow = y * rowLength
+                                for i in 0..<rowLength { dst[outRow + i] = clip8(acc[i]) }
                             }
-                            let outRow = y * rowLength
-                            for i in 0..<rowLength { dst[outRow + i] = clip8(acc[i]) }
                         }
                     }
                 }
