@@ -113,6 +113,29 @@ def cut_scan(data, keep, tail=b"\xff\xd9"):
     return data[:start + keep] + tail
 
 
+def scan_offsets(data):
+    """Offsets of every SOS marker, found by walking segments and skipping entropy-coded data."""
+    out, p = [], 2
+    while p + 4 <= len(data):
+        if data[p] != 0xFF:
+            p += 1
+            continue
+        m = data[p + 1]
+        if m in (0xD8, 0xD9, 0x01, 0xFF) or 0xD0 <= m <= 0xD7 or m == 0:
+            p += 2 if m != 0xFF else 1
+            continue
+        length = int.from_bytes(data[p + 2:p + 4], "big")
+        if m == 0xDA:
+            out.append(p)
+            p += 2 + length
+            while p + 1 < len(data) and not (data[p] == 0xFF and data[p + 1] not in (0, 0xFF)
+                                             and not 0xD0 <= data[p + 1] <= 0xD7):
+                p += 1
+            continue
+        p += 2 + length
+    return out
+
+
 # A progressive script with spectral selection and successive approximation on every component,
 # non-interleaved AC scans, DC interleaved (cjpeg -scans syntax).
 PROGRESSIVE_SCRIPT = """
@@ -127,6 +150,13 @@ PROGRESSIVE_SCRIPT = """
 2: 1-63, 1, 0;
 1: 1-63, 1, 0;
 0: 1-63, 1, 0;
+"""
+# Progressive scans that never refine the luma AC bits to Al=0 and never send chroma AC 6..63.
+INCOMPLETE_SCRIPT = """
+0,1,2: 0-0, 0, 0;
+0: 1-63, 0, 1;
+1: 1-5, 0, 0;
+2: 1-9, 0, 0;
 """
 # Sequential but one scan per component (non-interleaved baseline).
 SEQUENTIAL_SCRIPT = "0;\n1;\n2;\n"
@@ -205,6 +235,21 @@ def cases(seed_base=0, scale=1):
     yield "early_eoi_base", cut_scan(b420, 200)
     yield "early_eoi_prog", cut_scan(pillow_jpeg(odd, quality=85, progressive=True), 40)
     yield "early_eoi_restart", cut_scan(pillow_jpeg(odd, quality=85, restart_marker_blocks=2), 300)
+    # Progressive files ending early at scan boundaries or inside a scan: libjpeg-turbo's block smoothing.
+    prog = pillow_jpeg(odd, quality=85, progressive=True)
+    starts = scan_offsets(prog)
+    for k in (1, 2, 3, 5, 6, 9):
+        yield f"smooth_after_scan{k}", prog[:starts[k]] + b"\xff\xd9"
+    yield "smooth_eoi_inside_scan1", prog[:starts[0] + 14 + 120] + b"\xff\xd9"
+    yield "smooth_eoi_inside_scan4", prog[:starts[3] + 300] + b"\xff\xd9"
+    greyprog = pillow_jpeg(content(37 * scale, 29 * scale, s + 42, grey=True), quality=85, progressive=True)
+    yield "smooth_grey_after_scan2", greyprog[:scan_offsets(greyprog)[2]] + b"\xff\xd9"
+    oddrows = pillow_jpeg(content(45 * scale, 8 * (4 * scale + 1) - 3, s + 43), quality=80, progressive=True)
+    for k in (1, 4):
+        yield f"smooth_odd_rows_after_scan{k}", oddrows[:scan_offsets(oddrows)[k]] + b"\xff\xd9"
+    yield "smooth_incomplete_script", cjpeg(odd, "-quality", "85", "-sample", "2x2", "SCANS:" + INCOMPLETE_SCRIPT)
+    yield "smooth_restart_eoi", pillow_jpeg(odd, quality=85, progressive=True, restart_marker_blocks=3)[
+        :scan_offsets(pillow_jpeg(odd, quality=85, progressive=True, restart_marker_blocks=3))[1] + 200] + b"\xff\xd9"
     yield "trailing_garbage", b420 + b"\x00garbage after EOI\xff"
     yield "truncated_base", b420[: len(b420) - 60]
     yield "truncated_no_eoi", b420[:-2]
@@ -214,13 +259,29 @@ def cases(seed_base=0, scale=1):
     yield "precision12_patched", b420[:sof + 4] + b"\x0c" + b420[sof + 5:]
 
 
+def big_cases(seed=2024):
+    """Ten larger held-out images with randomly drawn size, quality, subsampling and mode."""
+    rng = np.random.default_rng(seed)
+    for i in range(10):
+        w, h = int(rng.integers(300, 1600)), int(rng.integers(300, 1200))
+        q = int(rng.choice([40, 60, 75, 85, 90, 95, 100]))
+        sub = int(rng.integers(0, 3))
+        prog = bool(i % 2)
+        kw = dict(quality=q, subsampling=sub, progressive=prog, optimize=bool(rng.integers(0, 2)))
+        if rng.integers(0, 3) == 0:
+            kw["restart_marker_blocks"] = int(rng.integers(1, 50))
+        grey = i == 7
+        im = content(w, h, 5000 + i, grey=grey)
+        yield f"big{i}_{w}x{h}_q{q}_s{sub}_{'prog' if prog else 'base'}{'_grey' if grey else ''}", pillow_jpeg(im, **kw)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--heldout", metavar="DIR", help="write a larger held-out corpus here instead")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     if args.heldout:
-        out, items = args.heldout, list(cases(seed_base=1000, scale=7))
+        out, items = args.heldout, list(cases(seed_base=1000, scale=7)) + list(big_cases())
     else:
         out, items = os.path.join(here, "jpeg"), list(cases())
     if os.path.isdir(out):

@@ -56,6 +56,34 @@ final class JPEGDecoderTests: XCTestCase {
         XCTAssertGreaterThan(exact, 90)
     }
 
+    /// Progressive files cut short at or inside a scan, or whose scans leave low AC coefficients
+    /// unrefined: libjpeg-turbo smooths them from neighbouring DC values, and so must we.
+    func testIncompleteProgressiveFilesGetLibjpegTurboBlockSmoothing() throws {
+        let cases = try Self.manifest().filter { $0.name.hasPrefix("smooth_") }
+        XCTAssertGreaterThanOrEqual(cases.count, 10)
+        for c in cases {
+            let image = try JPEGDecoder.decode(try Self.bytes(c.name, "jpg"))
+            XCTAssertEqual(image.pixels, try Self.bytes(c.name, "rgb"), c.name)
+        }
+    }
+
+    /// Upsampling choices of libjpeg-turbo: fancy 2:1 filters only when the component is wider than
+    /// 2 samples; 1:2 always fancy; other ratios replicate.
+    func testUpsamplingMethodFollowsLibjpegTurboSelection() {
+        func method(h: Int, v: Int, maxH: Int, maxV: Int, width: Int) -> JPEGUpsampling {
+            var c = JPEGComponent(id: 2, h: h, v: v, quantSelector: 0)
+            c.sampleWidth = width
+            return JPEGUpsampling(component: c, maxH: maxH, maxV: maxV)
+        }
+        XCTAssertEqual(method(h: 1, v: 1, maxH: 2, maxV: 2, width: 10), .h2v2Fancy)
+        XCTAssertEqual(method(h: 1, v: 1, maxH: 2, maxV: 2, width: 2), .replicate(x: 2, y: 2))
+        XCTAssertEqual(method(h: 1, v: 1, maxH: 2, maxV: 1, width: 3), .h2v1Fancy)
+        XCTAssertEqual(method(h: 1, v: 1, maxH: 1, maxV: 2, width: 1), .h1v2Fancy)
+        XCTAssertEqual(method(h: 2, v: 1, maxH: 4, maxV: 1, width: 9), .h2v1Fancy)
+        XCTAssertEqual(method(h: 1, v: 1, maxH: 4, maxV: 1, width: 9), .replicate(x: 4, y: 1))
+        XCTAssertEqual(method(h: 2, v: 2, maxH: 2, maxV: 2, width: 9), .full)
+    }
+
     func testFilesPillowCallsTruncatedThrowTruncated() throws {
         let cases = try Self.manifest().filter { $0.expectation.hasPrefix("error:truncated") }
         XCTAssertEqual(cases.count, 3)

@@ -9,14 +9,14 @@
 /// EXIF orientation is not applied, as Pillow's `open` does not).
 ///
 /// Refused with `JPEGError.unsupported`: arithmetic coding (SOF9–11; Pillow's libjpeg-turbo does decode
-/// it), lossless (SOF3; libjpeg-turbo 3 decodes it, Pillow too), hierarchical (SOF5–7, SOF13–15;
+/// it), lossless (SOF3), hierarchical (SOF5–7, SOF13–15;
 /// libjpeg refuses them as well), 12/16-bit samples (Pillow raises "cannot handle N-bit layers"),
 /// 2 or more than 4 components (Pillow raises "cannot handle N-layer images"), DNL-defined height.
 ///
-/// Known difference: for a progressive file whose scans leave some of the first 9 AC coefficients
-/// unrefined (never sent, or never refined to the last bit), libjpeg-turbo applies inter-block
-/// smoothing; this decoder does not. Files written by Pillow, libjpeg and common encoders send every
-/// coefficient fully, so this only concerns incomplete or unusual progressive files.
+/// Progressive files that end early (an end-of-image marker before the last scan) or never fully refine
+/// some low-frequency coefficients get libjpeg-turbo's inter-block smoothing, as in Pillow
+/// (`JPEGSmoothing`). A restart interval or scan that runs into a marker is finished with zero bits
+/// and the rest of the interval left grey, as libjpeg-turbo does.
 public enum JPEGDecoder {
     /// Width, height, component count and whether the frame is progressive, read from the markers up to
     /// the frame header (SOF) without decoding anything.
@@ -41,16 +41,23 @@ public enum JPEGDecoder {
         let space = JPEGColorSpace(
             componentIDs: frame.components.map(\.id), sawJFIF: parser.sawJFIF,
             adobeTransform: parser.adobeTransform)
-        return render(frame: frame, coefficients: parser.coefficients, space: space)
+        let smoothing = JPEGSmoothing(
+            frame: frame, coefBits: parser.coefBits, previousCoefBits: parser.previousCoefBits,
+            scanCount: parser.scanCount, lastGoodIMCURow: parser.lastGoodIMCURow)
+        return render(frame: frame, coefficients: parser.coefficients, space: space, smoothing: smoothing)
     }
 
-    /// Inverse DCT of every component, then upsampling and colour conversion row by row.
-    static func render(frame: JPEGFrame, coefficients: [Int16], space: JPEGColorSpace) -> RGBImage {
+    /// Inverse DCT of every component (after block smoothing when it applies), then upsampling and
+    /// colour conversion row by row.
+    static func render(
+        frame: JPEGFrame, coefficients: [Int16], space: JPEGColorSpace, smoothing: JPEGSmoothing?
+    ) -> RGBImage {
         let width = frame.width
         let height = frame.height
         // IDCT: one plane per component, [blockRows·8, blocksPerRow·8] samples.
         var planes: [[UInt8]] = []
-        for c in frame.components {
+        var smoothed = [Int16](repeating: 0, count: 64)
+        for (ci, c) in frame.components.enumerated() {
             let stride = c.blocksPerRow * 8
             var plane = [UInt8](repeating: 0, count: stride * c.blockRows * 8)
             let usedCols = (c.sampleWidth + 7) / 8
@@ -61,17 +68,26 @@ public enum JPEGDecoder {
                     c.quant.withUnsafeBufferPointer { q in
                         JPEGIDCT.rangeLimit.withUnsafeBufferPointer { range in
                             workspace.withUnsafeMutableBufferPointer { ws in
-                                guard let outBase = out.baseAddress, let coefBase = coefs.baseAddress,
-                                    let qBase = q.baseAddress, let rBase = range.baseAddress,
-                                    let wsBase = ws.baseAddress
-                                else { return }
-                                // Hot loop: one 8×8 integer IDCT per block that covers real samples.
-                                for by in 0..<usedRows {
-                                    for bx in 0..<usedCols {
-                                        let block = coefBase + c.coefficientOffset + (by * c.blocksPerRow + bx) * 64
-                                        JPEGIDCT.islow(
-                                            block, qBase, outBase + by * 8 * stride + bx * 8, stride: stride,
-                                            workspace: wsBase, rangeLimit: rBase)
+                                smoothed.withUnsafeMutableBufferPointer { sm in
+                                    guard let outBase = out.baseAddress, let coefBase = coefs.baseAddress,
+                                        let qBase = q.baseAddress, let rBase = range.baseAddress,
+                                        let wsBase = ws.baseAddress, let smBase = sm.baseAddress
+                                    else { return }
+                                    // Hot loop: one 8×8 integer IDCT per block that covers real samples.
+                                    for by in 0..<usedRows {
+                                        for bx in 0..<usedCols {
+                                            var block = UnsafePointer(
+                                                coefBase + c.coefficientOffset + (by * c.blocksPerRow + bx) * 64)
+                                            if let smoothing {
+                                                smoothing.smoothedBlock(
+                                                    frame: frame, component: ci, row: by, col: bx,
+                                                    coefficients: coefBase, into: smBase)
+                                                block = UnsafePointer(smBase)
+                                            }
+                                            JPEGIDCT.islow(
+                                                block, qBase, outBase + by * 8 * stride + bx * 8, stride: stride,
+                                                workspace: wsBase, rangeLimit: rBase)
+                                        }
                                     }
                                 }
                             }
@@ -140,6 +156,11 @@ struct JPEGParser {
     var sawJFIF = false
     var adobeTransform: Int?
     var scanCount = 0
+    /// Progression status per component for block smoothing (see `JPEGSmoothing`): `[components, 64]`
+    /// Al of the last scan per zig-zag position or −1, and the state before the last scan touching it.
+    var coefBits: [[Int]] = []
+    var previousCoefBits: [[Int]] = []
+    var lastGoodIMCURow = 0
     /// All components' `[blockRows, blocksPerRow, 64]` quantised coefficients, back to back.
     var coefficients: [Int16] = []
 
@@ -352,6 +373,19 @@ struct JPEGParser {
             }
         }
         frame = f
+        if f.progressive {
+            // Progression status, as libjpeg-turbo's start_pass_phuff_decoder keeps it.
+            if coefBits.isEmpty {
+                coefBits = [[Int]](repeating: [Int](repeating: -1, count: 64), count: f.components.count)
+                previousCoefBits = coefBits
+            }
+            for ci in scan.components {
+                for k in min(scan.ss, 1)...max(scan.se, 9) {
+                    previousCoefBits[ci][k] = scanCount > 0 ? coefBits[ci][k] : 0
+                }
+                for k in scan.ss...scan.se { coefBits[ci][k] = scan.al }
+            }
+        }
         if coefficients.isEmpty { coefficients = [Int16](repeating: 0, count: f.coefficientCount) }
         let interval = restartInterval
         let result: (marker: UInt8, offset: Int, after: Int) = try data.withUnsafeBufferPointer {
@@ -363,7 +397,9 @@ struct JPEGParser {
                 var decoder = JPEGScanDecoder(
                     frame: f, scan: scan, restartInterval: interval, dc: dc, ac: ac,
                     reader: JPEGBitReader(data: bytes, position: body.end))
+                decoder.lastGoodIMCURow = lastGoodIMCURow
                 let (m, o) = try decoder.run(coefficients: base)
+                lastGoodIMCURow = decoder.lastGoodIMCURow
                 return (m, o, decoder.reader.position)
             }
         }

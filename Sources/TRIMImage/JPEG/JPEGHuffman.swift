@@ -79,6 +79,7 @@ struct JPEGBitReader {
     }
 
     /// Tops the buffer up to at least 57 bits.
+    @inline(never)
     mutating func fill() throws {
         while bitCount <= 56 {
             if marker >= 0 {
@@ -131,35 +132,41 @@ struct JPEGBitReader {
         return Int(truncatingIfNeeded: buffer >> UInt64(bitCount)) & 1
     }
 
-    /// The `n`-bit magnitude category value of T.81 F.2.2.1 (`EXTEND`): `n` raw bits as a signed number.
+    /// The `n`-bit magnitude category value of T.81 F.2.2.1 (`EXTEND`): `n` raw bits (0…16) as a signed
+    /// number. The caller guarantees `n` bits are buffered.
     @inline(__always)
-    mutating func receiveExtend(_ n: Int) throws -> Int32 {
+    mutating func extendBuffered(_ n: Int) -> Int32 {
         if n == 0 { return 0 }
-        let v = try bits(n)
+        bitCount &-= n
+        let v = Int(truncatingIfNeeded: buffer &>> UInt64(truncatingIfNeeded: bitCount)) & ((1 << n) &- 1)
         return Int32(truncatingIfNeeded: v < (1 << (n - 1)) ? v - (1 << n) + 1 : v)
     }
 
-    /// Decodes one Huffman symbol with `table`.
+    /// Decodes one Huffman symbol with `table`. The caller guarantees at least 16 bits are buffered.
     @inline(__always)
-    mutating func decode(_ table: JPEGHuffmanTable) throws -> Int {
-        if bitCount < 16 { try fill() }
+    mutating func decode(_ table: JPEGHuffmanView) throws -> Int {
         let peek =
-            Int(truncatingIfNeeded: buffer >> UInt64(bitCount - JPEGHuffmanTable.lookupBits))
+            Int(truncatingIfNeeded: buffer &>> UInt64(truncatingIfNeeded: bitCount &- JPEGHuffmanTable.lookupBits))
             & ((1 << JPEGHuffmanTable.lookupBits) - 1)
         let entry = table.lookup[peek]
         if entry != 0 {
-            bitCount -= Int(entry >> 8)
+            bitCount &-= Int(entry >> 8)
             return Int(entry & 0xFF)
         }
-        // Codes longer than the look-up: compare against the largest code of each length.
+        return try decodeLong(table)
+    }
+
+    /// Codes longer than the look-up: compare against the largest code of each length (T.81 F.2.2.3).
+    @inline(never)
+    mutating func decodeLong(_ table: JPEGHuffmanView) throws -> Int {
         var length = JPEGHuffmanTable.lookupBits + 1
         while length <= 16 {
             let code =
                 Int32(truncatingIfNeeded: buffer >> UInt64(bitCount - length)) & ((1 << Int32(length)) - 1)
             if code <= table.maxCode[length] {
-                bitCount -= length
                 let index = Int(code + table.valueOffset[length])
-                guard index >= 0 && index < table.values.count else { break }
+                guard index >= 0 && index < table.valueCount else { break }
+                bitCount -= length
                 return Int(table.values[index])
             }
             length += 1

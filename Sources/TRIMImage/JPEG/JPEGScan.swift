@@ -71,92 +71,217 @@ struct JPEGScanHeader {
     }
 }
 
+/// A Huffman table seen through raw pointers, so the decoding loop does no reference counting.
+/// Valid while the `JPEGScanDecoder.run` call that made it is running.
+struct JPEGHuffmanView {
+    let lookup: UnsafeMutablePointer<UInt16>
+    let maxCode: UnsafeMutablePointer<Int32>
+    let valueOffset: UnsafeMutablePointer<Int32>
+    let values: UnsafeMutablePointer<UInt8>
+    let valueCount: Int
+
+    /// Copies `table` into fresh allocations (released by `deallocate`).
+    init(_ table: JPEGHuffmanTable) {
+        lookup = .allocate(capacity: table.lookup.count)
+        lookup.initialize(from: table.lookup, count: table.lookup.count)
+        maxCode = .allocate(capacity: table.maxCode.count)
+        maxCode.initialize(from: table.maxCode, count: table.maxCode.count)
+        valueOffset = .allocate(capacity: table.valueOffset.count)
+        valueOffset.initialize(from: table.valueOffset, count: table.valueOffset.count)
+        values = .allocate(capacity: max(table.values.count, 1))
+        values.initialize(from: table.values, count: table.values.count)
+        valueCount = table.values.count
+    }
+
+    func deallocate() {
+        lookup.deallocate()
+        maxCode.deallocate()
+        valueOffset.deallocate()
+        values.deallocate()
+    }
+}
+
 /// Decodes the entropy-coded data of one scan into the frame's quantised coefficients.
 ///
 /// Coefficients are stored per component as `[blockRows, blocksPerRow, 64]` Int16 in natural order,
 /// exactly what libjpeg's coefficient buffer holds before dequantisation and the IDCT.
 struct JPEGScanDecoder {
-    let frame: JPEGFrame
-    let scan: JPEGScanHeader
+    /// What the MCU loop needs of one scan component (plain integers: nothing reference-counted).
+    struct Part {
+        let coefficientOffset: Int
+        let blocksPerRow: Int
+        let h: Int
+        let v: Int
+        /// Index into the scan's table views.
+        let dc: Int
+        let ac: Int
+    }
+
+    enum Kind { case sequential, dcFirst, dcRefine, acFirst, acRefine }
+
+    let kind: Kind
+    let parts: [Part]
+    let tables: [JPEGHuffmanTable]
+    let mcuColumns: Int
+    let mcuRows: Int
+    let interleaved: Bool
+    let ss: Int
+    let se: Int
+    let al: Int
     let restartInterval: Int
-    /// Tables per scan component (nil when the scan kind does not use them).
-    let dc: [JPEGHuffmanTable?]
-    let ac: [JPEGHuffmanTable?]
     var reader: JPEGBitReader
     /// DC predictions per scan component.
-    var dcPred = [Int32](repeating: 0, count: 4)
+    var dcPred: (Int32, Int32, Int32, Int32) = (0, 0, 0, 0)
     /// Remaining blocks of the current end-of-band run (progressive AC scans).
     var eobRun = 0
     /// libjpeg-turbo's `insufficient_data`: once a scan used bits past a marker, the rest of the
     /// restart interval is left as zeros (uniform grey), exactly as libjpeg-turbo does.
     var insufficient = false
+    /// libjpeg-turbo's `last_good_iMCU_row`: the iMCU row of the last MCU begun with data left.
+    var lastGoodIMCURow = 0
+    /// Block rows per iMCU row of this scan's MCU rows (1 when interleaved, else the component's V).
+    let mcuRowsPerIMCURow: Int
+
+    /// Prepares a scan. `dc`/`ac` hold each scan component's tables; nil where the scan kind does not
+    /// use one (the caller has checked that the needed ones exist).
+    init(
+        frame: JPEGFrame, scan: JPEGScanHeader, restartInterval: Int,
+        dc: [JPEGHuffmanTable?], ac: [JPEGHuffmanTable?], reader: JPEGBitReader
+    ) {
+        if !frame.progressive {
+            kind = .sequential
+        } else if scan.ss == 0 {
+            kind = scan.ah == 0 ? .dcFirst : .dcRefine
+        } else {
+            kind = scan.ah == 0 ? .acFirst : .acRefine
+        }
+        var tables: [JPEGHuffmanTable] = []
+        func index(_ t: JPEGHuffmanTable?) -> Int {
+            guard let t else { return -1 }
+            tables.append(t)
+            return tables.count - 1
+        }
+        var parts: [Part] = []
+        for (i, ci) in scan.components.enumerated() {
+            let c = frame.components[ci]
+            parts.append(
+                Part(
+                    coefficientOffset: c.coefficientOffset, blocksPerRow: c.blocksPerRow, h: c.h, v: c.v,
+                    dc: index(dc[i]), ac: index(ac[i])))
+        }
+        self.tables = tables
+        self.parts = parts
+        interleaved = scan.components.count > 1
+        // A single-component scan codes the component's own block grid, one block per MCU.
+        let c0 = frame.components[scan.components[0]]
+        mcuColumns = interleaved ? frame.mcusPerRow : (c0.sampleWidth + 7) / 8
+        mcuRows = interleaved ? frame.mcuRows : (c0.sampleHeight + 7) / 8
+        mcuRowsPerIMCURow = interleaved ? 1 : c0.v
+        ss = scan.ss
+        se = scan.se
+        al = scan.al
+        self.restartInterval = restartInterval
+        self.reader = reader
+    }
 
     /// Runs the scan. On return the reader is positioned after the marker that ends the scan, which
     /// is returned.
-    mutating func run(coefficients: UnsafeMutablePointer<Int16>) throws -> (
-        marker: UInt8, offset: Int
-    ) {
-        let single = scan.components.count == 1
-        let c0 = frame.components[scan.components[0]]
-        // A single-component scan codes the component's own block grid, one block per MCU.
-        let mcuCols = single ? (c0.sampleWidth + 7) / 8 : frame.mcusPerRow
-        let mcuRowsCount = single ? (c0.sampleHeight + 7) / 8 : frame.mcuRows
+    mutating func run(coefficients: UnsafeMutablePointer<Int16>) throws -> (marker: UInt8, offset: Int) {
+        let views = tables.map(JPEGHuffmanView.init)
+        defer { views.forEach { $0.deallocate() } }
+        let natural = UnsafeMutablePointer<Int>.allocate(capacity: jpegNaturalOrder.count)
+        natural.initialize(from: jpegNaturalOrder, count: jpegNaturalOrder.count)
+        defer { natural.deallocate() }
+        let dummy = views.first
         var nextRestart = 0
         var mcu = 0
-        for my in 0..<mcuRowsCount {
-            for mx in 0..<mcuCols {
-                if restartInterval > 0 && mcu > 0 && mcu % restartInterval == 0 {
-                    try processRestart(expected: &nextRestart)
-                }
-                mcu += 1
-                if insufficient { continue }
-                for (si, ci) in scan.components.enumerated() {
-                    let comp = frame.components[ci]
-                    let (bh, bw) = single ? (1, 1) : (comp.v, comp.h)
-                    for by in 0..<bh {
-                        for bx in 0..<bw {
-                            let row = single ? my : my * comp.v + by
-                            let col = single ? mx : mx * comp.h + bx
-                            let block =
-                                coefficients + comp.coefficientOffset + (row * comp.blocksPerRow + col) * 64
-                            try decodeBlock(block, scanComponent: si)
+        try parts.withUnsafeBufferPointer { parts in
+            try views.withUnsafeBufferPointer { views in
+                for my in 0..<mcuRows {
+                    for mx in 0..<mcuColumns {
+                        if !insufficient { lastGoodIMCURow = my / mcuRowsPerIMCURow }
+                        if restartInterval > 0 && mcu > 0 && mcu % restartInterval == 0 {
+                            try processRestart(expected: &nextRestart)
                         }
+                        mcu += 1
+                        if insufficient { continue }
+                        for si in 0..<parts.count {
+                            let p = parts[si]
+                            let dcView = p.dc >= 0 ? views[p.dc] : dummy
+                            let acView = p.ac >= 0 ? views[p.ac] : dummy
+                            let (bh, bw) = interleaved ? (p.v, p.h) : (1, 1)
+                            for by in 0..<bh {
+                                for bx in 0..<bw {
+                                    let row = interleaved ? my * p.v + by : my
+                                    let col = interleaved ? mx * p.h + bx : mx
+                                    let block = coefficients + p.coefficientOffset + (row * p.blocksPerRow + col) * 64
+                                    switch kind {
+                                    case .sequential:
+                                        guard let dcView, let acView else { return }
+                                        try decodeSequential(block, dcView, acView, si, natural)
+                                    case .dcFirst:
+                                        guard let dcView else { return }
+                                        try decodeDCFirst(block, dcView, si)
+                                    case .dcRefine:
+                                        try decodeDCRefine(block)
+                                    case .acFirst:
+                                        guard let acView else { return }
+                                        try decodeACFirst(block, acView, natural)
+                                    case .acRefine:
+                                        guard let acView else { return }
+                                        try decodeACRefine(block, acView, natural)
+                                    }
+                                }
+                            }
+                        }
+                        if reader.bitCount < reader.paddingBits { insufficient = true }
                     }
                 }
-                if reader.bitCount < reader.paddingBits { insufficient = true }
             }
         }
         return try reader.nextMarker()
     }
 
-    /// Decodes one block according to the scan kind.
+    /// Adds `diff` to scan component `si`'s DC prediction and returns the new value.
     @inline(__always)
-    mutating func decodeBlock(_ block: UnsafeMutablePointer<Int16>, scanComponent si: Int) throws {
-        if !frame.progressive {
-            try decodeSequential(block, si)
-        } else if scan.ss == 0 {
-            if scan.ah == 0 { try decodeDCFirst(block, si) } else { try decodeDCRefine(block) }
-        } else {
-            if scan.ah == 0 { try decodeACFirst(block, si) } else { try decodeACRefine(block, si) }
+    mutating func predict(_ si: Int, _ diff: Int32) -> Int32 {
+        switch si {
+        case 0:
+            dcPred.0 = dcPred.0 &+ diff
+            return dcPred.0
+        case 1:
+            dcPred.1 = dcPred.1 &+ diff
+            return dcPred.1
+        case 2:
+            dcPred.2 = dcPred.2 &+ diff
+            return dcPred.2
+        default:
+            dcPred.3 = dcPred.3 &+ diff
+            return dcPred.3
         }
     }
 
     /// Baseline / extended sequential: DC difference, then run-length coded AC coefficients (T.81 F.2.2).
-    mutating func decodeSequential(_ block: UnsafeMutablePointer<Int16>, _ si: Int) throws {
-        // Tables were checked to exist before the scan started.
-        guard let dcTable = dc[si], let acTable = ac[si] else { return }
-        let t = try reader.decode(dcTable)
-        let diff = try reader.receiveExtend(t)
-        dcPred[si] = dcPred[si] &+ diff
-        block[0] = Int16(truncatingIfNeeded: dcPred[si])
+    ///
+    /// Hot loop. One refill check per coefficient: 32 buffered bits cover a code (≤ 16 bits) and its
+    /// magnitude bits (≤ 16).
+    @inline(__always)
+    mutating func decodeSequential(
+        _ block: UnsafeMutablePointer<Int16>, _ dc: JPEGHuffmanView, _ ac: JPEGHuffmanView, _ si: Int,
+        _ natural: UnsafeMutablePointer<Int>
+    ) throws {
+        if reader.bitCount < 32 { try reader.fill() }
+        let t = try reader.decode(dc)
+        block[0] = Int16(truncatingIfNeeded: predict(si, reader.extendBuffered(t)))
         var k = 1
         while k < 64 {
-            let rs = try reader.decode(acTable)
+            if reader.bitCount < 32 { try reader.fill() }
+            let rs = try reader.decode(ac)
             let r = rs >> 4
             let s = rs & 15
             if s != 0 {
                 k += r
-                block[jpegNaturalOrder[k]] = Int16(truncatingIfNeeded: try reader.receiveExtend(s))
+                block[natural[k]] = Int16(truncatingIfNeeded: reader.extendBuffered(s))
             } else {
                 if r != 15 { break }
                 k += 15
@@ -166,37 +291,37 @@ struct JPEGScanDecoder {
     }
 
     /// Progressive DC first scan: the DC difference, scaled by 2^Al (T.81 G.1.2.1).
-    mutating func decodeDCFirst(_ block: UnsafeMutablePointer<Int16>, _ si: Int) throws {
-        guard let dcTable = dc[si] else { return }
-        let t = try reader.decode(dcTable)
-        let diff = try reader.receiveExtend(t)
-        dcPred[si] = dcPred[si] &+ diff
-        block[0] = Int16(truncatingIfNeeded: dcPred[si] &<< Int32(scan.al))
+    mutating func decodeDCFirst(_ block: UnsafeMutablePointer<Int16>, _ dc: JPEGHuffmanView, _ si: Int) throws {
+        if reader.bitCount < 32 { try reader.fill() }
+        let t = try reader.decode(dc)
+        let value = predict(si, reader.extendBuffered(t))
+        block[0] = Int16(truncatingIfNeeded: value &<< Int32(al))
     }
 
     /// Progressive DC refinement: one more bit of the DC coefficient.
     mutating func decodeDCRefine(_ block: UnsafeMutablePointer<Int16>) throws {
         if try reader.bit() != 0 {
-            block[0] |= Int16(truncatingIfNeeded: 1 << scan.al)
+            block[0] |= Int16(truncatingIfNeeded: 1 << al)
         }
     }
 
     /// Progressive AC first scan over the band Ss…Se, with end-of-band runs (T.81 G.1.2.2).
-    mutating func decodeACFirst(_ block: UnsafeMutablePointer<Int16>, _ si: Int) throws {
+    mutating func decodeACFirst(
+        _ block: UnsafeMutablePointer<Int16>, _ ac: JPEGHuffmanView, _ natural: UnsafeMutablePointer<Int>
+    ) throws {
         if eobRun > 0 {
             eobRun -= 1
             return
         }
-        guard let acTable = ac[si] else { return }
-        var k = scan.ss
-        while k <= scan.se {
-            let rs = try reader.decode(acTable)
+        var k = ss
+        while k <= se {
+            if reader.bitCount < 32 { try reader.fill() }
+            let rs = try reader.decode(ac)
             let r = rs >> 4
             let s = rs & 15
             if s != 0 {
                 k += r
-                let v = try reader.receiveExtend(s)
-                block[jpegNaturalOrder[k]] = Int16(truncatingIfNeeded: v &<< Int32(scan.al))
+                block[natural[k]] = Int16(truncatingIfNeeded: reader.extendBuffered(s) &<< Int32(al))
             } else if r == 15 {
                 k += 15
             } else {
@@ -211,15 +336,16 @@ struct JPEGScanDecoder {
 
     /// Progressive AC refinement (T.81 G.1.2.3): correction bits for already-nonzero coefficients and
     /// newly nonzero ±2^Al coefficients, mirroring libjpeg's `decode_mcu_AC_refine` step for step.
-    mutating func decodeACRefine(_ block: UnsafeMutablePointer<Int16>, _ si: Int) throws {
-        let p1 = Int16(truncatingIfNeeded: 1 << scan.al)
-        let m1 = Int16(truncatingIfNeeded: -1 << scan.al)
-        var k = scan.ss
-        let se = scan.se
+    mutating func decodeACRefine(
+        _ block: UnsafeMutablePointer<Int16>, _ ac: JPEGHuffmanView, _ natural: UnsafeMutablePointer<Int>
+    ) throws {
+        let p1 = Int16(truncatingIfNeeded: 1 << al)
+        let m1 = Int16(truncatingIfNeeded: -1 << al)
+        var k = ss
         if eobRun == 0 {
-            guard let acTable = ac[si] else { return }
             while k <= se {
-                let rs = try reader.decode(acTable)
+                if reader.bitCount < 32 { try reader.fill() }
+                let rs = try reader.decode(ac)
                 var r = rs >> 4
                 var s: Int16 = 0
                 if rs & 15 != 0 {
@@ -232,7 +358,7 @@ struct JPEGScanDecoder {
                 }
                 // Skip r still-zero coefficients, refining the nonzero ones passed on the way.
                 repeat {
-                    let pos = jpegNaturalOrder[k]
+                    let pos = natural[k]
                     let coef = block[pos]
                     if coef != 0 {
                         if try reader.bit() != 0 && (coef & p1) == 0 {
@@ -245,7 +371,7 @@ struct JPEGScanDecoder {
                     k += 1
                 } while k <= se
                 if s != 0 {
-                    block[jpegNaturalOrder[k]] = s
+                    block[natural[k]] = s
                 }
                 k += 1
             }
@@ -253,7 +379,7 @@ struct JPEGScanDecoder {
         if eobRun > 0 {
             // Inside an end-of-band run: only correction bits for the nonzero coefficients.
             while k <= se {
-                let pos = jpegNaturalOrder[k]
+                let pos = natural[k]
                 let coef = block[pos]
                 if coef != 0 {
                     if try reader.bit() != 0 && (coef & p1) == 0 {
@@ -300,7 +426,7 @@ struct JPEGScanDecoder {
             }
         }
         expected = (expected + 1) & 7
-        for i in dcPred.indices { dcPred[i] = 0 }
+        dcPred = (0, 0, 0, 0)
         eobRun = 0
         if accepted { insufficient = false }
     }
