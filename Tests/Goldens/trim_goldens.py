@@ -28,7 +28,6 @@ post_layernorm + visual_projection, CLIPTokenizerFast(truncation=True) → text_
     kept features in index order, then the mean of the others (zeros if none); projector on those rows.
 """
 import argparse
-import gzip
 import json
 import math
 import os
@@ -43,9 +42,11 @@ from safetensors.numpy import save_file as save_np
 from safetensors.torch import save_file
 from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizerFast
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tokenizer_goldens import bytes_to_unicode, vocab_and_merges, write_files  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "Tests", "Goldens", "trim")
-GZ = os.environ.get("TRIM_BPE_GZ", os.path.join(ROOT, "Weights", "bpe_simple_vocab_16e6.txt.gz"))
 
 PROMPTS = [
     "Where is the red ball?",
@@ -115,32 +116,13 @@ def test_images():
             ("square-progressive.jpg", u8(square), dict(quality=85, progressive=True))]
 
 
-def bpe_merges():
-    lines = gzip.open(GZ, "rt", encoding="utf-8").read().split("\n")
-    return lines[1:49152 - 256 - 2 + 1]
-
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def write_vocab(directory, n_merges):
-    """SPEC §2's vocab.json + merges.txt with the first n_merges OpenAI merges."""
-    merges = bpe_merges()[:n_merges]
-    chars = bytes_to_unicode()
+    """SPEC §2's vocab.json + merges.txt restricted to the first n_merges OpenAI merges."""
+    _, merges = vocab_and_merges()
+    chars = list(bytes_to_unicode().values())
+    merges = merges[:n_merges]
     vocab = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    with open(os.path.join(directory, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump({v: i for i, v in enumerate(vocab)}, f, ensure_ascii=False)
-    with open(os.path.join(directory, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+    write_files(directory, {v: i for i, v in enumerate(vocab)}, merges)
     return len(vocab)
 
 
