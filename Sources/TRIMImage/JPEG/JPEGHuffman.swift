@@ -78,9 +78,24 @@ struct JPEGBitReader {
         self.position = position
     }
 
-    /// Tops the buffer up to at least 57 bits.
+    /// Tops the buffer up to at least 56 bits.
     @inline(never)
     mutating func fill() throws {
+        // Fast path: 8 bytes without any 0xFF (no stuffing, no marker) are appended as a whole.
+        if marker < 0, position + 8 <= data.count, let base = data.baseAddress {
+            let word = UInt64(bigEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+            let inverted = ~word
+            let hasFF = (inverted &- 0x0101_0101_0101_0101) & ~inverted & 0x8080_8080_8080_8080
+            if hasFF == 0 {
+                let take = (63 - bitCount) >> 3
+                if take > 0 {
+                    buffer = (buffer << UInt64(take * 8)) | (word >> UInt64(64 - take * 8))
+                    bitCount += take * 8
+                    position += take
+                }
+                return
+            }
+        }
         while bitCount <= 56 {
             if marker >= 0 {
                 // Past a marker: zero bits, as libjpeg-turbo supplies.

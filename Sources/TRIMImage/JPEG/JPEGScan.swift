@@ -270,18 +270,21 @@ struct JPEGScanDecoder {
         _ block: UnsafeMutablePointer<Int16>, _ dc: JPEGHuffmanView, _ ac: JPEGHuffmanView, _ si: Int,
         _ natural: UnsafeMutablePointer<Int>
     ) throws {
-        if reader.bitCount < 32 { try reader.fill() }
-        let t = try reader.decode(dc)
-        block[0] = Int16(truncatingIfNeeded: predict(si, reader.extendBuffered(t)))
+        // The reader lives in a local copy here so its bit buffer stays in registers.
+        var bits = reader
+        defer { reader = bits }
+        if bits.bitCount < 32 { try bits.fill() }
+        let t = try bits.decode(dc)
+        block[0] = Int16(truncatingIfNeeded: predict(si, bits.extendBuffered(t)))
         var k = 1
         while k < 64 {
-            if reader.bitCount < 32 { try reader.fill() }
-            let rs = try reader.decode(ac)
+            if bits.bitCount < 32 { try bits.fill() }
+            let rs = try bits.decode(ac)
             let r = rs >> 4
             let s = rs & 15
             if s != 0 {
                 k += r
-                block[natural[k]] = Int16(truncatingIfNeeded: reader.extendBuffered(s))
+                block[natural[k]] = Int16(truncatingIfNeeded: bits.extendBuffered(s))
             } else {
                 if r != 15 { break }
                 k += 15
