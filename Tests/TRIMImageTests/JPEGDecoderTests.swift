@@ -238,6 +238,18 @@ final class JPEGDecoderTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1)
     }
 
+    /// Code-length counts that overflow their length, or use the all-ones code, are invalid tables
+    /// (libjpeg's JERR_BAD_HUFF_TABLE); found by fuzzing, once an out-of-bounds write.
+    func testHuffmanTablesThatOverflowOrUseAllOnesCodesAreRejected() {
+        func counts(_ prefix: [Int]) -> [Int] { prefix + [Int](repeating: 0, count: 16 - prefix.count) }
+        XCTAssertNil(JPEGHuffmanTable(counts: counts([3]), values: [0, 1, 2]))
+        XCTAssertNil(JPEGHuffmanTable(counts: counts([2]), values: [0, 1]))
+        XCTAssertNil(JPEGHuffmanTable(counts: counts([0, 0, 0, 16]), values: [UInt8](repeating: 1, count: 16)))
+        XCTAssertNotNil(JPEGHuffmanTable(counts: counts([0, 0, 0, 15]), values: [UInt8](repeating: 1, count: 15)))
+        XCTAssertNotNil(JPEGHuffmanTable(counts: counts([1, 1]), values: [0, 1]))
+        XCTAssertNil(JPEGHuffmanTable(counts: counts([1]), values: [0, 1]))
+    }
+
     func testErrorDescriptionsAreOneLineAndNameTheOffset() {
         let errors: [JPEGError] = [
             .notJPEG, .truncated(offset: 10, context: "entropy-coded scan data"),

@@ -32,6 +32,7 @@ struct JPEGHuffmanTable: Sendable {
             if n > 0 {
                 valueOffset[length] = Int32(index - code)
                 for _ in 0..<n {
+                    guard code < (1 << length) else { return nil }
                     if length <= Self.lookupBits {
                         // Every 9-bit prefix starting with this code maps to it.
                         let shift = Self.lookupBits - length
@@ -45,8 +46,9 @@ struct JPEGHuffmanTable: Sendable {
                 }
                 maxCode[length] = Int32(code - 1)
             }
-            // A code of this length must fit in `length` bits.
-            if code > (1 << length) { return nil }
+            // One past the last code must still fit in `length` bits: no code may be all ones
+            // (libjpeg's JERR_BAD_HUFF_TABLE check).
+            if code >= (1 << length) { return nil }
             code <<= 1
         }
     }
