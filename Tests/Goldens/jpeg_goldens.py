@@ -106,6 +106,31 @@ def patch_adobe_transform(data, transform):
     return data[:i + 11] + bytes([transform]) + data[i + 12:]
 
 
+def renumber_components(data, ids):
+    """Rewrites the component ids in the frame header and in every scan header."""
+    out = bytearray(data)
+    p = 2
+    while p + 4 <= len(out):
+        m = out[p + 1]
+        length = int.from_bytes(out[p + 2:p + 4], "big")
+        if 0xC0 <= m <= 0xC2:
+            old = [out[p + 10 + 3 * i] for i in range(out[p + 9])]
+            mapping = dict(zip(old, ids))
+            for i in range(out[p + 9]):
+                out[p + 10 + 3 * i] = mapping[out[p + 10 + 3 * i]]
+        if m == 0xDA:
+            for i in range(out[p + 4]):
+                out[p + 5 + 2 * i] = mapping[out[p + 5 + 2 * i]]
+            offsets = scan_offsets(bytes(out))
+            later = [o for o in offsets if o > p]
+            if not later:
+                break
+            p = later[0]
+            continue
+        p += 2 + length
+    return bytes(out)
+
+
 def cut_scan(data, keep, tail=b"\xff\xd9"):
     """Keeps `keep` bytes of the last scan's entropy-coded data, then appends `tail`."""
     sos = data.rindex(b"\xff\xda")
@@ -212,6 +237,10 @@ def cases(seed_base=0, scale=1):
     rgb_jpg = pillow_jpeg(odd, quality=90, keep_rgb=True)
     yield "rgb_adobe", rgb_jpg
     yield "rgb_ids_only_patched", segments_removed(rgb_jpg, {0xE0, 0xEE})
+    yield "sof1_extended_patched", b"\xff\xc1".join(pillow_jpeg(odd, quality=90).split(b"\xff\xc0", 1))
+    zero_based = renumber_components(pillow_jpeg(odd, quality=90, progressive=True), [0, 1, 2])
+    yield "ids_zero_based_prog", zero_based
+    yield "ids_zero_based_no_jfif_patched", segments_removed(zero_based, {0xE0})
     yield "ycc_no_jfif_patched", segments_removed(pillow_jpeg(odd, quality=90), {0xE0})
     # Sampling factors Pillow cannot write, scan scripts, via cjpeg.
     for flags, name in ((("-sample", "1x2"), "440"), (("-sample", "4x1"), "411"), (("-sample", "4x2"), "410"),

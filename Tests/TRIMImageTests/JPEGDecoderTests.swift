@@ -238,6 +238,37 @@ final class JPEGDecoderTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1)
     }
 
+    /// The fixed-point YCbCr→RGB conversion stays within one level of the JFIF formula (and the
+    /// golden corpus pins down the exact rounding).
+    func testYCbCrConversionMatchesJFIFFormulaWithinOneLevel() {
+        var worst = 0.0
+        var out = [UInt8](repeating: 0, count: 3)
+        for y in stride(from: 0, through: 255, by: 3) {
+            for cb in stride(from: 0, through: 255, by: 5) {
+                for cr in stride(from: 0, through: 255, by: 5) {
+                    var planes: [[UInt8]] = [[UInt8(y)], [UInt8(cb)], [UInt8(cr)]]
+                    planes[0].withUnsafeBufferPointer { yp in
+                        planes[1].withUnsafeBufferPointer { cbp in
+                            planes[2].withUnsafeBufferPointer { crp in
+                                out.withUnsafeMutableBufferPointer { o in
+                                    JPEGColorConverter.convertRow(
+                                        .yCbCr, rows: [yp.baseAddress!, cbp.baseAddress!, crp.baseAddress!], width: 1,
+                                        out: o.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                    let (fy, fb, fr) = (Double(y), Double(cb) - 128, Double(cr) - 128)
+                    let reference = [fy + 1.402 * fr, fy - 0.344136 * fb - 0.714136 * fr, fy + 1.772 * fb]
+                    for c in 0..<3 {
+                        worst = max(worst, abs(min(255, max(0, reference[c])) - Double(out[c])))
+                    }
+                }
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1)
+    }
+
     /// Code-length counts that overflow their length, or use the all-ones code, are invalid tables
     /// (libjpeg's JERR_BAD_HUFF_TABLE); found by fuzzing, once an out-of-bounds write.
     func testHuffmanTablesThatOverflowOrUseAllOnesCodesAreRejected() {
