@@ -89,6 +89,41 @@ final class PNGTests: XCTestCase {
         }
     }
 
+    /// Random damage inside chunk data, with the CRC recomputed so the damage reaches the decoder proper:
+    /// every result is either a typed error or an image of the header's size — never a crash.
+    func testDamagedChunksWithValidCRCsNeverCrash() throws {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: seed >> 33)
+        }
+        for name in ["ct0_d1_adam7_7x13", "ct3_d2_plain_37x23", "ct6_d16_adam7_37x23", "ct2_d8_plain_7x13", "grey2_5x2_adam7"] {
+            let original = try goldenPNG(name)
+            // Chunk boundaries: (offset of length field, data length).
+            var chunks = [(Int, Int)]()
+            var p = 8
+            while p + 12 <= original.count {
+                let n = original[p..<(p + 4)].reduce(0) { $0 << 8 | Int($1) }
+                chunks.append((p, n))
+                p += 12 + n
+            }
+            for _ in 0..<150 {
+                var file = original
+                let (at, n) = chunks[next() % chunks.count]
+                guard n > 0 else { continue }
+                for _ in 0..<(1 + next() % 4) { file[at + 8 + next() % n] = UInt8(truncatingIfNeeded: next()) }
+                let crc = Checksum.crc32(file[(at + 4)..<(at + 8 + n)])
+                file.replaceSubrange((at + 8 + n)..<(at + 12 + n), with: PNGEncoder.bigEndian(crc))
+                do {
+                    let image = try PNGDecoder.decode(file)
+                    XCTAssertEqual(image.pixels.count, image.width * image.height * 3)
+                } catch {
+                    XCTAssertNotNil(error as? PNGError, "\(error)")
+                }
+            }
+        }
+    }
+
     func testBadFilterTypeIsRejected() {
         var out = PNGDecoder.signature
         PNGEncoder.appendChunk("IHDR", PNGEncoder.bigEndian(1) + PNGEncoder.bigEndian(1) + [8, 0, 0, 0, 0], to: &out)

@@ -20,6 +20,9 @@ public enum PNGDecoder {
     /// The 8-byte PNG signature.
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
+    /// Decompressed bytes tolerated after the last scanline (ignored, as Pillow does).
+    static let extraDataSlack = 1 << 16
+
     /// Whether `data` starts with the PNG signature.
     public static func hasSignature(_ data: [UInt8]) -> Bool {
         data.count >= 8 && Array(data[0..<8]) == signature
@@ -66,13 +69,15 @@ public enum PNGDecoder {
 
         let passes = header.passes
         let expected = passes.reduce(0) { $0 + $1.height * (1 + header.rowBytes(width: $1.width)) }
+        // Like Pillow, data beyond the last scanline is ignored; a small slack lets such streams decode
+        // while still bounding the work to the size the header implies.
         let raw: [UInt8]
         do {
-            raw = try Inflate.zlibDecompress(compressed, maxOutputBytes: expected)
+            raw = try Inflate.zlibDecompress(compressed, maxOutputBytes: expected + extraDataSlack)
         } catch {
             throw .badImageData(detail: error.description)
         }
-        guard raw.count == expected else { throw .truncatedImageData(expected: expected, got: raw.count) }
+        guard raw.count >= expected else { throw .truncatedImageData(expected: expected, got: raw.count) }
 
         var out = [UInt8](repeating: 0, count: header.width * header.height * 3)
         var offset = 0
