@@ -18,6 +18,9 @@ Writes into Tests/Goldens/images/:
                                rescale+normalize of every byte value per channel (default config);
                                __metadata__ "<case>" = JSON {"config": {...HF kwargs...}, "pad": bool}
 
+Deterministic: rerunning reproduces every tensor and PNG byte for byte (given the same zlib); only the
+order of keys inside the safetensors JSON headers may change, since safetensors writes them from a hash map.
+
 References: Pillow (PIL.Image.open / convert / resize), transformers CLIPImageProcessorPil (PIL backend).
 """
 
