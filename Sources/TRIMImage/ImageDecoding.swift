@@ -67,6 +67,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
     /// The file could not be read.
     case unreadable(path: String, reason: String)
 
+    /// One line saying what was wrong, where, and what was expected.
     public var description: String {
         switch self {
         case .unknownFormat(let leading):

@@ -200,6 +200,7 @@ public enum PreprocessError: Error, CustomStringConvertible, Equatable {
     /// An intermediate image (after `step`) would have more than `ImageLimits.maxPixels` pixels.
     case imageTooLarge(step: String, width: Int, height: Int)
 
+    /// One line saying what was wrong, where, and what was expected.
     public var description: String {
         switch self {
         case .imageTooLarge(let step, let width, let height):
@@ -218,6 +219,7 @@ public enum PreprocessorConfigError: Error, CustomStringConvertible, Equatable {
     /// A key has a value of the wrong type or out of range.
     case badValue(path: String, key: String, expected: String)
 
+    /// One line saying what was wrong, where, and what was expected.
     public var description: String {
         switch self {
         case .unreadable(let path, let reason):

@@ -328,6 +328,7 @@ public enum PNGError: Error, CustomStringConvertible, Equatable {
     /// A scanline names a filter type other than 0…4.
     case badFilter(type: Int, row: Int, pass: Int)
 
+    /// One line saying what was wrong, where, and what was expected.
     public var description: String {
         switch self {
         case .notPNG:
