@@ -1,0 +1,112 @@
+import Foundation
+import SafeTensors
+import TRIMJSON
+import XCTest
+
+/// The `trim` executable's contract: exit 0 / 1 (one line `error: …`) / 2 (usage), the JSON and dump
+/// formats of SPEC §3. Runs the binary `swift test` builds next to the test bundle.
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// `.build/<config>/trim`, next to the test bundle.
+    static var binary: URL {
+        var dir = Bundle.main.bundleURL
+        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("trim")
+    }
+
+    struct Run { let code: Int32; let out: String; let err: String }
+
+    func trim(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            XCTFail("trim binary not found at \(Self.binary.path); build it with `swift build`", file: file, line: line)
+            return Run(code: -1, out: "", err: "")
+        }
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        p.currentDirectoryURL = FileManager.default.temporaryDirectory
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(code: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    }
+
+    // The small odd model and a small image keep these debug-build runs quick.
+    var tiny: String { Self.root.appendingPathComponent("Weights/clip-tiny").path }
+    var odd: String { Self.root.appendingPathComponent("Weights/clip-odd").path }
+    var image: String { Self.root.appendingPathComponent("Tests/Goldens/trim/images/tiny.png").path }
+
+    func testReduceJSONHasTheSpecFieldsAndDumpHasTheSpecNames() throws {
+        let dump = FileManager.default.temporaryDirectory.appendingPathComponent("trim-cli-test-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: dump) }
+        let r = try trim(["reduce", "--model", odd, "--image", image, "--prompt", "Where is the red ball?",
+                          "--projector", Self.root.appendingPathComponent("Tests/Goldens/trim/projector-odd.safetensors").path,
+                          "--json", "--dump", dump.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        let j = try JSON.parse(r.out)
+        XCTAssertEqual(j["total"]?.intValue, 49)
+        let kept = j["kept"]!.intValue!
+        XCTAssertEqual(j["tokens"]?.intValue, kept + 1)
+        XCTAssertEqual(j["kept_indices"]?.arrayValue?.count, kept)
+        XCTAssertNotNil(j["upper"]?.doubleValue)
+        let d = try SafeTensorsFile(url: dump)
+        XCTAssertEqual(Set(d.tensorNames), ["pixel_values", "features", "image_tokens", "input_ids", "text_embeds",
+                                            "scores", "kept_indices", "reduced", "projected"])
+        XCTAssertEqual(d.info("reduced")?.shape, [kept + 1, 60])
+        XCTAssertEqual(d.info("projected")?.shape, [kept + 1, 96])
+        XCTAssertEqual(d.info("input_ids")?.dtype, .I64)
+        XCTAssertEqual(try d.int64s("kept_indices").map(Int.init), j["kept_indices"]!.arrayValue!.map { $0.intValue! })
+        // A fixed ratio has no threshold.
+        let ratio = try trim(["reduce", "--model", odd, "--image", image, "--prompt", "x", "--keep-ratio", "0.25", "--json"])
+        XCTAssertEqual(ratio.code, 0, ratio.err)
+        XCTAssertEqual(try JSON.parse(ratio.out)["kept"]?.intValue, 12)
+        XCTAssertEqual(try JSON.parse(ratio.out)["upper"], .null)
+    }
+
+    func testBadInputExitsOneWithOneLineNamingTheProblem() throws {
+        let cases: [([String], String)] = [
+            (["reduce", "--model", tiny, "--image", "/nonexistent.jpg", "--prompt", "x"], "image '/nonexistent.jpg' does not exist"),
+            (["reduce", "--model", tiny, "--image", Self.root.appendingPathComponent("README.md").path, "--prompt", "x"], "error: "),
+            (["reduce", "--model", Self.root.appendingPathComponent("Weights").path, "--image", image, "--prompt", "x"], "config.json"),
+            (["inspect", Self.root.appendingPathComponent("README.md").path], "error: "),
+            (["reduce", "--model", tiny, "--image", image, "--prompt", "x", "--select-layer", "9"], "select layer 9"),
+            (["reduce", "--model", tiny, "--image", image, "--prompt", "x",
+              "--projector", Self.root.appendingPathComponent("Tests/Goldens/trim/projector-odd.safetensors").path], "projector takes 60-wide"),
+        ]
+        for (args, expected) in cases {
+            let r = try trim(args)
+            XCTAssertEqual(r.code, 1, "\(args): \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("error: ") && r.err.contains(expected), "\(args): \(r.err)")
+        }
+    }
+
+    func testUsageErrorsExitTwo() throws {
+        for args in [[], ["frobnicate"], ["reduce", "--bogus"], ["reduce", "--model"], ["tokenize"],
+                     ["reduce", "--model", tiny, "--image", image, "--prompt", "x", "--scoring", "cosine"],
+                     ["reduce", "--model", tiny, "--image", image, "--prompt", "x", "--keep-ratio", "2"]] {
+            XCTAssertEqual(try trim(args).code, 2, "\(args)")
+        }
+        let help = try trim(["reduce", "--help"])
+        XCTAssertEqual(help.code, 0)
+        XCTAssertTrue(help.out.contains("--keep-ratio"))
+    }
+
+    func testTokenizeJSONAndInspect() throws {
+        let t = try trim(["tokenize", "--json", "a photo of a cat", ""])
+        XCTAssertEqual(t.code, 0, t.err)
+        XCTAssertEqual(t.out.trimmingCharacters(in: .whitespacesAndNewlines), "[[49406,320,1125,539,320,2368,49407],[49406,49407]]")
+        let i = try trim(["inspect", tiny])
+        XCTAssertEqual(i.code, 0, i.err)
+        let line = i.out.split(separator: "\n").first { $0.contains("vision_model.embeddings.patch_embedding.weight") }
+        XCTAssertEqual(line?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().joined(separator: " "),
+                       "F16 [64, 3, 14, 14]")
+        XCTAssertTrue(i.out.contains("inferred: vision_model: CLIP vision tower, 4 layers × 64 wide"), i.out)
+    }
+}
