@@ -279,6 +279,8 @@ def cases(seed_base=0, scale=1):
     yield "smooth_incomplete_script", cjpeg(odd, "-quality", "85", "-sample", "2x2", "SCANS:" + INCOMPLETE_SCRIPT)
     yield "smooth_restart_eoi", pillow_jpeg(odd, quality=85, progressive=True, restart_marker_blocks=3)[
         :scan_offsets(pillow_jpeg(odd, quality=85, progressive=True, restart_marker_blocks=3))[1] + 200] + b"\xff\xd9"
+    first_scan = scan_offsets(b420)[0]
+    yield "second_scan_after_full_scan", b420[:-2] + b420[first_scan:]
     yield "trailing_garbage", b420 + b"\x00garbage after EOI\xff"
     yield "truncated_base", b420[: len(b420) - 60]
     yield "truncated_no_eoi", b420[:-2]

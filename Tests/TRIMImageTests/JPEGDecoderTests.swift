@@ -94,6 +94,16 @@ final class JPEGDecoderTests: XCTestCase {
         }
     }
 
+    func testEveryFilePillowRejectsIsRejectedWithATypedError() throws {
+        let cases = try Self.manifest().filter { $0.expectation.hasPrefix("error:") }
+        XCTAssertGreaterThanOrEqual(cases.count, 5)
+        for c in cases {
+            XCTAssertThrowsError(try JPEGDecoder.decode(try Self.bytes(c.name, "jpg")), c.name) { error in
+                XCTAssertTrue(error is JPEGError, "\(c.name): \(error)")
+            }
+        }
+    }
+
     func testArithmeticCodingAndTwelveBitAreRefusedAsUnsupported() throws {
         // Pillow decodes arithmetic-coded files (libjpeg-turbo supports them); this decoder does not.
         for name in ["arithmetic", "precision12_patched"] {

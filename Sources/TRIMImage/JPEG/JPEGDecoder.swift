@@ -41,62 +41,76 @@ public enum JPEGDecoder {
         let space = JPEGColorSpace(
             componentIDs: frame.components.map(\.id), sawJFIF: parser.sawJFIF,
             adobeTransform: parser.adobeTransform)
-        let smoothing = JPEGSmoothing(
-            frame: frame, coefBits: parser.coefBits, previousCoefBits: parser.previousCoefBits,
-            scanCount: parser.scanCount, lastGoodIMCURow: parser.lastGoodIMCURow)
-        return render(frame: frame, coefficients: parser.coefficients, space: space, smoothing: smoothing)
+        var planes = parser.planes
+        if planes.isEmpty {
+            // Multi-scan (progressive or non-interleaved) file: all coefficients are known only now.
+            let smoothing = JPEGSmoothing(
+                frame: frame, coefBits: parser.coefBits, previousCoefBits: parser.previousCoefBits,
+                scanCount: parser.scanCount, lastGoodIMCURow: parser.lastGoodIMCURow)
+            planes = frame.components.map { [UInt8](repeating: 0, count: $0.blocksPerRow * $0.blockRows * 64) }
+            parser.coefficients.withUnsafeBufferPointer { coefs in
+                guard let base = coefs.baseAddress else { return }
+                for (ci, c) in frame.components.enumerated() {
+                    inverseTransform(
+                        rows: 0..<((c.sampleHeight + 7) / 8), component: ci, frame: frame,
+                        blocks: base + c.coefficientOffset, firstStoredRow: 0, plane: &planes[ci],
+                        smoothing: smoothing.map { ($0, base) })
+                }
+            }
+        }
+        return render(frame: frame, planes: planes, space: space)
     }
 
-    /// Inverse DCT of every component (after block smoothing when it applies), then upsampling and
-    /// colour conversion row by row.
-    static func render(
-        frame: JPEGFrame, coefficients: [Int16], space: JPEGColorSpace, smoothing: JPEGSmoothing?
-    ) -> RGBImage {
-        let width = frame.width
-        let height = frame.height
-        // IDCT: one plane per component, [blockRows·8, blocksPerRow·8] samples.
-        var planes: [[UInt8]] = []
+    /// Inverse DCT (after block smoothing when it applies) of block rows `rows` of component `ci` into
+    /// its plane `[blockRows·8, blocksPerRow·8]`, skipping blocks that hold no real samples.
+    ///
+    /// - `blocks`: the component's stored coefficients `[storedRows, blocksPerRow, 64]`, whose first row
+    ///   is block row `firstStoredRow` (0 for the whole frame, the MCU row's first block row when
+    ///   streaming a single-scan file).
+    /// - `smoothing`: the smoothing rule and the whole frame's coefficient array it reads neighbours from.
+    static func inverseTransform(
+        rows: Range<Int>, component ci: Int, frame: JPEGFrame, blocks: UnsafePointer<Int16>, firstStoredRow: Int,
+        plane: inout [UInt8], smoothing: (JPEGSmoothing, UnsafePointer<Int16>)?
+    ) {
+        let c = frame.components[ci]
+        let stride = c.blocksPerRow * 8
+        let usedCols = (c.sampleWidth + 7) / 8
+        var workspace = [Int32](repeating: 0, count: 64)
         var smoothed = [Int16](repeating: 0, count: 64)
-        for (ci, c) in frame.components.enumerated() {
-            let stride = c.blocksPerRow * 8
-            var plane = [UInt8](repeating: 0, count: stride * c.blockRows * 8)
-            let usedCols = (c.sampleWidth + 7) / 8
-            let usedRows = (c.sampleHeight + 7) / 8
-            var workspace = [Int32](repeating: 0, count: 64)
-            plane.withUnsafeMutableBufferPointer { out in
-                coefficients.withUnsafeBufferPointer { coefs in
-                    c.quant.withUnsafeBufferPointer { q in
-                        JPEGIDCT.rangeLimit.withUnsafeBufferPointer { range in
-                            workspace.withUnsafeMutableBufferPointer { ws in
-                                smoothed.withUnsafeMutableBufferPointer { sm in
-                                    guard let outBase = out.baseAddress, let coefBase = coefs.baseAddress,
-                                        let qBase = q.baseAddress, let rBase = range.baseAddress,
-                                        let wsBase = ws.baseAddress, let smBase = sm.baseAddress
-                                    else { return }
-                                    // Hot loop: one 8×8 integer IDCT per block that covers real samples.
-                                    for by in 0..<usedRows {
-                                        for bx in 0..<usedCols {
-                                            var block = UnsafePointer(
-                                                coefBase + c.coefficientOffset + (by * c.blocksPerRow + bx) * 64)
-                                            if let smoothing {
-                                                smoothing.smoothedBlock(
-                                                    frame: frame, component: ci, row: by, col: bx,
-                                                    coefficients: coefBase, into: smBase)
-                                                block = UnsafePointer(smBase)
-                                            }
-                                            JPEGIDCT.islow(
-                                                block, qBase, outBase + by * 8 * stride + bx * 8, stride: stride,
-                                                workspace: wsBase, rangeLimit: rBase)
-                                        }
+        plane.withUnsafeMutableBufferPointer { out in
+            c.quant.withUnsafeBufferPointer { q in
+                JPEGIDCT.rangeLimit.withUnsafeBufferPointer { range in
+                    workspace.withUnsafeMutableBufferPointer { ws in
+                        smoothed.withUnsafeMutableBufferPointer { sm in
+                            guard let outBase = out.baseAddress, let qBase = q.baseAddress,
+                                let rBase = range.baseAddress, let wsBase = ws.baseAddress, let smBase = sm.baseAddress
+                            else { return }
+                            // Hot loop: one 8×8 integer IDCT per block that covers real samples.
+                            for by in rows {
+                                for bx in 0..<usedCols {
+                                    var block = blocks + ((by - firstStoredRow) * c.blocksPerRow + bx) * 64
+                                    if let (rule, frameCoefficients) = smoothing {
+                                        rule.smoothedBlock(
+                                            frame: frame, component: ci, row: by, col: bx,
+                                            coefficients: frameCoefficients, into: smBase)
+                                        block = UnsafePointer(smBase)
                                     }
+                                    JPEGIDCT.islow(
+                                        block, qBase, outBase + by * 8 * stride + bx * 8, stride: stride,
+                                        workspace: wsBase, rangeLimit: rBase)
                                 }
                             }
                         }
                     }
                 }
             }
-            planes.append(plane)
         }
+    }
+
+    /// Upsampling and colour conversion of the component planes, one output row at a time.
+    static func render(frame: JPEGFrame, planes: [[UInt8]], space: JPEGColorSpace) -> RGBImage {
+        let width = frame.width
+        let height = frame.height
         // Upsample and convert, one output row at a time.
         let methods = frame.components.map {
             JPEGUpsampling(component: $0, maxH: frame.maxH, maxV: frame.maxV)
@@ -161,8 +175,14 @@ struct JPEGParser {
     var coefBits: [[Int]] = []
     var previousCoefBits: [[Int]] = []
     var lastGoodIMCURow = 0
-    /// All components' `[blockRows, blocksPerRow, 64]` quantised coefficients, back to back.
+    /// All components' `[blockRows, blocksPerRow, 64]` quantised coefficients, back to back (multi-scan
+    /// files only).
     var coefficients: [Int16] = []
+    /// libjpeg's single-pass case, decided at the first scan: a sequential scan holding every component.
+    /// Such a file is decoded MCU row by MCU row straight into `planes`, and a second scan is an error.
+    var singlePass = false
+    /// The IDCT output per component, `[blockRows·8, blocksPerRow·8]`, filled while streaming.
+    var planes: [[UInt8]] = []
 
     init(data: [UInt8]) {
         self.data = data
@@ -386,24 +406,86 @@ struct JPEGParser {
                 for k in scan.ss...scan.se { coefBits[ci][k] = scan.al }
             }
         }
+        if scanCount == 0 {
+            singlePass = !f.progressive && scan.components.count == f.components.count
+        } else if singlePass {
+            throw JPEGError.badSegment(
+                marker: name, offset: offset,
+                reason: "a second scan after a scan that held every component (libjpeg-turbo refuses it too)")
+        }
+        let result =
+            singlePass
+            ? try decodeStreaming(scan, frame: f, dc: dc, ac: ac, body: body)
+            : try decodeBuffered(scan, frame: f, dc: dc, ac: ac, body: body)
+        scanCount += 1
+        return result
+    }
+
+    /// Decodes a scan of a multi-scan file into the frame's coefficient array.
+    private mutating func decodeBuffered(
+        _ scan: JPEGScanHeader, frame f: JPEGFrame, dc: [JPEGHuffmanTable?], ac: [JPEGHuffmanTable?],
+        body: (start: Int, end: Int)
+    ) throws -> (UInt8, Int, Int) {
         if coefficients.isEmpty { coefficients = [Int16](repeating: 0, count: f.coefficientCount) }
         let interval = restartInterval
-        let result: (marker: UInt8, offset: Int, after: Int) = try data.withUnsafeBufferPointer {
-            bytes in
+        var lastGood = lastGoodIMCURow
+        var coefficients = self.coefficients
+        self.coefficients = []
+        defer { self.coefficients = coefficients }
+        let result: (UInt8, Int, Int) = try data.withUnsafeBufferPointer { bytes in
             try coefficients.withUnsafeMutableBufferPointer { coefs in
-                guard let base = coefs.baseAddress else {
-                    throw JPEGError.badSegment(marker: name, offset: offset, reason: "empty frame")
-                }
+                guard let base = coefs.baseAddress else { return (0xD9, body.end, body.end) }
                 var decoder = JPEGScanDecoder(
                     frame: f, scan: scan, restartInterval: interval, dc: dc, ac: ac,
                     reader: JPEGBitReader(data: bytes, position: body.end))
-                decoder.lastGoodIMCURow = lastGoodIMCURow
+                decoder.lastGoodIMCURow = lastGood
                 let (m, o) = try decoder.run(coefficients: base)
-                lastGoodIMCURow = decoder.lastGoodIMCURow
+                lastGood = decoder.lastGoodIMCURow
                 return (m, o, decoder.reader.position)
             }
         }
-        scanCount += 1
-        return (result.marker, result.offset, result.after)
+        lastGoodIMCURow = lastGood
+        return result
+    }
+
+    /// Decodes the only scan of a single-scan file one MCU row at a time: the coefficients of an MCU
+    /// row go through the IDCT into `planes` at once, so memory holds samples, not coefficients.
+    private mutating func decodeStreaming(
+        _ scan: JPEGScanHeader, frame f: JPEGFrame, dc: [JPEGHuffmanTable?], ac: [JPEGHuffmanTable?],
+        body: (start: Int, end: Int)
+    ) throws -> (UInt8, Int, Int) {
+        var planes = f.components.map { [UInt8](repeating: 0, count: $0.blocksPerRow * $0.blockRows * 64) }
+        // One MCU row of coefficients per component: [V, blocksPerRow, 64].
+        var offsets: [Int] = []
+        var total = 0
+        for c in f.components {
+            offsets.append(total)
+            total += c.v * c.blocksPerRow * 64
+        }
+        var buffer = [Int16](repeating: 0, count: total)
+        let interleaved = scan.components.count > 1
+        let interval = restartInterval
+        let result: (UInt8, Int, Int) = try data.withUnsafeBufferPointer { bytes in
+            try buffer.withUnsafeMutableBufferPointer { coefs in
+                guard let base = coefs.baseAddress else { return (0xD9, body.end, body.end) }
+                var decoder = JPEGScanDecoder(
+                    frame: f, scan: scan, restartInterval: interval, dc: dc, ac: ac,
+                    reader: JPEGBitReader(data: bytes, position: body.end), mcuRowOffsets: offsets)
+                let (m, o) = try decoder.run(coefficients: base) { mcuRow in
+                    for (ci, c) in f.components.enumerated() {
+                        // An interleaved MCU row spans V block rows; a one-component scan's, one.
+                        let first = interleaved ? mcuRow * c.v : mcuRow
+                        let rows = first..<max(first, min(first + (interleaved ? c.v : 1), (c.sampleHeight + 7) / 8))
+                        JPEGDecoder.inverseTransform(
+                            rows: rows, component: ci, frame: f, blocks: base + offsets[ci], firstStoredRow: first,
+                            plane: &planes[ci], smoothing: nil)
+                    }
+                    base.update(repeating: 0, count: total)
+                }
+                return (m, o, decoder.reader.position)
+            }
+        }
+        self.planes = planes
+        return result
     }
 }

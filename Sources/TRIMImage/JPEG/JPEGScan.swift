@@ -141,12 +141,15 @@ struct JPEGScanDecoder {
     var lastGoodIMCURow = 0
     /// Block rows per iMCU row of this scan's MCU rows (1 when interleaved, else the component's V).
     let mcuRowsPerIMCURow: Int
+    /// Whether the coefficient buffer holds one MCU row only (`[V, blocksPerRow, 64]` per component),
+    /// handed to `afterMCURow` and cleared after each row.
+    let streaming: Bool
 
     /// Prepares a scan. `dc`/`ac` hold each scan component's tables; nil where the scan kind does not
     /// use one (the caller has checked that the needed ones exist).
     init(
         frame: JPEGFrame, scan: JPEGScanHeader, restartInterval: Int,
-        dc: [JPEGHuffmanTable?], ac: [JPEGHuffmanTable?], reader: JPEGBitReader
+        dc: [JPEGHuffmanTable?], ac: [JPEGHuffmanTable?], reader: JPEGBitReader, mcuRowOffsets: [Int]? = nil
     ) {
         if !frame.progressive {
             kind = .sequential
@@ -166,8 +169,8 @@ struct JPEGScanDecoder {
             let c = frame.components[ci]
             parts.append(
                 Part(
-                    coefficientOffset: c.coefficientOffset, blocksPerRow: c.blocksPerRow, h: c.h, v: c.v,
-                    dc: index(dc[i]), ac: index(ac[i])))
+                    coefficientOffset: mcuRowOffsets?[ci] ?? c.coefficientOffset, blocksPerRow: c.blocksPerRow,
+                    h: c.h, v: c.v, dc: index(dc[i]), ac: index(ac[i])))
         }
         self.tables = tables
         self.parts = parts
@@ -177,6 +180,7 @@ struct JPEGScanDecoder {
         mcuColumns = interleaved ? frame.mcusPerRow : (c0.sampleWidth + 7) / 8
         mcuRows = interleaved ? frame.mcuRows : (c0.sampleHeight + 7) / 8
         mcuRowsPerIMCURow = interleaved ? 1 : c0.v
+        streaming = mcuRowOffsets != nil
         ss = scan.ss
         se = scan.se
         al = scan.al
@@ -186,7 +190,9 @@ struct JPEGScanDecoder {
 
     /// Runs the scan. On return the reader is positioned after the marker that ends the scan, which
     /// is returned.
-    mutating func run(coefficients: UnsafeMutablePointer<Int16>) throws -> (marker: UInt8, offset: Int) {
+    mutating func run(
+        coefficients: UnsafeMutablePointer<Int16>, afterMCURow: (Int) -> Void = { _ in }
+    ) throws -> (marker: UInt8, offset: Int) {
         let views = tables.map(JPEGHuffmanView.init)
         defer { views.forEach { $0.deallocate() } }
         let natural = UnsafeMutablePointer<Int>.allocate(capacity: jpegNaturalOrder.count)
@@ -212,7 +218,7 @@ struct JPEGScanDecoder {
                             let (bh, bw) = interleaved ? (p.v, p.h) : (1, 1)
                             for by in 0..<bh {
                                 for bx in 0..<bw {
-                                    let row = interleaved ? my * p.v + by : my
+                                    let row = streaming ? by : (interleaved ? my * p.v + by : my)
                                     let col = interleaved ? mx * p.h + bx : mx
                                     let block = coefficients + p.coefficientOffset + (row * p.blocksPerRow + col) * 64
                                     switch kind {
@@ -236,6 +242,7 @@ struct JPEGScanDecoder {
                         }
                         if reader.bitCount < reader.paddingBits { insufficient = true }
                     }
+                    if streaming { afterMCURow(my) }
                 }
             }
         }
