@@ -40,11 +40,22 @@ public func preprocessedImage(for image: RGBImage, config: PreprocessorConfig = 
     }
     if config.doResize {
         let (height, width) = config.resizedSize(height: image.height, width: image.width)
-        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
-        guard !overflow, pixels <= ImageLimits.maxPixels, width >= 1, height >= 1 else {
+        guard width >= 1, height >= 1, width <= Int(Int32.max), height <= Int(Int32.max) else {
             throw .imageTooLarge(step: "resize", width: width, height: height)
         }
-        image = Resample.resize(image, width: width, height: height, filter: config.resample)
+        // With a center crop to follow, only the crop window of the resized image is computed (identical
+        // bytes, less work); along an axis shorter than the crop the whole axis is kept and padded below.
+        var columns = 0..<width
+        var rows = 0..<height
+        if config.doCenterCrop {
+            if width > config.cropWidth { columns = (width - config.cropWidth) / 2..<((width - config.cropWidth) / 2 + config.cropWidth) }
+            if height > config.cropHeight { rows = (height - config.cropHeight) / 2..<((height - config.cropHeight) / 2 + config.cropHeight) }
+        }
+        let (pixels, overflow) = columns.count.multipliedReportingOverflow(by: rows.count)
+        guard !overflow, pixels <= ImageLimits.maxPixels else {
+            throw .imageTooLarge(step: "resize", width: width, height: height)
+        }
+        image = Resample.resize(image, width: width, height: height, filter: config.resample, columns: columns, rows: rows)
     }
     if config.doCenterCrop {
         image = centerCrop(image, height: config.cropHeight, width: config.cropWidth)

@@ -53,32 +53,62 @@ public enum Resample {
     /// `image` resized to `width × height` as Pillow's `Image.resize((width, height), filter)` does.
     /// - Precondition: `width ≥ 1`, `height ≥ 1` and the input is non-empty.
     public static func resize(_ image: RGBImage, width: Int, height: Int, filter: Filter = .bicubic) -> RGBImage {
+        resize(image, width: width, height: height, filter: filter, columns: 0..<width, rows: 0..<height)
+    }
+
+    /// Only the `rows × columns` window of `image` resized to `width × height`: byte for byte the same
+    /// as cropping the full result, but only the window's pixels are computed (each output pixel depends
+    /// only on its own weights), so a center crop of a large resize costs only the crop.
+    /// - Precondition: `width, height ≥ 1`, the input is non-empty, and the window is a non-empty part
+    ///   of `0..<width × 0..<height`.
+    public static func resize(
+        _ image: RGBImage, width: Int, height: Int, filter: Filter = .bicubic, columns: Range<Int>, rows: Range<Int>
+    ) -> RGBImage {
         precondition(width >= 1 && height >= 1, "Resample.resize: target size \(width)×\(height) must be ≥ 1×1")
         precondition(image.width >= 1 && image.height >= 1, "Resample.resize: empty input image")
-        if width == image.width && height == image.height { return image }
+        precondition(
+            !columns.isEmpty && !rows.isEmpty && columns.lowerBound >= 0 && columns.upperBound <= width
+                && rows.lowerBound >= 0 && rows.upperBound <= height,
+            "Resample.resize: window \(columns) × \(rows) outside \(width)×\(height)")
+        let resizeX = width != image.width
+        let resizeY = height != image.height
 
-        if width != image.width && height < image.height && image.height - height > 2 * (image.width - width) {
-            let vertical = Kernel(inSize: image.height, outSize: height, filter: filter)
-            let horizontal = Kernel(inSize: image.width, outSize: width, filter: filter)
-            let shrunk = verticalPass(image, firstRow: 0, kernel: vertical)
-            return horizontalPass(shrunk, rows: 0..<height, kernel: horizontal)
+        // Along an axis that keeps its size there is no pass: the window is a plain crop of the input,
+        // taken first (the other pass treats each row / column independently).
+        var source = image
+        if (!resizeX && columns != 0..<width) || (!resizeY && rows != 0..<height) {
+            source = crop(image, columns: resizeX ? 0..<image.width : columns, rows: resizeY ? 0..<image.height : rows)
         }
+        let horizontal = resizeX ? Kernel(inSize: image.width, outSize: width, outputs: columns, filter: filter) : nil
+        let vertical = resizeY ? Kernel(inSize: image.height, outSize: height, outputs: rows, filter: filter) : nil
 
-        let vertical = height != image.height ? Kernel(inSize: image.height, outSize: height, filter: filter) : nil
-        // The vertical pass reads only input rows rowRange; the horizontal pass need produce no others.
-        let rowRange = vertical?.inputRange ?? 0..<image.height
-
-        var current = image
+        if let horizontal, let vertical, height < image.height, image.height - height > 2 * (image.width - width) {
+            let shrunk = verticalPass(source, firstRow: 0, kernel: vertical)
+            return horizontalPass(shrunk, rows: 0..<shrunk.height, kernel: horizontal)
+        }
+        var current = source
         var firstRow = 0
-        if width != image.width {
-            let horizontal = Kernel(inSize: image.width, outSize: width, filter: filter)
-            current = horizontalPass(image, rows: rowRange, kernel: horizontal)
-            firstRow = rowRange.lowerBound
+        if let horizontal {
+            // The vertical pass reads only these input rows; the horizontal pass need produce no others.
+            let needed = vertical?.inputRange ?? 0..<source.height
+            current = horizontalPass(source, rows: needed, kernel: horizontal)
+            firstRow = needed.lowerBound
         }
         if let vertical {
             current = verticalPass(current, firstRow: firstRow, kernel: vertical)
         }
         return current
+    }
+
+    /// The `rows × columns` part of `image`.
+    static func crop(_ image: RGBImage, columns: Range<Int>, rows: Range<Int>) -> RGBImage {
+        var out = [UInt8]()
+        out.reserveCapacity(columns.count * rows.count * 3)
+        for y in rows {
+            let start = (y * image.width + columns.lowerBound) * 3
+            out.append(contentsOf: image.pixels[start..<(start + columns.count * 3)])
+        }
+        return RGBImage(width: columns.count, height: rows.count, pixels: out)
     }
 
     // MARK: - Fixed-point filter weights
@@ -87,19 +117,21 @@ public enum Resample {
     /// for negative lobes and sums above 1 (Pillow's `PRECISION_BITS`).
     static let precisionBits: Int32 = 22
 
-    /// The weights of one axis: for output index `i`, input samples `start[i] ..< start[i] + count[i]`
-    /// are combined with `weights[i * taps ..< i * taps + count[i]]` (fixed point, 22 fractional bits).
+    /// The weights of one axis for the output indices `outputs` (of `0..<outSize`): the `j`-th of them is
+    /// made from input samples `start[j] ..< start[j] + count[j]` with weights
+    /// `weights[j * taps ..< j * taps + count[j]]` (fixed point, 22 fractional bits).
     struct Kernel {
         /// Row stride of `weights`: `2 · ceil(support) + 1`.
         let taps: Int
-        /// First input index used by each output index. `[outSize]`
+        /// First input index used by each output index. `[outputs.count]`
         var start: [Int]
-        /// Number of input indices used by each output index. `[outSize]`
+        /// Number of input indices used by each output index. `[outputs.count]`
         var count: [Int]
-        /// Fixed-point weights. `[outSize, taps]`
+        /// Fixed-point weights. `[outputs.count, taps]`
         var weights: [Int32]
 
-        init(inSize: Int, outSize: Int, filter: Filter) {
+        init(inSize: Int, outSize: Int, outputs: Range<Int>? = nil, filter: Filter) {
+            let outputs = outputs ?? 0..<outSize
             // Pillow passes the box edges as Float, so the input extent goes through Float first.
             let scale = Double(Float(inSize)) / Double(outSize)
             let filterScale = max(scale, 1)
@@ -108,11 +140,11 @@ public enum Resample {
             let inverseFilterScale = 1 / filterScale
 
             self.taps = taps
-            start = [Int](repeating: 0, count: outSize)
-            count = [Int](repeating: 0, count: outSize)
-            weights = [Int32](repeating: 0, count: outSize * taps)
+            start = [Int](repeating: 0, count: outputs.count)
+            count = [Int](repeating: 0, count: outputs.count)
+            weights = [Int32](repeating: 0, count: outputs.count * taps)
             var row = [Double](repeating: 0, count: taps)
-            for i in 0..<outSize {
+            for (j, i) in outputs.enumerated() {
                 let center = (Double(i) + 0.5) * scale
                 // `Int(_:)` truncates toward zero like C's `(int)` cast.
                 let lo = max(Int(center - support + 0.5), 0)
@@ -131,10 +163,10 @@ public enum Resample {
                 for t in 0..<n {
                     let w = row[t]
                     // Round half away from zero, then truncate, as Pillow's normalize_coeffs_8bpc.
-                    weights[i * taps + t] = Int32(w < 0 ? -0.5 + w * one : 0.5 + w * one)
+                    weights[j * taps + t] = Int32(w < 0 ? -0.5 + w * one : 0.5 + w * one)
                 }
-                start[i] = lo
-                count[i] = n
+                start[j] = lo
+                count[j] = n
             }
         }
 
@@ -154,7 +186,7 @@ public enum Resample {
 
     // MARK: - Passes
 
-    /// Resamples each row in `rows` of `image` along x. Output: `[rows.count, kernel.outSize, 3]`.
+    /// Resamples each row in `rows` of `image` along x. Output: `[rows.count, kernel outputs, 3]`.
     static func horizontalPass(_ image: RGBImage, rows: Range<Int>, kernel: Kernel) -> RGBImage {
         let inWidth = image.width
         let outWidth = kernel.start.count
@@ -212,7 +244,7 @@ public enum Resample {
     }
 
     /// Resamples `image` along y; input row `r` of `image` is row `firstRow + r` of the original, which
-    /// is what the kernel's `start` indices refer to. Output: `[kernel.outSize, width, 3]`.
+    /// is what the kernel's `start` indices refer to. Output: `[kernel outputs, width, 3]`.
     static func verticalPass(_ image: RGBImage, firstRow: Int, kernel: Kernel) -> RGBImage {
         let rowLength = image.width * 3
         let outHeight = kernel.start.count

@@ -28,7 +28,7 @@ final class PreprocessTests: XCTestCase {
     func testPixelValuesMatchCLIPImageProcessorPilWithLLaVAPad() throws {
         let goldens = try ImageGoldens("preprocess.safetensors")
         let cases = goldens.cases.filter { goldens.entries[$0 + ".src"] != nil }
-        XCTAssertGreaterThanOrEqual(cases.count, 15)
+        XCTAssertGreaterThanOrEqual(cases.count, 17)
         for name in cases {
             let meta = try goldens.json(name)
             let config = config(meta["config"] as! [String: Any])
@@ -103,10 +103,11 @@ final class PreprocessTests: XCTestCase {
         XCTAssertThrowsError(try PreprocessorConfig(json: Array("{".utf8)))
     }
 
-    func testExtremeAspectRatioThrowsInsteadOfAllocating() {
+    func testExtremeAspectRatioPadThrowsAndNoPadComputesOnlyTheCrop() {
         let strip = RGBImage(width: 1, height: 600_000, fill: (1, 2, 3))
         XCTAssertThrowsError(try pixelValues(for: strip, padToSquare: true))
-        XCTAssertThrowsError(try pixelValues(for: strip, padToSquare: false))
+        // Without padding only the 336×336 crop of the 336×201,600,000 resize is computed.
+        XCTAssertEqual(try pixelValues(for: strip, padToSquare: false).shape, [3, 336, 336])
     }
 
     func testResizeTargetFollowsHFShortestEdgeRule() {

@@ -17,6 +17,20 @@ final class ResampleTests: XCTestCase {
         }
     }
 
+    /// A window of the resize equals the same window cut from the full resize, in both pass orders and
+    /// when one axis keeps its size.
+    func testWindowedResizeEqualsCropOfFullResize() throws {
+        let goldens = try ImageGoldens("resize.safetensors")
+        let src = try goldens.image("odd_ratio.src")  // 101×103
+        for (w, h) in [(67, 29), (40, 90), (101, 30), (50, 103), (150, 20)] {
+            let full = Resample.resize(src, width: w, height: h)
+            let columns = (w / 3)..<(w - w / 4)
+            let rows = (h / 5)..<(h - h / 3)
+            let window = Resample.resize(src, width: w, height: h, columns: columns, rows: rows)
+            XCTAssertEqual(window, Resample.crop(full, columns: columns, rows: rows), "\(w)×\(h)")
+        }
+    }
+
     func testResizeToSameSizeReturnsInputUnchanged() {
         let image = RGBImage(width: 3, height: 2, pixels: (0..<18).map { UInt8($0 * 13) })
         XCTAssertEqual(Resample.resize(image, width: 3, height: 2), image)
