@@ -13,44 +13,40 @@ final class BytePairEncoding: Sendable {
     let byteEndIDs: [Int32]
     /// `(left id << 32 | right id)` → `(rank << 32 | merged id)`.
     let merges: [UInt64: UInt64]
-    /// Id → token spelling (byte-level characters), for decoding.
-    let tokens: [Int: String]
+    /// `[vocabulary size]`: id → token spelling (byte-level characters), for decoding; nil for unused ids.
+    let tokens: [String?]
     /// Recently encoded pieces (UTF-8 bytes → ids).
     private let cache = WordCache(capacity: 100_000)
 
     /// - Parameters:
-    ///   - vocabulary: token spelling → id.
-    ///   - merges: the merge list in rank order, each a pair of token spellings.
+    ///   - tokens: id → spelling (nil for ids not in use).
+    ///   - merges: `(left, right, merged)` ids in rank order.
     ///   - unknownID: the id used for a byte whose character is not in the vocabulary.
-    ///   - path: the merges file, for error messages.
-    init(vocabulary: [String: Int], merges mergeList: [(String, String, line: Int)], unknownID: Int, path: String)
-        throws(CLIPTokenizerError)
-    {
+    init(tokens: [String?], merges mergeList: [(left: Int, right: Int, merged: Int)], unknownID: Int) {
+        var idOfSpelling: [String: Int] = [:]
+        for (id, t) in tokens.enumerated() {
+            if let t, t.unicodeScalars.count <= 5 { idOfSpelling[t] = id }  // a byte's character, maybe + </w>
+        }
         var byteIDs = [Int32](repeating: Int32(unknownID), count: 256)
         var byteEndIDs = byteIDs
         for b in 0..<256 {
             let c = String(ByteLevel.characterForByte[b])
-            if let id = vocabulary[c] { byteIDs[b] = Int32(id) }
-            if let id = vocabulary[c + "</w>"] { byteEndIDs[b] = Int32(id) }
+            if let id = idOfSpelling[c] { byteIDs[b] = Int32(id) }
+            if let id = idOfSpelling[c + "</w>"] { byteEndIDs[b] = Int32(id) }
         }
         var merges: [UInt64: UInt64] = [:]
         merges.reserveCapacity(mergeList.count)
-        for (rank, (a, b, line)) in mergeList.enumerated() {
-            guard let left = vocabulary[a] else { throw .badMerge(path: path, line: line, reason: "\"\(a)\" is not in the vocabulary") }
-            guard let right = vocabulary[b] else { throw .badMerge(path: path, line: line, reason: "\"\(b)\" is not in the vocabulary") }
-            guard let merged = vocabulary[a + b] else {
-                throw .badMerge(path: path, line: line, reason: "the merged token \"\(a + b)\" is not in the vocabulary")
-            }
-            merges[UInt64(left) << 32 | UInt64(right)] = UInt64(rank) << 32 | UInt64(merged)
+        for (rank, m) in mergeList.enumerated() {
+            merges[UInt64(m.left) << 32 | UInt64(m.right)] = UInt64(rank) << 32 | UInt64(m.merged)
         }
         self.byteIDs = byteIDs
         self.byteEndIDs = byteEndIDs
         self.merges = merges
-        var tokens: [Int: String] = [:]
-        tokens.reserveCapacity(vocabulary.count)
-        for (token, id) in vocabulary { tokens[id] = token }
         self.tokens = tokens
     }
+
+    /// The spelling of `id`, or nil when the vocabulary has no such id.
+    func token(_ id: Int) -> String? { tokens.indices.contains(id) ? tokens[id] : nil }
 
     /// Appends the ids of one pre-tokenized piece, given as UTF-8 bytes, to `ids`.
     func encode(_ bytes: [UInt8], into ids: inout [Int]) {

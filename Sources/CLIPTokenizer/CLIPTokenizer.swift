@@ -65,37 +65,44 @@ public struct CLIPTokenizer: Sendable {
     /// A tokenizer from the decompressed text of OpenAI's BPE vocabulary file (`path` is for messages).
     init(openAIVocabulary text: [UInt8], path: String) throws(CLIPTokenizerError) {
         let mergeCount = 49152 - 256 - 2
-        var merges: [(String, String, line: Int)] = []
+        // Ids: the 256 byte characters, the same with </w>, one per merge (in order), then the specials.
+        var tokens = ByteLevel.bytesInVocabularyOrder.map { String(ByteLevel.characterForByte[Int($0)]) }
+        tokens += tokens.map { $0 + "</w>" }
+        tokens.reserveCapacity(49408)
+        var idOf: [String: Int] = [:]
+        idOf.reserveCapacity(49408)
+        for (id, t) in tokens.enumerated() { idOf[t] = id }
+        var merges: [(left: Int, right: Int, merged: Int)] = []
         merges.reserveCapacity(mergeCount)
         var lineStart = 0
-        var line = 0  // 0-based line index
+        var line = 0  // 0-based; line 0 is the "#version" header
         while merges.count < mergeCount {
             guard lineStart < text.count else {
                 throw .badVocabulary(path: path, reason: "only \(merges.count) merges, expected \(mergeCount) after the header line")
             }
             let lineEnd = text[lineStart...].firstIndex(of: 10) ?? text.count
             if line > 0 {
-                let bytes = text[lineStart..<lineEnd]
-                let parts = bytes.split(separator: 32, omittingEmptySubsequences: false)
+                let parts = text[lineStart..<lineEnd].split(separator: 32, omittingEmptySubsequences: false)
                 guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                     throw .badMerge(path: path, line: line + 1, reason: "not two tokens")
                 }
-                merges.append((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), line + 1))
+                let a = String(decoding: parts[0], as: UTF8.self), b = String(decoding: parts[1], as: UTF8.self)
+                guard let left = idOf[a], let right = idOf[b] else {
+                    throw .badMerge(path: path, line: line + 1, reason: "a token is not made by an earlier line")
+                }
+                let merged = a + b
+                guard idOf[merged] == nil else {
+                    throw .badMerge(path: path, line: line + 1, reason: "\"\(merged)\" is made twice")
+                }
+                idOf[merged] = tokens.count
+                merges.append((left, right, tokens.count))
+                tokens.append(merged)
             }
             lineStart = lineEnd + 1
             line += 1
         }
-        var vocabulary: [String: Int] = [:]
-        vocabulary.reserveCapacity(49408)
-        var spellings = ByteLevel.bytesInVocabularyOrder.map { String(ByteLevel.characterForByte[Int($0)]) }
-        spellings += spellings.map { $0 + "</w>" }
-        spellings += merges.map { $0.0 + $0.1 }
-        spellings += ["<|startoftext|>", "<|endoftext|>"]
-        for (id, s) in spellings.enumerated() where vocabulary[s] == nil { vocabulary[s] = id }
-        guard vocabulary.count == spellings.count else {
-            throw .badVocabulary(path: path, reason: "the merges produce duplicate tokens; not a CLIP vocabulary")
-        }
-        try self.init(vocabulary: vocabulary, merges: merges, path: path)
+        tokens += ["<|startoftext|>", "<|endoftext|>"]
+        self.init(tokens: tokens, merges: merges, startOfText: tokens.count - 2, endOfText: tokens.count - 1)
     }
 
     /// A tokenizer from Hugging Face files: `vocab.json` (token → id) and `merges.txt` (one merge per line,
@@ -114,14 +121,22 @@ public struct CLIPTokenizer: Sendable {
         }
         var vocabulary: [String: Int] = [:]
         vocabulary.reserveCapacity(object.count)
+        var maxID = -1
         for (token, value) in object {
-            guard let id = value.intValue, id >= 0, id < Int(Int32.max) else {
-                throw .badVocabulary(path: vocabJSON.path, reason: "the id of \"\(token)\" is not an integer in 0..<2^31")
+            guard let id = value.intValue, id >= 0, id < 2 * object.count + 1024 else {
+                throw .badVocabulary(path: vocabJSON.path,
+                                     reason: "the id of \"\(token)\" is not an integer in 0..<\(2 * object.count + 1024)")
             }
             vocabulary[token] = id
+            maxID = max(maxID, id)
+        }
+        var tokens = [String?](repeating: nil, count: maxID + 1)
+        for (token, id) in vocabulary { tokens[id] = token }
+        guard let bos = vocabulary["<|startoftext|>"], let eos = vocabulary["<|endoftext|>"] else {
+            throw .badVocabulary(path: vocabJSON.path, reason: "missing <|startoftext|> or <|endoftext|>")
         }
         let text = try Self.read(mergesURL, limit: 64 << 20)
-        var merges: [(String, String, line: Int)] = []
+        var merges: [(left: Int, right: Int, merged: Int)] = []
         for (index, rawLine) in text.split(separator: 10, omittingEmptySubsequences: false).enumerated() {
             var bytes = rawLine
             if bytes.last == 13 { bytes = bytes.dropLast() }  // CRLF files
@@ -130,23 +145,22 @@ public struct CLIPTokenizer: Sendable {
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw .badMerge(path: mergesURL.path, line: index + 1, reason: "not two tokens")
             }
-            merges.append((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), index + 1))
+            let a = String(decoding: parts[0], as: UTF8.self), b = String(decoding: parts[1], as: UTF8.self)
+            for t in [a, b, a + b] where vocabulary[t] == nil {
+                throw .badMerge(path: mergesURL.path, line: index + 1, reason: "\"\(t)\" is not in vocab.json")
+            }
+            merges.append((vocabulary[a]!, vocabulary[b]!, vocabulary[a + b]!))
         }
-        try self.init(vocabulary: vocabulary, merges: merges, path: mergesURL.path, vocabularyPath: vocabJSON.path)
+        self.init(tokens: tokens, merges: merges, startOfText: bos, endOfText: eos)
     }
 
-    private init(vocabulary: [String: Int], merges: [(String, String, line: Int)], path: String,
-                 vocabularyPath: String? = nil) throws(CLIPTokenizerError)
-    {
-        guard let bos = vocabulary["<|startoftext|>"], let eos = vocabulary["<|endoftext|>"] else {
-            throw .badVocabulary(path: vocabularyPath ?? path, reason: "missing <|startoftext|> or <|endoftext|>")
-        }
-        startOfTextID = bos
-        endOfTextID = eos
-        vocabularySize = vocabulary.count
-        bpe = try BytePairEncoding(vocabulary: vocabulary, merges: merges, unknownID: eos, path: path)
+    private init(tokens: [String?], merges: [(left: Int, right: Int, merged: Int)], startOfText: Int, endOfText: Int) {
+        startOfTextID = startOfText
+        endOfTextID = endOfText
+        vocabularySize = tokens.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        bpe = BytePairEncoding(tokens: tokens, merges: merges, unknownID: endOfText)
         specials = PreTokenizer.SpecialTokens(tokens: [
-            (Array("<|startoftext|>".unicodeScalars), bos), (Array("<|endoftext|>".unicodeScalars), eos),
+            (Array("<|startoftext|>".unicodeScalars), startOfText), (Array("<|endoftext|>".unicodeScalars), endOfText),
         ])
     }
 
@@ -224,7 +238,7 @@ public struct CLIPTokenizer: Sendable {
         let normalized = Normalizer.normalize(text)
         return PreTokenizer.split(normalized, specials: specials).map { piece in
             switch piece {
-            case .special(let id): return bpe.tokens[id] ?? ""
+            case .special(let id): return bpe.token(id) ?? ""
             case .word(let range): return ByteLevel.encode(normalized[range].flatMap { UTF8.encode($0)! })
             }
         }
@@ -240,7 +254,7 @@ public struct CLIPTokenizer: Sendable {
         var bytes: [UInt8] = []
         for id in ids {
             if skipSpecialTokens && (id == startOfTextID || id == endOfTextID) { continue }
-            guard let token = bpe.tokens[id] else { continue }
+            guard let token = bpe.token(id) else { continue }
             bytes += ByteLevel.decode(token)
         }
         // "</w>" → " " on the bytes: the same as on the decoded text (ASCII never joins an invalid UTF-8
@@ -262,7 +276,7 @@ public struct CLIPTokenizer: Sendable {
     }
 
     /// The spelling of token `id` in the vocabulary (byte-level characters), or nil.
-    public func token(for id: Int) -> String? { bpe.tokens[id] }
+    public func token(for id: Int) -> String? { bpe.token(id) }
 
     /// `text` without leading and trailing characters that Python's `str.strip()` removes: `White_Space`
     /// plus the ASCII separators U+001C…U+001F.

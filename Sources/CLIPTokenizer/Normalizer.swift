@@ -19,81 +19,60 @@ enum Normalizer {
 
     // MARK: NFC (Unicode 9.0)
 
-    /// Canonical composition (NFC) as a Unicode 9.0 normalizer computes it.
+    /// Canonical composition (NFC) as a Unicode 9.0 normalizer computes it, by the algorithm of UAX #15:
+    /// full canonical decomposition, canonical ordering of combining marks, then canonical composition.
     ///
-    /// Text is cut into segments at characters newer than Unicode 9.0 (which such a normalizer treats as
-    /// inert starters, so nothing reorders or composes across them) and around Hangul, which is composed
-    /// here by the algorithm of Unicode §3.12 (Foundation's composition mishandles an LV syllable followed
-    /// by a trailing jamo, and U+11A7). The other segments go through Foundation's NFC, which for text made
-    /// only of Unicode 9.0 characters gives the Unicode 9.0 result (normalization stability).
+    /// Characters assigned after Unicode 9.0 are inert, as in such a normalizer: no decomposition,
+    /// combining class 0, never composed (see `UnicodeData` for where the data comes from).
     static func nfc(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
         // Nothing below U+0300 decomposes or combines: the common case costs one pass.
         if scalars.allSatisfy({ $0.value < 0x300 }) { return scalars }
-        var out: [Unicode.Scalar] = []
-        out.reserveCapacity(scalars.count)
-        var segment: [Unicode.Scalar] = []
-        var segmentIsHangul = false
-        func flush() {
-            guard !segment.isEmpty else { return }
-            if segmentIsHangul {
-                out += composeHangul(segment)
-            } else {
-                var view = String.UnicodeScalarView()
-                view.append(contentsOf: segment)
-                out += String(view).precomposedStringWithCanonicalMapping.unicodeScalars
-            }
-            segment.removeAll(keepingCapacity: true)
-        }
-        for s in scalars {
-            guard isInUnicode9(s) else {
-                flush()
-                out.append(s)
+        // 1. Decompose.
+        var chars: [UInt32] = []
+        chars.reserveCapacity(scalars.count + 8)
+        let data = UnicodeData.shared
+        for s in scalars { data.appendDecomposition(of: s, to: &chars) }
+        // 2. Reorder each run of non-starters by combining class (stable insertion sort; runs are short).
+        let classes = chars.map { CharacterTable.combiningClass(Unicode.Scalar($0)!) }
+        var order = Array(chars.indices)
+        var i = 0
+        while i < chars.count {
+            guard classes[i] != 0 else {
+                i += 1
                 continue
             }
-            let hangul = isHangul(s)
-            if hangul != segmentIsHangul {
-                flush()
-                segmentIsHangul = hangul
+            var j = i
+            while j < chars.count && classes[j] != 0 { j += 1 }
+            for k in (i + 1)..<max(i + 1, j) {
+                let item = order[k]
+                var m = k
+                while m > i && classes[order[m - 1]] > classes[item] {
+                    order[m] = order[m - 1]
+                    m -= 1
+                }
+                order[m] = item
             }
-            segment.append(s)
+            i = j
         }
-        flush()
-        return out
-    }
-
-    /// Whether `s` was assigned in Unicode 9.0 or earlier.
-    @inline(__always)
-    static func isInUnicode9(_ s: Unicode.Scalar) -> Bool {
-        if s.value < 0x300 { return true }
-        guard let age = s.properties.age else { return false }
-        return age.major < 9 || (age.major == 9 && age.minor == 0)
-    }
-
-    /// Conjoining jamo (U+1100…U+11FF) and precomposed syllables (U+AC00…U+D7A3).
-    @inline(__always)
-    static func isHangul(_ s: Unicode.Scalar) -> Bool {
-        (0x1100...0x11FF).contains(s.value) || (0xAC00...0xD7A3).contains(s.value)
-    }
-
-    /// Composes leading + vowel jamo into LV syllables and LV syllables + trailing jamo into LVT syllables
-    /// (Unicode §3.12). All jamo are starters, so no reordering is involved.
-    static func composeHangul(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
-        let sBase: UInt32 = 0xAC00, lBase: UInt32 = 0x1100, vBase: UInt32 = 0x1161, tBase: UInt32 = 0x11A7
+        // 3. Compose: each character joins the last starter when a primary composite exists and no
+        // character of equal or higher class stands between them.
         var out: [UInt32] = []
-        for s in scalars {
-            let c = s.value
-            if let last = out.last {
-                if (lBase..<lBase + 19).contains(last) && (vBase..<vBase + 21).contains(c) {
-                    out[out.count - 1] = sBase + ((last - lBase) * 21 + (c - vBase)) * 28
-                    continue
-                }
-                if (sBase..<sBase + 11172).contains(last) && (last - sBase) % 28 == 0
-                    && (tBase + 1..<tBase + 28).contains(c)
-                {
-                    out[out.count - 1] = last + (c - tBase)
-                    continue
-                }
+        out.reserveCapacity(chars.count)
+        var starter = -1  // index in `out`
+        var lastClass: Int = 256
+        for index in order {
+            let c = chars[index]
+            let cls = Int(classes[index])
+            if starter >= 0, lastClass < cls || lastClass == 0,
+                let composite = data.compose(out[starter], c)
+            {
+                out[starter] = composite
+                continue
             }
+            if cls == 0 {
+                starter = out.count
+            }
+            lastClass = cls
             out.append(c)
         }
         return out.map { Unicode.Scalar($0)! }
@@ -107,7 +86,7 @@ enum Normalizer {
         out.reserveCapacity(scalars.count)
         var inRun = false
         for s in scalars {
-            if isWhitespace(s) {
+            if CharacterTable.isWhitespace(s) {
                 if !inRun { out.append(" ") }
                 inRun = true
             } else {
@@ -116,16 +95,6 @@ enum Normalizer {
             }
         }
         return out
-    }
-
-    /// The `White_Space` property (Oniguruma's `\s`).
-    @inline(__always)
-    static func isWhitespace(_ s: Unicode.Scalar) -> Bool {
-        switch s.value {
-        case 0x20, 0x09...0x0D: return true
-        case 0..<0x80: return false
-        default: return s.properties.isWhitespace
-        }
     }
 
     // MARK: Lowercase
@@ -137,7 +106,7 @@ enum Normalizer {
         for s in scalars {
             if s.value < 0x80 {
                 out.append((0x41...0x5A).contains(s.value) ? Unicode.Scalar(s.value + 32)! : s)
-            } else if s.properties.changesWhenLowercased {
+            } else if CharacterTable.changesWhenLowercased(s) {
                 out += s.properties.lowercaseMapping.unicodeScalars
             } else {
                 out.append(s)

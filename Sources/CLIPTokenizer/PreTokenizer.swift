@@ -14,9 +14,6 @@ enum PreTokenizer {
         case word(Range<Int>)
     }
 
-    /// Character classes as the CLIP regex sees them.
-    enum CharacterClass { case letter, number, whitespace, other }
-
     /// The special tokens' spellings and ids, matched leftmost-first in the normalized text.
     struct SpecialTokens: Sendable {
         var tokens: [(scalars: [Unicode.Scalar], id: Int)]
@@ -66,7 +63,7 @@ enum PreTokenizer {
                 i += length
                 continue
             }
-            let c = characterClass(s[i])
+            let c = CharacterTable.characterClass(s[i])
             switch c {
             case .whitespace:
                 i += 1
@@ -75,7 +72,7 @@ enum PreTokenizer {
                 i += 1
             case .letter, .other:
                 var j = i + 1
-                while j < end && characterClass(s[j]) == c { j += 1 }
+                while j < end && CharacterTable.characterClass(s[j]) == c { j += 1 }
                 pieces.append(.word(i..<j))
                 i = j
             }
@@ -91,29 +88,6 @@ enum PreTokenizer {
         case "r", "v": return i + 2 < end && s[i + 2] == "e" ? 3 : nil
         case "l": return i + 2 < end && s[i + 2] == "l" ? 3 : nil
         default: return nil
-        }
-    }
-
-    /// `\p{L}`, `\p{N}`, `\s` or none of them, per the Oniguruma regex engine of `tokenizers`, whose
-    /// property tables are Unicode 16.0: characters assigned later count as unassigned (class `other`).
-    @inline(__always)
-    static func characterClass(_ s: Unicode.Scalar) -> CharacterClass {
-        let v = s.value
-        if v < 0x80 {
-            switch v {
-            case 0x61...0x7A, 0x41...0x5A: return .letter
-            case 0x30...0x39: return .number
-            case 0x20, 0x09...0x0D: return .whitespace
-            default: return .other
-            }
-        }
-        let p = s.properties
-        if p.isWhitespace { return .whitespace }
-        guard let age = p.age, age.major <= 16 else { return .other }
-        switch p.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
-        case .decimalNumber, .letterNumber, .otherNumber: return .number
-        default: return .other
         }
     }
 }

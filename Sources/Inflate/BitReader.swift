@@ -25,6 +25,15 @@ struct BitReader {
     /// Loads whole bytes until at least 57 bits are buffered or the input is exhausted.
     @inline(__always)
     mutating func refill() {
+        if bitCount <= 56 && position + 8 <= data.count {
+            // Fast path: load 8 bytes at once and keep the whole bytes that fit.
+            let word = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: UInt64.self)) }
+            buffer |= word << UInt64(bitCount)
+            let added = (63 - bitCount) >> 3
+            position += added
+            bitCount += added << 3
+            return
+        }
         while bitCount <= 56 && position < data.count {
             buffer |= UInt64(data[position]) << UInt64(bitCount)
             position += 1

@@ -8,9 +8,9 @@ public enum Inflate {
     /// - Returns: the decompressed bytes.
     /// - Throws: `InflateError` for corrupt or truncated data, or when the output would exceed `maxOutputBytes`.
     public static func inflate(_ data: [UInt8], maxOutputBytes: Int) throws(InflateError) -> [UInt8] {
-        var out = Output(limit: maxOutputBytes, expected: data.count)
-        _ = try inflateStream(data, start: 0, into: &out)
-        return out.bytes
+        let out = Output(limit: maxOutputBytes, expected: data.count)
+        _ = try inflateStream(data, start: 0, into: out)
+        return out.array()
     }
 
     /// Decodes a zlib stream: 2-byte header (CM 8, no preset dictionary), deflate data, big-endian Adler-32
@@ -30,42 +30,42 @@ public enum Inflate {
         guard flg & 0x20 == 0 else {
             throw .badHeader(offset: 1, detail: "zlib stream needs a preset dictionary, which is not supported")
         }
-        var out = Output(limit: maxOutputBytes, expected: data.count)
-        let end = try inflateStream(data, start: 2, into: &out)
+        let out = Output(limit: maxOutputBytes, expected: data.count)
+        let end = try inflateStream(data, start: 2, into: out)
         guard end + 4 <= data.count else { throw .truncatedInput(offset: data.count) }
         let stored = readUInt32(data, end, bigEndian: true)
-        let computed = Checksum.adler32(out.bytes)
+        let computed = Checksum.adler32(out.bytes(from: 0))
         guard stored == computed else {
             throw .checksumMismatch(kind: "Adler-32", offset: end, stored: stored, computed: computed)
         }
-        return out.bytes
+        return out.array()
     }
 
     /// Decodes a gzip file: one or more members, each with its CRC-32 and ISIZE verified and the optional
     /// header CRC-16 checked. Zero bytes between or after members are skipped (as Python's `gzip` does);
     /// any other trailing byte must start another member.
     public static func gzipDecompress(_ data: [UInt8], maxOutputBytes: Int) throws(InflateError) -> [UInt8] {
-        var out = Output(limit: maxOutputBytes, expected: data.count)
+        let out = Output(limit: maxOutputBytes, expected: data.count)
         var pos = 0
         repeat {
             let bodyStart = try parseGzipHeader(data, at: pos)
-            let memberStart = out.bytes.count
-            let end = try inflateStream(data, start: bodyStart, into: &out)
+            let memberStart = out.count
+            let end = try inflateStream(data, start: bodyStart, into: out)
             guard end + 8 <= data.count else { throw .truncatedInput(offset: data.count) }
             let storedCRC = readUInt32(data, end, bigEndian: false)
-            let crc = out.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[memberStart...])) }
+            let crc = Checksum.crc32(out.bytes(from: memberStart))
             guard storedCRC == crc else {
                 throw .checksumMismatch(kind: "CRC-32", offset: end, stored: storedCRC, computed: crc)
             }
             let storedSize = readUInt32(data, end + 4, bigEndian: false)
-            let size = UInt32(truncatingIfNeeded: out.bytes.count - memberStart)
+            let size = UInt32(truncatingIfNeeded: out.count - memberStart)
             guard storedSize == size else {
                 throw .checksumMismatch(kind: "ISIZE", offset: end + 4, stored: storedSize, computed: size)
             }
             pos = end + 8
             while pos < data.count && data[pos] == 0 { pos += 1 }
         } while pos < data.count
-        return out.bytes
+        return out.array()
     }
 
     // MARK: - gzip header
@@ -117,21 +117,42 @@ public enum Inflate {
 
     // MARK: - deflate
 
-    /// The decompressed bytes so far, with the caller's size cap.
-    struct Output {
-        var bytes: [UInt8] = []
+    /// The decompressed bytes so far, in memory managed here so the hot loop can write through a pointer;
+    /// never more than `limit` bytes are allocated.
+    final class Output {
+        /// Start of the allocation; bytes `0..<count` are valid.
+        private(set) var base: UnsafeMutablePointer<UInt8>
+        private(set) var capacity: Int
+        var count = 0
         let limit: Int
 
         init(limit: Int, expected: Int) {
             self.limit = max(0, limit)
-            bytes.reserveCapacity(min(self.limit, max(1024, expected.multipliedReportingOverflow(by: 4).partialValue)))
+            capacity = min(self.limit, max(4096, expected.multipliedReportingOverflow(by: 4).partialValue))
+            base = .allocate(capacity: max(1, capacity))
         }
 
-        /// Throws unless `n` more bytes fit under the limit.
-        @inline(__always)
-        func ensureRoom(_ n: Int) throws(InflateError) {
-            if n > limit - bytes.count { throw .outputTooLarge(limit: limit) }
+        deinit { base.deallocate() }
+
+        /// Makes room for `n` more bytes, doubling the allocation as needed; throws past the limit.
+        func reserve(_ n: Int) throws(InflateError) {
+            guard n > capacity - count else { return }
+            guard n <= limit - count else { throw .outputTooLarge(limit: limit) }
+            let newCapacity = min(limit, max(count + n, capacity.multipliedReportingOverflow(by: 2).partialValue))
+            let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, newCapacity))
+            newBase.update(from: base, count: count)
+            base.deallocate()
+            base = newBase
+            capacity = newCapacity
         }
+
+        /// The valid bytes from `start` on, for checksumming.
+        func bytes(from start: Int) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(start: base + start, count: count - start)
+        }
+
+        /// A copy of the valid bytes.
+        func array() -> [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
     }
 
     /// The order in which a dynamic block lists code-length code lengths.
@@ -139,18 +160,18 @@ public enum Inflate {
 
     /// Decodes the deflate blocks starting at byte `start` into `out`, through the final block.
     /// - Returns: the offset of the first byte after the final block (rounded up to a whole byte).
-    static func inflateStream(_ data: [UInt8], start: Int, into out: inout Output) throws(InflateError) -> Int {
+    static func inflateStream(_ data: [UInt8], start: Int, into out: Output) throws(InflateError) -> Int {
         var reader = BitReader(data, start: start)
         var isFinal = false
         while !isFinal {
             let blockStart = reader.byteOffset
             isFinal = try reader.bits(1) == 1
             switch try reader.bits(2) {
-            case 0: try copyStoredBlock(&reader, into: &out)
-            case 1: try decodeBlock(&reader, .fixedLiteralLength, .fixedDistance, into: &out)
+            case 0: try copyStoredBlock(&reader, into: out)
+            case 1: try decodeBlock(&reader, .fixedLiteralLength, .fixedDistance, into: out)
             case 2:
                 let (lit, dist) = try readDynamicTables(&reader)
-                try decodeBlock(&reader, lit, dist, into: &out)
+                try decodeBlock(&reader, lit, dist, into: out)
             default: throw .badBlockType(offset: blockStart)
             }
         }
@@ -159,7 +180,7 @@ public enum Inflate {
     }
 
     /// Copies a stored block (type 0): byte-aligned LEN, NLEN, then LEN literal bytes.
-    private static func copyStoredBlock(_ reader: inout BitReader, into out: inout Output) throws(InflateError) {
+    private static func copyStoredBlock(_ reader: inout BitReader, into out: Output) throws(InflateError) {
         reader.alignToByte()
         let p = reader.position
         let data = reader.data
@@ -168,8 +189,11 @@ public enum Inflate {
         let nlen = Int(data[p + 2]) | Int(data[p + 3]) << 8
         guard len == nlen ^ 0xFFFF else { throw .badStoredLength(offset: p, length: len, complement: nlen) }
         guard p + 4 + len <= data.count else { throw .truncatedInput(offset: data.count) }
-        try out.ensureRoom(len)
-        out.bytes.append(contentsOf: data[(p + 4)..<(p + 4 + len)])
+        try out.reserve(len)
+        data.withUnsafeBufferPointer { src in
+            for k in 0..<len { out.base[out.count + k] = src[p + 4 + k] }
+        }
+        out.count += len
         reader.skipBytes(4 + len)
     }
 
@@ -239,16 +263,18 @@ public enum Inflate {
 
     /// Decodes one Huffman-coded block until its end-of-block symbol.
     ///
-    /// The hot loop of decompression: one table lookup per literal, two plus extra bits per match.
-    /// Matches may overlap their own output (distance < length), so they are copied byte by byte.
+    /// The hot loop of decompression: one table lookup per literal, two plus extra bits per match, bytes
+    /// written through a pointer (`out.reserve` bounds every write). Matches may overlap their own output
+    /// (distance < length), so they are copied forward byte by byte.
     private static func decodeBlock(_ reader: inout BitReader, _ lit: Huffman, _ dist: Huffman,
-                                    into out: inout Output) throws(InflateError) {
+                                    into out: Output) throws(InflateError) {
         while true {
             let at = reader.byteOffset
             let symbol = try lit.decode(&reader)
             if symbol < 256 {
-                try out.ensureRoom(1)
-                out.bytes.append(UInt8(truncatingIfNeeded: symbol))
+                if out.count == out.capacity { try out.reserve(1) }
+                out.base[out.count] = UInt8(truncatingIfNeeded: symbol)
+                out.count += 1
                 continue
             }
             if symbol == 256 { return }
@@ -261,16 +287,14 @@ public enum Inflate {
             let distance =
                 DeflateTables.distanceBase[distanceSymbol]
                 + (try reader.bits(DeflateTables.distanceExtra[distanceSymbol]))
-            let produced = out.bytes.count
+            let produced = out.count
             guard distance <= produced else {
                 throw .distanceTooFarBack(offset: at, distance: distance, available: produced)
             }
-            try out.ensureRoom(length)
-            var from = produced - distance
-            for _ in 0..<length {
-                out.bytes.append(out.bytes[from])
-                from += 1
-            }
+            try out.reserve(length)
+            let p = out.base
+            for k in produced..<(produced + length) { p[k] = p[k - distance] }
+            out.count = produced + length
         }
     }
 }

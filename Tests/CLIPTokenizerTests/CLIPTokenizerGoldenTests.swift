@@ -93,3 +93,32 @@ final class CLIPTokenizerGoldenTests: XCTestCase {
                        [49406, 320, 1125, 539, 320, 2368, 49407])
     }
 }
+
+/// Large corpora kept out of the repository: set `CLIP_TOKENIZER_EXTRA` to a JSON-lines file of
+/// `[text, ids (max_length 77), ids (untruncated)]` rows made with CLIPTokenizerFast to check them too.
+final class CLIPTokenizerExtraCorpusTests: XCTestCase {
+    func testExtraCorpusFromEnvironmentMatchesCLIPTokenizerFast() throws {
+        guard let path = ProcessInfo.processInfo.environment["CLIP_TOKENIZER_EXTRA"] else {
+            throw XCTSkip("CLIP_TOKENIZER_EXTRA not set")
+        }
+        let tokenizer = try CLIPTokenizer.bundled()
+        let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        var failures = 0, count = 0
+        for line in data.split(separator: 10) {
+            let row = try XCTUnwrap(JSON.parse(Array(line)).arrayValue)
+            let text = try XCTUnwrap(row[0].stringValue)
+            let ids = try XCTUnwrap(CLIPTokenizerGoldenTests.ints(row[1]))
+            let full = try XCTUnwrap(CLIPTokenizerGoldenTests.ints(row[2]))
+            count += 1
+            if tokenizer.encode(text) != ids || tokenizer.encode(text, truncateTo: nil) != full {
+                failures += 1
+                if failures <= 20 {
+                    let scalars = text.unicodeScalars.map { String($0.value, radix: 16) }.joined(separator: " ")
+                    XCTFail("\(text.debugDescription) [\(scalars)]\n  HF:    \(full)\n  Swift: \(tokenizer.encode(text, truncateTo: nil))")
+                }
+            }
+        }
+        print("extra corpus: \(count - failures) of \(count) texts identical")
+        XCTAssertEqual(failures, 0)
+    }
+}
