@@ -248,35 +248,98 @@ final class JPEGDecoderTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1)
     }
 
-    /// The fixed-point YCbCr→RGB conversion stays within one level of the JFIF formula (and the
-    /// golden corpus pins down the exact rounding).
-    func testYCbCrConversionMatchesJFIFFormulaWithinOneLevel() {
-        var worst = 0.0
-        var out = [UInt8](repeating: 0, count: 3)
-        for y in stride(from: 0, through: 255, by: 3) {
+    /// The vectorised YCbCr→RGB row conversion equals libjpeg's table formula exactly (both the 8-lane
+    /// body and the scalar tail) and stays within one level of the JFIF formula.
+    func testYCbCrConversionEqualsTablesAndJFIFFormulaWithinOneLevel() {
+        var ys: [UInt8] = []
+        var cbs: [UInt8] = []
+        var crs: [UInt8] = []
+        for y in stride(from: 0, through: 255, by: 15) {
             for cb in stride(from: 0, through: 255, by: 5) {
                 for cr in stride(from: 0, through: 255, by: 5) {
-                    var planes: [[UInt8]] = [[UInt8(y)], [UInt8(cb)], [UInt8(cr)]]
-                    planes[0].withUnsafeBufferPointer { yp in
-                        planes[1].withUnsafeBufferPointer { cbp in
-                            planes[2].withUnsafeBufferPointer { crp in
-                                out.withUnsafeMutableBufferPointer { o in
-                                    JPEGColorConverter.convertRow(
-                                        .yCbCr, rows: [yp.baseAddress!, cbp.baseAddress!, crp.baseAddress!], width: 1,
-                                        out: o.baseAddress!)
-                                }
-                            }
-                        }
-                    }
-                    let (fy, fb, fr) = (Double(y), Double(cb) - 128, Double(cr) - 128)
-                    let reference = [fy + 1.402 * fr, fy - 0.344136 * fb - 0.714136 * fr, fy + 1.772 * fb]
-                    for c in 0..<3 {
-                        worst = max(worst, abs(min(255, max(0, reference[c])) - Double(out[c])))
+                    ys.append(UInt8(y))
+                    cbs.append(UInt8(cb))
+                    crs.append(UInt8(cr))
+                }
+            }
+        }
+        let width = ys.count - 3  // not a multiple of 8: exercises the tail
+        var out = [UInt8](repeating: 0, count: width * 3)
+        ys.withUnsafeBufferPointer { yp in
+            cbs.withUnsafeBufferPointer { cbp in
+                crs.withUnsafeBufferPointer { crp in
+                    out.withUnsafeMutableBufferPointer { o in
+                        JPEGColorConverter.convertRow(
+                            .yCbCr, rows: [yp.baseAddress!, cbp.baseAddress!, crp.baseAddress!], width: width,
+                            out: o.baseAddress!)
                     }
                 }
             }
         }
+        var worst = 0.0
+        for i in 0..<width {
+            let y = Int32(ys[i])
+            let cb = Int(cbs[i])
+            let cr = Int(crs[i])
+            let table: [UInt8] = [
+                JPEGColorConverter.clamp8(y + JPEGColorConverter.crToR[cr]),
+                JPEGColorConverter.clamp8(y + ((JPEGColorConverter.cbToG[cb] + JPEGColorConverter.crToG[cr]) >> 16)),
+                JPEGColorConverter.clamp8(y + JPEGColorConverter.cbToB[cb]),
+            ]
+            XCTAssertEqual(Array(out[(3 * i)..<(3 * i + 3)]), table, "Y=\(y) Cb=\(cb) Cr=\(cr)")
+            let (fy, fb, fr) = (Double(y), Double(cb) - 128, Double(cr) - 128)
+            let reference = [fy + 1.402 * fr, fy - 0.344136 * fb - 0.714136 * fr, fy + 1.772 * fb]
+            for c in 0..<3 {
+                worst = max(worst, abs(min(255, max(0, reference[c])) - Double(out[3 * i + c])))
+            }
+        }
         XCTAssertLessThanOrEqual(worst, 1)
+    }
+
+    /// The vectorised IDCT gives exactly the samples of the scalar transcription of jidctint.c,
+    /// including its zero-AC shortcuts, over sparse, dense, DC-only and large-magnitude blocks.
+    func testVectorisedIDCTEqualsScalarIDCT() {
+        var seed: UInt64 = 777
+        func next() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: seed >> 33)
+        }
+        var coefficients = [Int16](repeating: 0, count: 64)
+        var quant = [Int32](repeating: 1, count: 64)
+        var scalar = [UInt8](repeating: 0, count: 8 * 11)
+        var vector = [UInt8](repeating: 0, count: 8 * 11)
+        var workspace = [Int32](repeating: 0, count: 64)
+        for trial in 0..<2000 {
+            let kind = trial % 4
+            for i in 0..<64 {
+                let magnitude = kind == 3 ? 1023 : max(1, 400 / (1 + i))
+                var v = next() % (2 * magnitude + 1) - magnitude
+                if (kind == 0 && i > 0) || (kind == 1 && next() % 3 != 0) { v = 0 }
+                coefficients[i] = Int16(v)
+                quant[i] = Int32(1 + next() % (kind == 3 ? 4 : 60))
+            }
+            coefficients.withUnsafeBufferPointer { c in
+                quant.withUnsafeBufferPointer { q in
+                    workspace.withUnsafeMutableBufferPointer { w in
+                        JPEGIDCT.rangeLimit.withUnsafeBufferPointer { r in
+                            scalar.withUnsafeMutableBufferPointer { o in
+                                JPEGIDCT.islow(
+                                    c.baseAddress!, q.baseAddress!, o.baseAddress!, stride: 11,
+                                    workspace: w.baseAddress!, rangeLimit: r.baseAddress!)
+                            }
+                            vector.withUnsafeMutableBufferPointer { o in
+                                JPEGIDCT.islowSIMD(
+                                    c.baseAddress!, q.baseAddress!, o.baseAddress!, stride: 11,
+                                    rangeLimit: r.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+            for r in 0..<8 {
+                XCTAssertEqual(vector[(r * 11)..<(r * 11 + 8)], scalar[(r * 11)..<(r * 11 + 8)], "trial \(trial)")
+            }
+        }
     }
 
     /// Code-length counts that overflow their length, or use the all-ones code, are invalid tables

@@ -171,25 +171,46 @@ enum JPEGColorConverter {
                 out[3 * x + 2] = b[x]
             }
         case .yCbCr:
-            // Hot loop: table look-ups, one shift for green, clamp.
-            let yr = rows[0]
-            let cbr = rows[1]
-            let crr = rows[2]
-            crToR.withUnsafeBufferPointer { crR in
-                cbToB.withUnsafeBufferPointer { cbB in
-                    crToG.withUnsafeBufferPointer { crG in
-                        cbToG.withUnsafeBufferPointer { cbG in
-                            for x in 0..<width {
-                                let y = Int32(yr[x])
-                                let cb = Int(cbr[x])
-                                let cr = Int(crr[x])
-                                out[3 * x] = clamp8(y + crR[cr])
-                                out[3 * x + 1] = clamp8(y + ((cbG[cb] + crG[cr]) >> 16))
-                                out[3 * x + 2] = clamp8(y + cbB[cb])
-                            }
-                        }
-                    }
+            // Hot loop, 8 pixels per step: the table entries above are affine in (Cb, Cr) − 128, so
+            // they are computed in Int32 lanes instead of looked up (same integers), then clamped.
+            let yr = UnsafeRawPointer(rows[0])
+            let cbr = UnsafeRawPointer(rows[1])
+            let crr = UnsafeRawPointer(rows[2])
+            typealias L = SIMD8<Int32>
+            let half = L(repeating: 32768)
+            var x = 0
+            while x + 8 <= width {
+                let y = L(truncatingIfNeeded: yr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self))
+                let cb = L(truncatingIfNeeded: cbr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self)) &- 128
+                let cr = L(truncatingIfNeeded: crr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self)) &- 128
+                let r = y &+ ((cr &* 91881 &+ half) &>> 16)
+                let g = y &+ ((cb &* -22554 &+ half &+ cr &* -46802) &>> 16)
+                let b = y &+ ((cb &* 116130 &+ half) &>> 16)
+                let zero = L(repeating: 0)
+                let top = L(repeating: 255)
+                let r8 = r.clamped(lowerBound: zero, upperBound: top)
+                let g8 = g.clamped(lowerBound: zero, upperBound: top)
+                let b8 = b.clamped(lowerBound: zero, upperBound: top)
+                let o = out + 3 * x
+                for l in 0..<8 {
+                    o[3 * l] = UInt8(truncatingIfNeeded: r8[l])
+                    o[3 * l + 1] = UInt8(truncatingIfNeeded: g8[l])
+                    o[3 * l + 2] = UInt8(truncatingIfNeeded: b8[l])
                 }
+                x += 8
+            }
+            // The last < 8 pixels through the tables.
+            let yp = rows[0]
+            let cbp = rows[1]
+            let crp = rows[2]
+            while x < width {
+                let y = Int32(yp[x])
+                let cb = Int(cbp[x])
+                let cr = Int(crp[x])
+                out[3 * x] = clamp8(y + crToR[cr])
+                out[3 * x + 1] = clamp8(y + ((cbToG[cb] + crToG[cr]) >> 16))
+                out[3 * x + 2] = clamp8(y + cbToB[cb])
+                x += 1
             }
         case .cmyk, .ycck:
             let c0 = rows[0]

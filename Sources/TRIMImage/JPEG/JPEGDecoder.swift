@@ -75,30 +75,27 @@ public enum JPEGDecoder {
         let c = frame.components[ci]
         let stride = c.blocksPerRow * 8
         let usedCols = (c.sampleWidth + 7) / 8
-        var workspace = [Int32](repeating: 0, count: 64)
         var smoothed = [Int16](repeating: 0, count: 64)
         plane.withUnsafeMutableBufferPointer { out in
             c.quant.withUnsafeBufferPointer { q in
                 JPEGIDCT.rangeLimit.withUnsafeBufferPointer { range in
-                    workspace.withUnsafeMutableBufferPointer { ws in
-                        smoothed.withUnsafeMutableBufferPointer { sm in
-                            guard let outBase = out.baseAddress, let qBase = q.baseAddress,
-                                let rBase = range.baseAddress, let wsBase = ws.baseAddress, let smBase = sm.baseAddress
-                            else { return }
-                            // Hot loop: one 8×8 integer IDCT per block that covers real samples.
-                            for by in rows {
-                                for bx in 0..<usedCols {
-                                    var block = blocks + ((by - firstStoredRow) * c.blocksPerRow + bx) * 64
-                                    if let (rule, frameCoefficients) = smoothing {
-                                        rule.smoothedBlock(
-                                            frame: frame, component: ci, row: by, col: bx,
-                                            coefficients: frameCoefficients, into: smBase)
-                                        block = UnsafePointer(smBase)
-                                    }
-                                    JPEGIDCT.islow(
-                                        block, qBase, outBase + by * 8 * stride + bx * 8, stride: stride,
-                                        workspace: wsBase, rangeLimit: rBase)
+                    smoothed.withUnsafeMutableBufferPointer { sm in
+                        guard let outBase = out.baseAddress, let qBase = q.baseAddress,
+                            let rBase = range.baseAddress, let smBase = sm.baseAddress
+                        else { return }
+                        // Hot loop: one 8×8 integer IDCT per block that covers real samples.
+                        for by in rows {
+                            for bx in 0..<usedCols {
+                                var block = blocks + ((by - firstStoredRow) * c.blocksPerRow + bx) * 64
+                                if let (rule, frameCoefficients) = smoothing {
+                                    rule.smoothedBlock(
+                                        frame: frame, component: ci, row: by, col: bx,
+                                        coefficients: frameCoefficients, into: smBase)
+                                    block = UnsafePointer(smBase)
                                 }
+                                JPEGIDCT.islowSIMD(
+                                    block, qBase, outBase + by * 8 * stride + bx * 8, stride: stride,
+                                    rangeLimit: rBase)
                             }
                         }
                     }
