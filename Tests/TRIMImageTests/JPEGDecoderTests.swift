@@ -204,7 +204,6 @@ final class JPEGDecoderTests: XCTestCase {
         var coefficients = [Int16](repeating: 0, count: 64)
         var quant = [Int32](repeating: 1, count: 64)
         var output = [UInt8](repeating: 0, count: 64)
-        var workspace = [Int32](repeating: 0, count: 64)
         var worst = 0.0
         for trial in 0..<300 {
             for i in 0..<64 {
@@ -217,12 +216,9 @@ final class JPEGDecoderTests: XCTestCase {
             coefficients.withUnsafeBufferPointer { c in
                 quant.withUnsafeBufferPointer { q in
                     output.withUnsafeMutableBufferPointer { o in
-                        workspace.withUnsafeMutableBufferPointer { w in
-                            JPEGIDCT.rangeLimit.withUnsafeBufferPointer { r in
-                                JPEGIDCT.islow(
-                                    c.baseAddress!, q.baseAddress!, o.baseAddress!, stride: 8,
-                                    workspace: w.baseAddress!, rangeLimit: r.baseAddress!)
-                            }
+                        JPEGIDCT.rangeLimit.withUnsafeBufferPointer { r in
+                            JPEGIDCT.islowSIMD(
+                                c.baseAddress!, q.baseAddress!, o.baseAddress!, stride: 8, rangeLimit: r.baseAddress!)
                         }
                     }
                 }
@@ -323,7 +319,7 @@ final class JPEGDecoderTests: XCTestCase {
                     workspace.withUnsafeMutableBufferPointer { w in
                         JPEGIDCT.rangeLimit.withUnsafeBufferPointer { r in
                             scalar.withUnsafeMutableBufferPointer { o in
-                                JPEGIDCT.islow(
+                                ScalarIDCT.islow(
                                     c.baseAddress!, q.baseAddress!, o.baseAddress!, stride: 11,
                                     workspace: w.baseAddress!, rangeLimit: r.baseAddress!)
                             }
