@@ -236,11 +236,16 @@ def run_model(model_dir, projector_path, image_paths, prompts, cases, extra_case
     case{c}.projected; and the manifest describing images, prompts and cases."""
     model = CLIPModel.from_pretrained(model_dir, dtype=torch.float32).eval()
     vc, tc = model.config.vision_config, model.config.text_config
+    if tc.vocab_size != 49408 and not os.path.exists(os.path.join(model_dir, "vocab.json")):
+        # A small random model (clip_goldens.py --random-shape): give it its own BPE vocabulary of the
+        # right size, so real prompts tokenize into its id range (start = vocab-2, end = vocab-1).
+        assert write_vocab(model_dir, tc.vocab_size - 514) == tc.vocab_size
     proc = processor_for(model_dir, vc.image_size)
     tok = tokenizer_for(model_dir)
     project = load_projector(projector_path) if projector_path else None
     pad = tuple(int(x * 255) for x in proc.image_mean)
-    out, manifest = {}, {"model": os.path.relpath(model_dir, ROOT), "images": [], "prompts": prompts, "cases": []}
+    out, manifest = {}, {"model": os.path.relpath(model_dir, ROOT), "images": [], "prompts": prompts, "cases": [],
+                         "projector": projector_path and os.path.relpath(projector_path, ROOT)}
     feats = {}
 
     def features(i, layer):
@@ -314,7 +319,13 @@ def main():
     ap.add_argument("--images", nargs="*")
     ap.add_argument("--prompts", nargs="*")
     ap.add_argument("--out")
+    ap.add_argument("--make-projector", metavar="FILE",
+                    help="first write a random llava-hf projector (vision width → 4096 → 4096) for --model-dir to FILE")
     a = ap.parse_args()
+    if a.make_projector:
+        width = CLIPModel.config_class.from_pretrained(a.model_dir).vision_config.hidden_size
+        save_file(random_projector(width, 4096, 24, HF_NAMES), a.make_projector, metadata={"format": "pt"})
+        a.projector = a.make_projector
     torch.set_num_threads(os.cpu_count() or 1)
     if a.model_dir:
         if not (a.images and a.prompts and a.out):
