@@ -22,6 +22,9 @@ Writes into Tests/Goldens/tokenizer/:
   heldout.json      a second randomized corpus (seed 777, other block weights), same shape
   fixture/          a 300-merge vocab.json + merges.txt subset, with the ids a tokenizer built from it gives
 With --bench, also times CLIPTokenizerFast on random.json + corpus.json (single calls and one batch call).
+With --compare-openai DIR (DIR holding open_clip's tokenizer.py, e.g. unzipped from the open_clip_torch wheel;
+needs `pip install ftfy`), prints where OpenAI's original SimpleTokenizer disagrees with CLIPTokenizerFast
+(Docs/TOKENIZER.md); nothing is written.
 """
 import gzip
 import json
@@ -301,6 +304,8 @@ def main():
               f"{len(held)} held-out")
         if "--bench" in sys.argv:
             bench(ref, [c["text"] for c in rnd] + [c["text"] for c in hand])
+        if "--compare-openai" in sys.argv:
+            compare_openai(sys.argv[sys.argv.index("--compare-openai") + 1], hand, rnd)
 
 
 def bench(ref, texts):
@@ -320,6 +325,38 @@ def bench(ref, texts):
     print(f"{len(texts)} texts, {nbytes} bytes: batch {batch * 1e3:.1f} ms ({len(texts) / batch:.0f} texts/s), "
           f"single calls {single * 1e3:.1f} ms ({len(texts) / single:.0f} texts/s), "
           f"backend encode_batch {raw * 1e3:.1f} ms ({len(texts) / raw:.0f} texts/s)")
+
+
+def compare_openai(directory, hand, rnd):
+    """OpenAI's SimpleTokenizer (open_clip's copy, with OpenAI's special-token spellings restored) against
+    the goldens: counts of differing texts and the hand-written examples that differ."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("openai_clip_tokenizer", os.path.join(directory, "tokenizer.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import regex
+    tok = module.SimpleTokenizer(bpe_path=GZ)
+    for name, i in [("<|startoftext|>", 49406), ("<|endoftext|>", 49407)]:  # open_clip renamed them
+        tok.encoder[name] = i
+        tok.decoder[i] = name
+        tok.cache[name] = name
+    tok.pat = regex.compile(r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
+                            regex.IGNORECASE)
+
+    def openai(text):
+        ids = [49406] + tok.encode(text) + [49407]
+        if len(ids) > 77:  # clip.tokenize(truncate=True)
+            ids = ids[:77]
+            ids[-1] = 49407
+        return ids
+
+    for label, cases in [("hand-written", hand), ("random", rnd)]:
+        differ = [c for c in cases if openai(c["text"]) != c["ids"]]
+        print(f"{label}: OpenAI SimpleTokenizer differs from CLIPTokenizerFast on {len(differ)} of {len(cases)} texts")
+        if label == "hand-written":
+            for c in differ:
+                print(f"  {c['text']!r}\n    HF:     {c['ids']}\n    OpenAI: {openai(c['text'])}\n"
+                      f"    OpenAI clean: {tok.clean_fn(c['text'])!r}")
 
 
 if __name__ == "__main__":
