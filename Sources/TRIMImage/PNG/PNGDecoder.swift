@@ -34,10 +34,11 @@ public enum PNGDecoder {
         var chunks = ChunkReader(data: data)
 
         guard let first = try chunks.next(), first.type == "IHDR" else { throw .missingHeader }
-        let header = try PNGHeader(first.data)
+        let header = try PNGHeader(Array(first.data))
 
         var palette = [UInt8](repeating: 0, count: 256 * 3)  // absent entries are black, as in Pillow
         var compressed = [UInt8]()
+        compressed.reserveCapacity(data.count)
         var inImageData = false
         var sawImageData = false
         while let chunk = try chunks.next() {
@@ -54,7 +55,7 @@ public enum PNGDecoder {
             switch chunk.type {
             case "PLTE" where header.colorType == 3:
                 let entries = min(chunk.data.count / 3, 256)
-                for i in 0..<(entries * 3) { palette[i] = chunk.data[i] }
+                for i in 0..<(entries * 3) { palette[i] = chunk.data[chunk.data.startIndex + i] }
             case "tRNS" where [0, 2].contains(header.colorType):
                 // Pillow rejects a grey/RGB tRNS shorter than one colour; its value never changes RGB pixels.
                 let needed = header.colorType == 2 ? 6 : 2
@@ -269,7 +270,8 @@ struct ChunkReader {
         let type: String
         /// Offset of the chunk's length field in the file.
         let offset: Int
-        let data: [UInt8]
+        /// The chunk's data, a view into the file (not a copy).
+        let data: ArraySlice<UInt8>
     }
 
     let data: [UInt8]
@@ -291,7 +293,7 @@ struct ChunkReader {
         guard length <= 0x7FFF_FFFF, length <= data.count - start - 12 else {
             throw .truncated(offset: start, detail: "chunk \(type) declares \(length) bytes but only \(data.count - start - 12) remain")
         }
-        let body = Array(data[(start + 8)..<(start + 8 + length)])
+        let body = data[(start + 8)..<(start + 8 + length)]
         let crcAt = start + 8 + length
         let stored = UInt32(data[crcAt]) << 24 | UInt32(data[crcAt + 1]) << 16 | UInt32(data[crcAt + 2]) << 8 | UInt32(data[crcAt + 3])
         let computed = Checksum.crc32(body, initial: Checksum.crc32(typeBytes))
