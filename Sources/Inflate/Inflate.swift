@@ -268,33 +268,54 @@ public enum Inflate {
     /// (distance < length), so they are copied forward byte by byte.
     private static func decodeBlock(_ reader: inout BitReader, _ lit: Huffman, _ dist: Huffman,
                                     into out: Output) throws(InflateError) {
+        // The output cursor lives in locals; it is written back before every `reserve` and on return.
+        var n = out.count
+        var capacity = out.capacity
+        var p = out.base
         while true {
-            let at = reader.byteOffset
+            let atBit = reader.position &* 8 &- reader.bitCount  // for error messages only
             let symbol = try lit.decode(&reader)
             if symbol < 256 {
-                if out.count == out.capacity { try out.reserve(1) }
-                out.base[out.count] = UInt8(truncatingIfNeeded: symbol)
-                out.count += 1
+                if n == capacity {
+                    out.count = n
+                    try out.reserve(1)
+                    (p, capacity) = (out.base, out.capacity)
+                }
+                p[n] = UInt8(truncatingIfNeeded: symbol)
+                n += 1
                 continue
             }
-            if symbol == 256 { return }
+            if symbol == 256 {
+                out.count = n
+                return
+            }
             let lengthSymbol = symbol - 257
-            guard lengthSymbol < 29 else { throw .badHuffmanCode(offset: at) }
+            guard lengthSymbol < 29 else { throw .badHuffmanCode(offset: atBit / 8) }
             let length =
                 DeflateTables.lengthBase[lengthSymbol] + (try reader.bits(DeflateTables.lengthExtra[lengthSymbol]))
             let distanceSymbol = try dist.decode(&reader)
-            guard distanceSymbol < 30 else { throw .badHuffmanCode(offset: at) }
+            guard distanceSymbol < 30 else { throw .badHuffmanCode(offset: atBit / 8) }
             let distance =
                 DeflateTables.distanceBase[distanceSymbol]
                 + (try reader.bits(DeflateTables.distanceExtra[distanceSymbol]))
-            let produced = out.count
-            guard distance <= produced else {
-                throw .distanceTooFarBack(offset: at, distance: distance, available: produced)
+            guard distance <= n else {
+                throw .distanceTooFarBack(offset: atBit / 8, distance: distance, available: n)
             }
-            try out.reserve(length)
-            let p = out.base
-            for k in produced..<(produced + length) { p[k] = p[k - distance] }
-            out.count = produced + length
+            if length > capacity - n {
+                out.count = n
+                try out.reserve(length)
+                (p, capacity) = (out.base, out.capacity)
+            }
+            // Forward byte copy: when distance < length the source overlaps bytes written by this loop,
+            // which is how LZ77 repeats a short pattern. Indices are in bounds: distance ≤ n and
+            // n + length ≤ capacity were checked above.
+            let dst = p + n, src = p + (n - distance)
+            var k = 0
+            while k < length {
+                dst[k] = src[k]
+                k &+= 1
+            }
+            n += length
         }
     }
 }
