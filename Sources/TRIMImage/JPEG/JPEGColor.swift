@@ -180,9 +180,9 @@ enum JPEGColorConverter {
             let half = L(repeating: 32768)
             var x = 0
             while x + 8 <= width {
-                let y = L(truncatingIfNeeded: yr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self))
-                let cb = L(truncatingIfNeeded: cbr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self)) &- 128
-                let cr = L(truncatingIfNeeded: crr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self)) &- 128
+                let y = JPEGIDCT.widen(yr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self))
+                let cb = JPEGIDCT.widen(cbr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self)) &- 128
+                let cr = JPEGIDCT.widen(crr.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self)) &- 128
                 let r = y &+ ((cr &* 91881 &+ half) &>> 16)
                 let g = y &+ ((cb &* -22554 &+ half &+ cr &* -46802) &>> 16)
                 let b = y &+ ((cb &* 116130 &+ half) &>> 16)

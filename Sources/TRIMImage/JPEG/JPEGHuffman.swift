@@ -13,6 +13,9 @@ struct JPEGHuffmanTable: Sendable {
     var valueOffset: [Int32]
     /// The symbols in code order.
     var values: [UInt8]
+    /// `[1 << lookupBits]`, for AC tables: when a code and its magnitude bits together fit in
+    /// `lookupBits`, the decoded coefficient `(value << 16) | (run << 8) | totalBits`; else 0.
+    var fastAC: [Int32] = []
 
     /// Builds the table from the 16 code-length counts and the symbols of a DHT segment.
     /// Returns nil when the counts do not describe a valid prefix code (libjpeg's `JERR_BAD_HUFF_TABLE`).
@@ -50,6 +53,17 @@ struct JPEGHuffmanTable: Sendable {
             // (libjpeg's JERR_BAD_HUFF_TABLE check).
             if code >= (1 << length) { return nil }
             code <<= 1
+        }
+        fastAC = [Int32](repeating: 0, count: 1 << Self.lookupBits)
+        for peek in 0..<(1 << Self.lookupBits) {
+            let entry = Int(lookup[peek])
+            let length = entry >> 8
+            let run = (entry & 0xFF) >> 4
+            let size = entry & 15
+            guard entry != 0, size != 0, length + size <= Self.lookupBits else { continue }
+            let raw = (peek >> (Self.lookupBits - length - size)) & ((1 << size) - 1)
+            let value = raw < (1 << (size - 1)) ? raw - (1 << size) + 1 : raw
+            fastAC[peek] = Int32(value) << 16 | Int32(run << 8) | Int32(length + size)
         }
     }
 }
@@ -157,6 +171,13 @@ struct JPEGBitReader {
         bitCount &-= n
         let v = Int(truncatingIfNeeded: buffer &>> UInt64(truncatingIfNeeded: bitCount)) & ((1 << n) &- 1)
         return Int32(truncatingIfNeeded: v < (1 << (n - 1)) ? v - (1 << n) + 1 : v)
+    }
+
+    /// The next `lookupBits` bits, not consumed. The caller guarantees they are buffered.
+    @inline(__always)
+    func peek9() -> Int {
+        Int(truncatingIfNeeded: buffer &>> UInt64(truncatingIfNeeded: bitCount &- JPEGHuffmanTable.lookupBits))
+            & ((1 << JPEGHuffmanTable.lookupBits) - 1)
     }
 
     /// Decodes one Huffman symbol with `table`. The caller guarantees at least 16 bits are buffered.

@@ -24,6 +24,19 @@ enum JPEGIDCT {
 
     typealias Lanes = SIMD8<Int32>
 
+    /// Sign-extends eight Int16 to Int32, element by element (the generic SIMD conversion initialiser
+    /// is not specialised by the compiler and costs a call per vector).
+    @inline(__always)
+    static func widen(_ v: SIMD8<Int16>) -> Lanes {
+        Lanes(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
+    }
+
+    /// Zero-extends eight UInt8 to Int32 (see `widen`).
+    @inline(__always)
+    static func widen(_ v: SIMD8<UInt8>) -> Lanes {
+        Lanes(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
+    }
+
     /// The 8-point 1-D inverse transform (jidctint.c's even part per figure 8 of Loeffler et al., odd
     /// part per figure 8 transposed) on eight independent inputs at once, one per lane. Inputs are the 8
     /// frequency terms; outputs are the 8 spatial values scaled by 2^13, still to be descaled.
@@ -81,7 +94,7 @@ enum JPEGIDCT {
         }
         let q = UnsafeRawPointer(quant)
         @inline(__always) func dq(_ r: Int) -> Lanes {
-            Lanes(truncatingIfNeeded: coefRow(r)) &* q.loadUnaligned(fromByteOffset: r * 32, as: Lanes.self)
+            widen(coefRow(r)) &* q.loadUnaligned(fromByteOffset: r * 32, as: Lanes.self)
         }
         // Pass 1: lane c of row vector r is coefficient (r, c); transforming along r treats the
         // eight columns at once. Descale by 2^11, keeping 2 extra bits.

@@ -75,6 +75,7 @@ struct JPEGScanHeader {
 /// Valid while the `JPEGScanDecoder.run` call that made it is running.
 struct JPEGHuffmanView {
     let lookup: UnsafeMutablePointer<UInt16>
+    let fastAC: UnsafeMutablePointer<Int32>
     let maxCode: UnsafeMutablePointer<Int32>
     let valueOffset: UnsafeMutablePointer<Int32>
     let values: UnsafeMutablePointer<UInt8>
@@ -84,6 +85,8 @@ struct JPEGHuffmanView {
     init(_ table: JPEGHuffmanTable) {
         lookup = .allocate(capacity: table.lookup.count)
         lookup.initialize(from: table.lookup, count: table.lookup.count)
+        fastAC = .allocate(capacity: table.fastAC.count)
+        fastAC.initialize(from: table.fastAC, count: table.fastAC.count)
         maxCode = .allocate(capacity: table.maxCode.count)
         maxCode.initialize(from: table.maxCode, count: table.maxCode.count)
         valueOffset = .allocate(capacity: table.valueOffset.count)
@@ -95,6 +98,7 @@ struct JPEGHuffmanView {
 
     func deallocate() {
         lookup.deallocate()
+        fastAC.deallocate()
         maxCode.deallocate()
         valueOffset.deallocate()
         values.deallocate()
@@ -286,6 +290,15 @@ struct JPEGScanDecoder {
         var k = 1
         while k < 64 {
             if bits.bitCount < 32 { try bits.fill() }
+            // Most coefficients: code and magnitude in one 9-bit look-up.
+            let fast = ac.fastAC[bits.peek9()]
+            if fast != 0 {
+                bits.bitCount &-= Int(fast & 0xFF)
+                k += Int((fast >> 8) & 0xFF)
+                block[natural[k]] = Int16(truncatingIfNeeded: fast >> 16)
+                k += 1
+                continue
+            }
             let rs = try bits.decode(ac)
             let r = rs >> 4
             let s = rs & 15
@@ -323,20 +336,31 @@ struct JPEGScanDecoder {
             eobRun -= 1
             return
         }
+        var bits = reader  // local copy: the bit buffer stays in registers
+        defer { reader = bits }
+        let al = Int32(self.al)
         var k = ss
         while k <= se {
-            if reader.bitCount < 32 { try reader.fill() }
-            let rs = try reader.decode(ac)
+            if bits.bitCount < 32 { try bits.fill() }
+            let fast = ac.fastAC[bits.peek9()]
+            if fast != 0 {
+                bits.bitCount &-= Int(fast & 0xFF)
+                k += Int((fast >> 8) & 0xFF)
+                block[natural[k]] = Int16(truncatingIfNeeded: (fast >> 16) &<< al)
+                k += 1
+                continue
+            }
+            let rs = try bits.decode(ac)
             let r = rs >> 4
             let s = rs & 15
             if s != 0 {
                 k += r
-                block[natural[k]] = Int16(truncatingIfNeeded: reader.extendBuffered(s) &<< Int32(al))
+                block[natural[k]] = Int16(truncatingIfNeeded: bits.extendBuffered(s) &<< al)
             } else if r == 15 {
                 k += 15
             } else {
                 eobRun = 1 << r
-                if r > 0 { eobRun += try reader.bits(r) }
+                if r > 0 { eobRun += try bits.bits(r) }
                 eobRun -= 1
                 break
             }
@@ -349,6 +373,8 @@ struct JPEGScanDecoder {
     mutating func decodeACRefine(
         _ block: UnsafeMutablePointer<Int16>, _ ac: JPEGHuffmanView, _ natural: UnsafeMutablePointer<Int>
     ) throws {
+        var reader = self.reader  // local copy: the bit buffer stays in registers
+        defer { self.reader = reader }
         let p1 = Int16(truncatingIfNeeded: 1 << al)
         let m1 = Int16(truncatingIfNeeded: -1 << al)
         var k = ss
