@@ -35,6 +35,28 @@ enum ByteLevel {
         return map
     }()
 
+    /// Appends the UTF-8 encoding of `s` (1–4 bytes) to `bytes`.
+    @inline(__always)
+    static func appendUTF8(_ s: Unicode.Scalar, to bytes: inout [UInt8]) {
+        let v = s.value
+        switch v {
+        case 0..<0x80:
+            bytes.append(UInt8(v))
+        case 0x80..<0x800:
+            bytes.append(UInt8(0xC0 | v >> 6))
+            bytes.append(UInt8(0x80 | v & 0x3F))
+        case 0x800..<0x10000:
+            bytes.append(UInt8(0xE0 | v >> 12))
+            bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
+            bytes.append(UInt8(0x80 | v & 0x3F))
+        default:
+            bytes.append(UInt8(0xF0 | v >> 18))
+            bytes.append(UInt8(0x80 | v >> 12 & 0x3F))
+            bytes.append(UInt8(0x80 | v >> 6 & 0x3F))
+            bytes.append(UInt8(0x80 | v & 0x3F))
+        }
+    }
+
     /// The byte-level spelling of `bytes`, e.g. `"é"` (C3 A9) → `"Ã©"`.
     static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         var s = String.UnicodeScalarView()

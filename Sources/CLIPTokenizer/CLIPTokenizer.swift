@@ -146,10 +146,14 @@ public struct CLIPTokenizer: Sendable {
                 throw .badMerge(path: mergesURL.path, line: index + 1, reason: "not two tokens")
             }
             let a = String(decoding: parts[0], as: UTF8.self), b = String(decoding: parts[1], as: UTF8.self)
-            for t in [a, b, a + b] where vocabulary[t] == nil {
-                throw .badMerge(path: mergesURL.path, line: index + 1, reason: "\"\(t)\" is not in vocab.json")
+            var ids: [Int] = []
+            for t in [a, b, a + b] {
+                guard let id = vocabulary[t] else {
+                    throw .badMerge(path: mergesURL.path, line: index + 1, reason: "\"\(t)\" is not in vocab.json")
+                }
+                ids.append(id)
             }
-            merges.append((vocabulary[a]!, vocabulary[b]!, vocabulary[a + b]!))
+            merges.append((ids[0], ids[1], ids[2]))
         }
         self.init(tokens: tokens, merges: merges, startOfText: bos, endOfText: eos)
     }
@@ -213,7 +217,7 @@ public struct CLIPTokenizer: Sendable {
                 ids.append(id)
             case .word(let range):
                 bytes.removeAll(keepingCapacity: true)
-                for s in normalized[range] { bytes += UTF8.encode(s)! }
+                for s in normalized[range] { ByteLevel.appendUTF8(s, to: &bytes) }
                 bpe.encode(bytes, into: &ids)
             }
         }
@@ -239,7 +243,10 @@ public struct CLIPTokenizer: Sendable {
         return PreTokenizer.split(normalized, specials: specials).map { piece in
             switch piece {
             case .special(let id): return bpe.token(id) ?? ""
-            case .word(let range): return ByteLevel.encode(normalized[range].flatMap { UTF8.encode($0)! })
+            case .word(let range):
+                var bytes: [UInt8] = []
+                for s in normalized[range] { ByteLevel.appendUTF8(s, to: &bytes) }
+                return ByteLevel.encode(bytes)
             }
         }
     }

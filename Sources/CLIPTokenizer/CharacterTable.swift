@@ -51,7 +51,7 @@ enum CharacterTable {
     /// The regex class of `s`.
     @inline(__always)
     static func characterClass(_ s: Unicode.Scalar) -> Class {
-        Class(rawValue: flags(s) & classMask)!
+        Class(rawValue: flags(s) & classMask) ?? .other
     }
 
     /// Whether `s` has the White_Space property.

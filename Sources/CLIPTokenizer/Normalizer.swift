@@ -33,7 +33,7 @@ enum Normalizer {
         let data = UnicodeData.shared
         for s in scalars { data.appendDecomposition(of: s, to: &chars) }
         // 2. Reorder each run of non-starters by combining class (stable insertion sort; runs are short).
-        let classes = chars.map { CharacterTable.combiningClass(Unicode.Scalar($0)!) }
+        let classes = chars.map { CharacterTable.combiningClass(Unicode.Scalar($0) ?? "\u{FFFD}") }
         var order = Array(chars.indices)
         var i = 0
         while i < chars.count {
@@ -75,7 +75,7 @@ enum Normalizer {
             lastClass = cls
             out.append(c)
         }
-        return out.map { Unicode.Scalar($0)! }
+        return out.map { Unicode.Scalar($0) ?? "\u{FFFD}" }  // never nil: scalars and table values
     }
 
     // MARK: Whitespace
@@ -105,7 +105,7 @@ enum Normalizer {
         out.reserveCapacity(scalars.count)
         for s in scalars {
             if s.value < 0x80 {
-                out.append((0x41...0x5A).contains(s.value) ? Unicode.Scalar(s.value + 32)! : s)
+                out.append((0x41...0x5A).contains(s.value) ? Unicode.Scalar(UInt8(s.value + 32)) : s)
             } else if CharacterTable.changesWhenLowercased(s) {
                 out += s.properties.lowercaseMapping.unicodeScalars
             } else {
