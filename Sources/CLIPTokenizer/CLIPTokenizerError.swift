@@ -11,6 +11,7 @@ public enum CLIPTokenizerError: Error, CustomStringConvertible, Equatable {
     /// Line `line` (1-based) of a merges file is not two space-separated tokens of the vocabulary.
     case badMerge(path: String, line: Int, reason: String)
 
+    /// One line: what is wrong, where (byte offset or file), what was expected.
     public var description: String {
         switch self {
         case .bundledVocabularyNotFound(let searched):

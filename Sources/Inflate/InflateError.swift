@@ -23,6 +23,7 @@ public enum InflateError: Error, CustomStringConvertible, Equatable {
     /// A zlib or gzip header is not valid (`detail` says which field).
     case badHeader(offset: Int, detail: String)
 
+    /// One line: what is wrong, where (byte offset or file), what was expected.
     public var description: String {
         switch self {
         case .truncatedInput(let offset):
