@@ -161,6 +161,10 @@ def handwritten():
           "Z\u0351\u0359\u0354a\u0336\u0318l\u0328g\u034fo zalgo", "\u212b angstrom sign", "\u2126 ohm",
           "\u0958\u0959 devanagari nukta", "\u1e9b\u0323", "i\u0307", "\u0344\u0340\u0341",
           "x\u08d2\u1a60 unicode-14 mark", "x\u0301\u08d2", "a\u1bc9e\u059f", "\U0001109a kaithi"]
+    # cases Foundation's string NFC gets wrong (non-starter decompositions, three-part compositions)
+    t += ["ಕೋ \u0cca\u0cd5 \u0cc6\u0cc2\u0cd5 \u0cc6\u0cd5\u0cc2", "x\u0353\u0304\u0f73", "\u0f71\u0f72 \u0f73 \u0f75 \u0f81",
+          "ཱི͓̄ ʚﬖ̛", "\u0b47\u0b3e \u0b47\u0b56\u0b57 \u0dd9\u0dcf\u0dca", "\u1025\u102e \u1b05\u1b35",
+          "\U00011099\U000110ba \U00011131\U00011127 \U00011347\U0001133e", "\u0344 \u0f77 \u0f79"]
     # case mappings: final sigma, Turkish dotted/dotless I, German sharp s, ligatures, title case, others
     t += ["ΟΔΟΣ ὈΔΥΣΣΕΎΣ σοφός", "ΣΊΣΥΦΟΣ", "İstanbul IĞDIR ıi", "İ", "ǅungla ǈ ǋ Ǳ", "STRASSE Straße ẞ ß",
           "ﬁne ﬂow ﬀ ﬃ ﬄ ﬅ ﬆ", "Ǆ ǆ", "ΐ ΰ", "ᾼ ᾈ ῼ", "Ⓐ ⓐ", "Ꭰ ꭰ cherokee", "𐐀 𐐨 deseret", "ᲀ ᲈ",
