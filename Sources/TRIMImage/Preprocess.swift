@@ -251,7 +251,7 @@ extension PreprocessorConfig {
     ///
     /// Accepted forms: `"size": {"shortest_edge": n}`, `{"height": h, "width": w}` or a bare int
     /// (= shortest edge); `"crop_size": {"height": h, "width": w}` or a bare int; `image_mean` /
-    /// `image_std` as 3 numbers or one; `resample` 2 (BILINEAR) or 3 (BICUBIC); `rescale_factor`;
+    /// `image_std` as 3 numbers or one; `resample` 0 (NEAREST), 2 (BILINEAR) or 3 (BICUBIC); `rescale_factor`;
     /// `do_resize`, `do_center_crop`, `do_rescale`, `do_normalize`. A missing key takes the value
     /// `CLIPImageProcessor` itself would use (size and crop 224, OpenAI CLIP mean/std, BICUBIC, 1/255,
     /// all steps on), so the result matches `CLIPImageProcessor.from_pretrained` on the same file.
@@ -316,9 +316,10 @@ extension PreprocessorConfig {
         imageStd = try triple("image_std", imageStd, positive: true)
         if let r = root["resample"], !r.isNull {
             switch r.intValue {
+            case 0: resample = .nearest
             case 2: resample = .bilinear
             case 3: resample = .bicubic
-            default: throw .badValue(path: path, key: "resample", expected: "2 (BILINEAR) or 3 (BICUBIC)")
+            default: throw .badValue(path: path, key: "resample", expected: "0 (NEAREST), 2 (BILINEAR) or 3 (BICUBIC)")
             }
         }
         if let f = root["rescale_factor"], !f.isNull {

@@ -21,6 +21,9 @@ import TRIMTensor
 public enum Resample {
     /// A resampling filter, as Pillow names them.
     public enum Filter: Sendable, Equatable {
+        /// `Image.NEAREST`: each output pixel copies one input pixel (Pillow's affine scale path, not the
+        /// convolution below; see `nearest`).
+        case nearest
         /// `Image.BILINEAR`: triangle filter, support 1.
         case bilinear
         /// `Image.BICUBIC`: Keys cubic convolution with `a = -0.5`, support 2.
@@ -29,6 +32,7 @@ public enum Resample {
         /// Half-width of the filter in input pixels at scale 1.
         var support: Double {
             switch self {
+            case .nearest: return 0
             case .bilinear: return 1
             case .bicubic: return 2
             }
@@ -39,6 +43,8 @@ public enum Resample {
         func weight(_ x: Double) -> Double {
             let x = x < 0 ? -x : x
             switch self {
+            case .nearest:
+                return 0
             case .bilinear:
                 return x < 1 ? 1 - x : 0
             case .bicubic:
@@ -72,6 +78,10 @@ public enum Resample {
             "Resample.resize: window \(columns) × \(rows) outside \(width)×\(height)")
         let resizeX = width != image.width
         let resizeY = height != image.height
+        if filter == .nearest {
+            return resizeX || resizeY ? nearest(image, width: width, height: height, columns: columns, rows: rows)
+                : crop(image, columns: columns, rows: rows)
+        }
 
         // Along an axis that keeps its size there is no pass: the window is a plain crop of the input,
         // taken first (the other pass treats each row / column independently).
@@ -98,6 +108,38 @@ public enum Resample {
             current = verticalPass(current, firstRow: firstRow, kernel: vertical)
         }
         return current
+    }
+
+    /// Pillow's NEAREST resize (`ImagingScaleAffine`): the source coordinate of output column `x` is
+    /// `floor(s/2 + s + … + s)` with `s = w / W` accumulated in Float64 (not multiplied, so rounding
+    /// drifts exactly as Pillow's does); likewise for rows. A coordinate that drifts to `w` (or `h`)
+    /// leaves the pixel black, as in Pillow.
+    static func nearest(_ image: RGBImage, width: Int, height: Int, columns: Range<Int>, rows: Range<Int>) -> RGBImage {
+        func sources(_ inSize: Int, _ outSize: Int) -> [Int] {
+            let step = Double(Float(inSize)) / Double(outSize)
+            var position = step * 0.5
+            var table = [Int](repeating: -1, count: outSize)
+            for i in 0..<outSize {
+                let s = position < 0 ? -1 : Int(position)
+                if s >= 0 && s < inSize { table[i] = s }
+                position += step
+            }
+            return table
+        }
+        let xs = sources(image.width, width)
+        let ys = sources(image.height, height)
+        var out = [UInt8](repeating: 0, count: columns.count * rows.count * 3)
+        for (r, y) in rows.enumerated() where ys[y] >= 0 {
+            let inRow = ys[y] * image.width
+            for (c, x) in columns.enumerated() where xs[x] >= 0 {
+                let s = (inRow + xs[x]) * 3
+                let o = (r * columns.count + c) * 3
+                out[o] = image.pixels[s]
+                out[o + 1] = image.pixels[s + 1]
+                out[o + 2] = image.pixels[s + 2]
+            }
+        }
+        return RGBImage(width: columns.count, height: rows.count, pixels: out)
     }
 
     /// The `rows × columns` part of `image`.

@@ -17,7 +17,7 @@ final class PreprocessTests: XCTestCase {
         c.cropWidth = crop["width"]!
         c.imageMean = json["image_mean"] as! [Double]
         c.imageStd = json["image_std"] as! [Double]
-        c.resample = json["resample"] as! Int == 2 ? .bilinear : .bicubic
+        c.resample = [0: .nearest, 2: .bilinear][json["resample"] as! Int] ?? .bicubic
         c.doRescale = json["do_rescale"] as? Bool ?? true
         c.doNormalize = json["do_normalize"] as? Bool ?? true
         return c
@@ -28,7 +28,7 @@ final class PreprocessTests: XCTestCase {
     func testPixelValuesMatchCLIPImageProcessorPilWithLLaVAPad() throws {
         let goldens = try ImageGoldens("preprocess.safetensors")
         let cases = goldens.cases.filter { goldens.entries[$0 + ".src"] != nil }
-        XCTAssertGreaterThanOrEqual(cases.count, 17)
+        XCTAssertGreaterThanOrEqual(cases.count, 18)
         for name in cases {
             let meta = try goldens.json(name)
             let config = config(meta["config"] as! [String: Any])
@@ -90,7 +90,7 @@ final class PreprocessTests: XCTestCase {
     func testConfigRejectsBadValuesWithTypedErrors() {
         for (json, key) in [
             (#"{"size": -3}"#, "size"), (#"{"crop_size": {"height": 3}}"#, "crop_size.width"),
-            (#"{"image_std": [1, 0, 1]}"#, "image_std"), (#"{"resample": 1}"#, "resample"),
+            (#"{"image_std": [1, 0, 1]}"#, "image_std"), (#"{"resample": 1}"#, "resample"), (#"{"resample": 4}"#, "resample"),
             (#"{"do_resize": "yes"}"#, "do_resize"), (#"{"size": {"longest_edge": 5}}"#, "size"),
         ] {
             XCTAssertThrowsError(try PreprocessorConfig(json: Array(json.utf8))) { error in

@@ -6,10 +6,10 @@ final class ResampleTests: XCTestCase {
     /// Every case of resize.safetensors: Pillow's `Image.resize((w, h), BICUBIC|BILINEAR)` output, byte for byte.
     func testResizeMatchesPillowBitExactOnGoldens() throws {
         let goldens = try ImageGoldens("resize.safetensors")
-        XCTAssertGreaterThanOrEqual(goldens.cases.count, 15)
+        XCTAssertGreaterThanOrEqual(goldens.cases.count, 19)
         for name in goldens.cases where goldens.entries[name + ".src"] != nil {
             let meta = try goldens.json(name)
-            let filter: Resample.Filter = meta["filter"] as! String == "bilinear" ? .bilinear : .bicubic
+            let filter: Resample.Filter = ["bilinear": .bilinear, "nearest": .nearest][meta["filter"] as! String] ?? .bicubic
             let src = try goldens.image(name + ".src")
             let expected = try goldens.image(name + ".out")
             let got = Resample.resize(src, width: meta["width"] as! Int, height: meta["height"] as! Int, filter: filter)
@@ -22,12 +22,14 @@ final class ResampleTests: XCTestCase {
     func testWindowedResizeEqualsCropOfFullResize() throws {
         let goldens = try ImageGoldens("resize.safetensors")
         let src = try goldens.image("odd_ratio.src")  // 101×103
-        for (w, h) in [(67, 29), (40, 90), (101, 30), (50, 103), (150, 20)] {
-            let full = Resample.resize(src, width: w, height: h)
-            let columns = (w / 3)..<(w - w / 4)
-            let rows = (h / 5)..<(h - h / 3)
-            let window = Resample.resize(src, width: w, height: h, columns: columns, rows: rows)
-            XCTAssertEqual(window, Resample.crop(full, columns: columns, rows: rows), "\(w)×\(h)")
+        for filter in [Resample.Filter.bicubic, .nearest] {
+            for (w, h) in [(67, 29), (40, 90), (101, 30), (50, 103), (150, 20)] {
+                let full = Resample.resize(src, width: w, height: h, filter: filter)
+                let columns = (w / 3)..<(w - w / 4)
+                let rows = (h / 5)..<(h - h / 3)
+                let window = Resample.resize(src, width: w, height: h, filter: filter, columns: columns, rows: rows)
+                XCTAssertEqual(window, Resample.crop(full, columns: columns, rows: rows), "\(filter) \(w)×\(h)")
+            }
         }
     }
 
