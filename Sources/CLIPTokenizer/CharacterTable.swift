@@ -2,8 +2,9 @@
 /// applied, looked up from one byte per character for the Basic Multilingual Plane.
 ///
 /// Swift's `Unicode.Scalar.Properties` lookups cost tens of nanoseconds each and the pipeline asks several
-/// per character, so the BMP answers are computed once per process (65,536 characters, a few
-/// milliseconds) into a table; characters above U+FFFF are answered directly.
+/// per character, so the BMP answers are computed once per process into a table (65,536 characters, about
+/// 20 ms of CPU, on the first non-ASCII text); ASCII has its own small table and characters above U+FFFF
+/// are answered directly.
 enum CharacterTable {
     /// `\p{L}`, `\p{N}`, `\s` (White_Space) or none of them, as the CLIP regex sees a character.
     enum Class: UInt8 { case letter = 0, number = 1, whitespace = 2, other = 3 }
@@ -43,9 +44,14 @@ enum CharacterTable {
         }
     }
 
+    /// `[128]`: the flags of ASCII, so that ASCII-only text never builds the BMP table.
+    private static let ascii: [UInt8] = (0..<0x80).map { computeFlags(Unicode.Scalar(UInt8($0))) }
+
     @inline(__always)
     private static func flags(_ s: Unicode.Scalar) -> UInt8 {
-        s.value < 0x10000 ? bmp[Int(s.value)] : computeFlags(s)
+        let v = s.value
+        if v < 0x80 { return ascii[Int(v)] }
+        return v < 0x10000 ? bmp[Int(v)] : computeFlags(s)
     }
 
     /// The regex class of `s`.
