@@ -14,15 +14,22 @@ final class CLIPGoldenTests: XCTestCase {
     static let tolerance = 1e-5
 
     /// Runs every stored comparison for one model directory against one goldens file.
-    static func checkAll(modelDir: URL, goldens: URL, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+    static func checkAll(modelDir: URL, goldens: URL, tolerance: Double = tolerance, file: StaticString = #filePath,
+                         line: UInt = #line) throws -> Double {
         let model = try CLIPModel(directory: modelDir)
         let ref = try SafeTensorsFile(url: goldens)
         var worst = 0.0
+        var worstByKind: [String: Double] = [:]  // vision_hidden, text_embeds, … (input and layer indices dropped)
+        defer {
+            print(modelDir.lastPathComponent + ": " + worstByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
         func compare(_ name: String, _ t: Tensor) throws {
             let r = try ref.tensor(name)
             XCTAssertEqual(t.shape, r.shape, name, file: file, line: line)
             let e = relativeError(t, r)
             worst = max(worst, e)
+            let kind = name.split(separator: "_").filter { Int($0) == nil }.joined(separator: "_")
+            worstByKind[kind] = max(worstByKind[kind] ?? 0, e)
             XCTAssertLessThanOrEqual(e, tolerance, "\(name): max|Δ|/max|ref| = \(e)", file: file, line: line)
         }
         let c = model.config
@@ -76,13 +83,16 @@ final class CLIPGoldenTests: XCTestCase {
     }
 
     /// A model and goldens made by `clip_goldens.py --random-shape --seed N --out DIR` (or `--preset`), which
-    /// nobody tuned against. Runs only when `TRIM_CLIP_CHECK_DIR=DIR` is set; see Docs/CONFORMANCE.md.
+    /// nobody tuned against. Runs only when `TRIM_CLIP_CHECK_DIR=DIR` is set; `TRIM_TOLERANCE` overrides 1e-5
+    /// (SPEC §4 allows 1e-3 at full ViT-L/14-336 size). See Docs/CONFORMANCE.md.
     func testExternalCheckpointMatchesPyTorch() throws {
-        guard let dir = ProcessInfo.processInfo.environment["TRIM_CLIP_CHECK_DIR"] else {
+        let env = ProcessInfo.processInfo.environment
+        guard let dir = env["TRIM_CLIP_CHECK_DIR"] else {
             throw XCTSkip("set TRIM_CLIP_CHECK_DIR to a directory made by clip_goldens.py --out")
         }
         let url = URL(fileURLWithPath: dir)
-        let worst = try Self.checkAll(modelDir: url, goldens: url.appendingPathComponent("goldens.safetensors"))
+        let worst = try Self.checkAll(modelDir: url, goldens: url.appendingPathComponent("goldens.safetensors"),
+                                      tolerance: env["TRIM_TOLERANCE"].flatMap(Double.init) ?? Self.tolerance)
         print("\(dir): worst max|Δ|/max|ref| = \(worst)")
     }
 

@@ -56,7 +56,7 @@ final class TRIMGoldenTests: XCTestCase {
 
     /// Runs every case stored in a goldens file (its manifest names the model, projector, images and
     /// prompts, relative to the repository root); returns the worst relative error seen.
-    func checkGoldens(_ goldens: URL) throws -> Double {
+    func checkGoldens(_ goldens: URL, tolerance: Double = 1e-5) throws -> Double {
         let ref = try SafeTensorsFile(url: goldens)
         let manifest = try JSON.parse(ref.metadata["manifest"]!)
         let name = manifest["model"]!.stringValue!
@@ -68,10 +68,15 @@ final class TRIMGoldenTests: XCTestCase {
         let images = manifest["images"]!.arrayValue!.map { Self.root.appendingPathComponent($0.stringValue!) }
         let prompts = manifest["prompts"]!.arrayValue!.map { $0.stringValue! }
         var worst = 0.0
+        var worstByTensor: [String: Double] = [:]  // by dump name: features, scores, projected, …
+        defer {
+            print(name + ": " + worstByTensor.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
         func compare(_ key: String, _ t: Tensor) throws {
             let e = Self.relativeError(t, try ref.tensor(key))
             worst = max(worst, e)
-            XCTAssertLessThanOrEqual(e, 1e-5, "\(name) \(key): max|Δ|/max|ref| = \(e)")
+            worstByTensor[String(key.split(separator: ".").last!), default: 0] = max(worstByTensor[String(key.split(separator: ".").last!)] ?? 0, e)
+            XCTAssertLessThanOrEqual(e, tolerance, "\(name) \(key): max|Δ|/max|ref| = \(e)")
         }
         // Image side: once per (image, layer).
         var features: [String: (Tensor, Tensor)] = [:]
@@ -131,12 +136,14 @@ final class TRIMGoldenTests: XCTestCase {
     }
 
     /// Goldens made by `trim_goldens.py --model-dir … --out FILE` for a model, images and prompts nobody
-    /// tuned against. Runs only when `TRIM_PIPELINE_CHECK=FILE` is set; see Docs/CONFORMANCE.md.
+    /// tuned against. Runs only when `TRIM_PIPELINE_CHECK=FILE` is set; `TRIM_TOLERANCE` overrides the
+    /// small-model tolerance 1e-5 (SPEC §4 allows 1e-3 at full ViT-L/14-336 size). See Docs/CONFORMANCE.md.
     func testExternalPipelineMatchesPyTorch() throws {
-        guard let path = ProcessInfo.processInfo.environment["TRIM_PIPELINE_CHECK"] else {
+        let env = ProcessInfo.processInfo.environment
+        guard let path = env["TRIM_PIPELINE_CHECK"] else {
             throw XCTSkip("set TRIM_PIPELINE_CHECK to a goldens file made by trim_goldens.py --model-dir")
         }
-        let worst = try checkGoldens(URL(fileURLWithPath: path))
+        let worst = try checkGoldens(URL(fileURLWithPath: path), tolerance: env["TRIM_TOLERANCE"].flatMap(Double.init) ?? 1e-5)
         print("\(path) TRIM: worst max|Δ|/max|ref| = \(worst)")
     }
 
