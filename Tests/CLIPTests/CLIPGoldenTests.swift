@@ -26,7 +26,7 @@ final class CLIPGoldenTests: XCTestCase {
         func compare(_ name: String, _ t: Tensor) throws {
             let r = try ref.tensor(name)
             XCTAssertEqual(t.shape, r.shape, name, file: file, line: line)
-            let e = relativeError(t, r)
+            let e = maxRelativeError(t, reference: r)
             worst = max(worst, e)
             let kind = name.split(separator: "_").filter { Int($0) == nil }.joined(separator: "_")
             worstByKind[kind] = max(worstByKind[kind] ?? 0, e)
@@ -60,15 +60,6 @@ final class CLIPGoldenTests: XCTestCase {
         return worst
     }
 
-    static func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
-        guard a.count == b.count else { return .infinity }
-        var num = 0.0, den = 0.0
-        for i in 0..<a.count {
-            num = max(num, abs(Double(a.scalars[i]) - Double(b.scalars[i])))
-            den = max(den, abs(Double(b.scalars[i])))
-        }
-        return den == 0 ? num : num / den
-    }
 
     func testTinyModelMatchesPyTorchAtEveryLayer() throws {
         let worst = try Self.checkAll(modelDir: Self.root.appendingPathComponent("Weights/clip-tiny"),
@@ -103,7 +94,7 @@ final class CLIPGoldenTests: XCTestCase {
         XCTAssertNil(capped.text_model)
         let ref = try SafeTensorsFile(url: Self.root.appendingPathComponent("Tests/Goldens/clip/clip-tiny.safetensors"))
         let h = try capped.vision_model.hiddenState(try ref.tensor("pixel_values_1"), afterLayers: 3)
-        XCTAssertLessThanOrEqual(Self.relativeError(h, try ref.tensor("vision_hidden_1_3")), Self.tolerance)
+        XCTAssertLessThanOrEqual(maxRelativeError(h, reference: try ref.tensor("vision_hidden_1_3")), Self.tolerance)
         XCTAssertThrowsError(try capped.vision_model.hiddenState(try ref.tensor("pixel_values_1"), afterLayers: 4))
         XCTAssertThrowsError(try capped.vision_model.pooledOutput(try ref.tensor("pixel_values_1")))
     }

@@ -44,6 +44,7 @@ from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizerFast
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tokenizer_goldens import bytes_to_unicode, vocab_and_merges, write_files  # noqa: E402
+from image_goldens import expand2square  # noqa: E402  (LLaVA's pad-to-square)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "Tests", "Goldens", "trim")
@@ -177,20 +178,6 @@ def make_assets():
 
 
 # --------------------------------------------------------------------------------------------- reference
-def expand2square(pil_img, background_color):
-    """LLaVA's llava/mm_utils.py expand2square."""
-    width, height = pil_img.size
-    if width == height:
-        return pil_img
-    if width > height:
-        result = Image.new(pil_img.mode, (width, width), background_color)
-        result.paste(pil_img, (0, (width - height) // 2))
-        return result
-    result = Image.new(pil_img.mode, (height, height), background_color)
-    result.paste(pil_img, ((height - width) // 2, 0))
-    return result
-
-
 def processor_for(model_dir, image_size):
     path = os.path.join(model_dir, "preprocessor_config.json")
     if os.path.exists(path):

@@ -36,15 +36,6 @@ final class TRIMGoldenTests: XCTestCase {
         }
     }
 
-    static func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
-        guard a.shape == b.shape else { return .infinity }
-        var num = 0.0, den = 0.0
-        for i in 0..<a.count {
-            num = max(num, abs(Double(a.scalars[i]) - Double(b.scalars[i])))
-            den = max(den, abs(Double(b.scalars[i])))
-        }
-        return den == 0 ? num : num / den
-    }
 
     /// Kept sets equal, except patches whose reference score lies within 1e-6 relative of the bound.
     static func sameKept(_ ours: [Int], _ ref: [Int], scores: [Float], upper: Float?) -> Bool {
@@ -75,7 +66,7 @@ final class TRIMGoldenTests: XCTestCase {
             print(name + ": " + worstByTensor.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         func compare(_ key: String, _ t: Tensor) throws {
-            let e = Self.relativeError(t, try ref.tensor(key))
+            let e = maxRelativeError(t, reference: try ref.tensor(key))
             worst = max(worst, e)
             worstByTensor[String(key.split(separator: ".").last!), default: 0] = max(worstByTensor[String(key.split(separator: ".").last!)] ?? 0, e)
             XCTAssertLessThanOrEqual(e, tolerance, "\(name) \(key): max|Δ|/max|ref| = \(e)")
@@ -163,8 +154,8 @@ final class TRIMGoldenTests: XCTestCase {
         let image = try ImageDecoder.decode(contentsOf: Self.root.appendingPathComponent(manifest["images"]![0]!.stringValue!))
         let r = try pipeline.run(image: image, prompt: manifest["prompts"]![0]!.stringValue!, options: k.options)
         XCTAssertEqual(r.selection.keptIndices, try ref.int64s("case\(c).kept_indices").map(Int.init))
-        XCTAssertLessThanOrEqual(Self.relativeError(r.reduced, try ref.tensor("case\(c).reduced")), 1e-5)
-        XCTAssertLessThanOrEqual(Self.relativeError(r.projected!, try ref.tensor("case\(c).projected")), 1e-5)
+        XCTAssertLessThanOrEqual(maxRelativeError(r.reduced, reference: try ref.tensor("case\(c).reduced")), 1e-5)
+        XCTAssertLessThanOrEqual(maxRelativeError(r.projected!, reference: try ref.tensor("case\(c).projected")), 1e-5)
         XCTAssertEqual(r.timings.map(\.stage), ["preprocess", "vision", "text", "scores", "projector"])
         // The dump carries SPEC §3's names and round-trips through the reader.
         let dumped = try SafeTensorsFile(bytes: try r.dump().serialized())
