@@ -118,7 +118,12 @@ public struct CLIPConfig: Sendable, Equatable {
     public init(contentsOf url: URL) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw CLIPError.unreadableFile(path: url.path, reason: "\(error.localizedDescription)")
+            // Foundation's message ("The operation could not be completed") names neither cause.
+            var isDirectory: ObjCBool = false
+            let reason = !FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+                ? "no such file; a model directory must hold the checkpoint's config.json"
+                : isDirectory.boolValue ? "it is a directory, expected a JSON file" : error.localizedDescription
+            throw CLIPError.unreadableFile(path: url.path, reason: reason)
         }
         let json: JSONValue
         do { json = try JSON.parse([UInt8](data)) } catch {
@@ -135,6 +140,10 @@ public struct CLIPConfig: Sendable, Equatable {
         projectionDim = try reader.int(json, "projection_dim", default: projectionDim)
         let v = json["vision_config"] ?? json["vision_config_dict"] ?? .object(JSONObject())
         let t = json["text_config"] ?? json["text_config_dict"] ?? .object(JSONObject())
+        // A present but non-object section would otherwise read as "all defaults".
+        for (name, section) in [("vision_config", v), ("text_config", t)] where section.objectValue == nil && !section.isNull {
+            throw CLIPError.invalidConfig(path: path, reason: "\(name) must be an object, found \(section.kindName)")
+        }
         vision.hiddenSize = try reader.int(v, "vision_config.hidden_size", default: vision.hiddenSize)
         vision.intermediateSize = try reader.int(v, "vision_config.intermediate_size", default: vision.intermediateSize)
         vision.attentionHeads = try reader.int(v, "vision_config.num_attention_heads", default: vision.attentionHeads)

@@ -9,6 +9,8 @@ public enum CLIPError: Error, CustomStringConvertible, Equatable {
     case missingTensor(name: String, source: String)
     /// A tensor's shape contradicts the configuration.
     case shapeMismatch(name: String, expected: [Int], found: [Int], source: String)
+    /// The checkpoint holds a tensor the configuration says cannot exist (e.g. more encoder layers).
+    case unexpectedTensor(name: String, source: String, reason: String)
     /// A tensor could not be loaded (dtype, range, I/O); `reason` is the loader's message.
     case tensorLoadFailed(name: String, reason: String)
     /// Input to a forward pass that the model cannot take.
@@ -21,6 +23,8 @@ public enum CLIPError: Error, CustomStringConvertible, Equatable {
         case .missingTensor(let name, let source): return "\(source): missing tensor '\(name)'"
         case .shapeMismatch(let name, let expected, let found, let source):
             return "\(source): tensor '\(name)' has shape \(found), expected \(expected) from config.json"
+        case .unexpectedTensor(let name, let source, let reason):
+            return "\(source): unexpected tensor '\(name)': \(reason); the weights do not match config.json"
         case .tensorLoadFailed(let name, let reason): return "cannot load tensor '\(name)': \(reason)"
         case .invalidInput(let reason): return "invalid input: \(reason)"
         }

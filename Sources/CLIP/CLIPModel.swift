@@ -37,6 +37,16 @@ public struct CLIPModel: Sendable {
                 visionLayers: Int? = nil, loadText: Bool = true) throws {
         try config.validate()
         self.config = config
+        // Encoder layers beyond `num_hidden_layers` mean config.json describes a different (shallower) model:
+        // refuse rather than silently run a truncated tower. Other unused tensors (e.g. `position_ids`
+        // buffers) are ignored, as Hugging Face does.
+        for (tower, count) in [("vision_model", config.vision.layers), ("text_model", config.text.layers)] {
+            if let extra = Self.firstLayerBeyond(count, prefix: tower + ".encoder.layers.", in: weights.tensorNames) {
+                throw CLIPError.unexpectedTensor(
+                    name: extra, source: sourceName,
+                    reason: "config.json has \(tower == "vision_model" ? "vision" : "text")_config.num_hidden_layers = \(count)")
+            }
+        }
         let w = WeightLoader(source: weights, sourceName: sourceName)
         vision_model = try CLIPVisionTransformer(w, config: config.vision, prefix: "vision_model", loadLayers: visionLayers)
         visual_projection = try w.linear("visual_projection", outputs: config.projectionDim,
@@ -50,6 +60,16 @@ public struct CLIPModel: Sendable {
             text_projection = nil
         }
         logit_scale = weights.contains("logit_scale") ? try w.tensor("logit_scale", shape: []).scalars[0] : log(1 / 0.07)
+    }
+
+    /// The first tensor named `prefix<N>.…` with `N ≥ count`, if any.
+    static func firstLayerBeyond(_ count: Int, prefix: String, in names: [String]) -> String? {
+        names.first { name in
+            guard name.hasPrefix(prefix) else { return false }
+            let index = name.dropFirst(prefix.count).prefix { $0 != "." }
+            guard let i = Int(index) else { return false }
+            return i >= count
+        }
     }
 
     /// `image_embeds` `[projection]`: `visual_projection(pooled output)` (not normalised).

@@ -34,6 +34,10 @@ public enum ImageDecoder {
     /// Reads and decodes the image file at `url`. The file must be no larger than `maxFileBytes`.
     public static func decode(contentsOf url: URL) throws -> RGBImage {
         let data: Data
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ImageError.unreadable(path: url.path, reason: "it is a directory, expected a PNG or JPEG file")
+        }
         do {
             let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0
             guard size <= maxFileBytes else {

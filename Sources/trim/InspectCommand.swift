@@ -60,23 +60,29 @@ func inferCheckpointContents(_ s: any TensorSource) throws -> [String] {
     for prefix in names.compactMap({ n -> String? in
         n.hasSuffix("vision_model.embeddings.patch_embedding.weight") ? String(n.dropLast(".embeddings.patch_embedding.weight".count)) : nil
     }) {
+        // Shapes come from the file: a position table may be empty and extents may be huge (a zero
+        // extent elsewhere keeps the byte count at 0), so nothing here may trap on them.
         if let p = try shape(prefix + ".embeddings.patch_embedding.weight"), p.count == 4,
-           let pos = try shape(prefix + ".embeddings.position_embedding.weight"), pos.count == 2 {
+           let pos = try shape(prefix + ".embeddings.position_embedding.weight"), pos.count == 2, pos[0] >= 1 {
             let grid = Int(Double(pos[0] - 1).squareRoot())
+            let (side, overflow) = grid.multipliedReportingOverflow(by: p[2])
             let mlp = try shape(prefix + ".encoder.layers.0.mlp.fc1.weight")?.first ?? 0
-            out.append("\(prefix): CLIP vision tower, \(layerCount(prefix)) layers × \(p[0]) wide, mlp \(mlp), patch \(p[2]), \(pos[0] - 1) patches (\(grid * p[2]) px)")
+            out.append("\(prefix): CLIP vision tower, \(layerCount(prefix)) layers × \(p[0]) wide, mlp \(mlp), patch \(p[2]), \(pos[0] - 1) patches (\(overflow ? "?" : String(side)) px)")
+        } else if names.contains(prefix + ".embeddings.position_embedding.weight") {
+            out.append("\(prefix): vision tower with an unusable patch_embedding / position_embedding shape")
         }
     }
     for prefix in names.compactMap({ n -> String? in
         n.hasSuffix("text_model.embeddings.token_embedding.weight") ? String(n.dropLast(".embeddings.token_embedding.weight".count)) : nil
     }) {
         if let tok = try shape(prefix + ".embeddings.token_embedding.weight"), tok.count == 2,
-           let pos = try shape(prefix + ".embeddings.position_embedding.weight") {
+           let pos = try shape(prefix + ".embeddings.position_embedding.weight"), pos.count == 2 {
             out.append("\(prefix): CLIP text tower, \(layerCount(prefix)) layers × \(tok[1]) wide, vocab \(tok[0]), context \(pos[0])")
         }
     }
     if let vp = try names.first(where: { $0.hasSuffix("visual_projection.weight") }).flatMap(shape) {
-        out.append("projection: \(vp[1]) → \(vp[0]) (joint space)")
+        out.append(vp.count == 2 ? "projection: \(vp[1]) → \(vp[0]) (joint space)"
+                                 : "visual_projection.weight has shape \(vp), expected [projection, width]")
     }
     if let p = try? Projector(source: s, sourceName: "") {
         out.append("LLaVA projector: \(p.kind.rawValue), \(p.inputWidth) → \(p.outputWidth)")
