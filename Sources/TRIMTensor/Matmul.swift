@@ -2,24 +2,41 @@
 //
 // Everything here computes C[M, N] (+)= A[M, K] · B[K, N] with A row-major (rows of length K, stride lda)
 // and B handed over *packed*: cut into column panels of `GEMM.nr` (= 32) columns, each panel stored
-// k-major ([K][32], the last panel zero-padded). Packing happens once per weight matrix (at model load,
+// k-major ([K][32], the last panel zero-padded). Packing B happens once per weight matrix (at model load,
 // see `PackedMatrix`) or once per attention head for activations.
 //
-// The micro-kernel keeps a 6 × 32 block of C in 12 SIMD16<Float> accumulators (AVX-512: 12 of 32 zmm
-// registers; AVX2 / NEON split each into 2 / 4 narrower registers) and, for every k, loads one 32-wide
-// row of the B panel (2 vector loads) and broadcasts 6 scalars of A: 12 fused multiply-adds per 8 loads.
-// K is walked in blocks of `GEMM.kc` (= 256) so that a panel's slice (256 × 32 floats = 32 KiB) stays in
-// L1 while all row blocks of A stream past it. Threads take disjoint ranges of panels (or of rows when
-// there are too few panels), so no two threads write the same C element.
+// The loop nest follows the BLIS / GotoBLAS layering, transposed to our row-major view:
+//
+//   for each block of `GEMM.nc` panels (nc·32 columns)          — the B block [kc, nc·32] stays in L2 (1 MiB)
+//     for each K block of `GEMM.kc` (= 256)
+//       for each block of `GEMM.mr` rows of A
+//         pack A[mr rows, kc] k-major into [kc][mr]             — 12 KiB, stays in L1
+//         for each panel in the block: micro-kernel mr × 32    — streams one 32 KiB panel slice from L2
+//
+// The micro-kernel keeps an mr × 32 block of C in registers. On x86-64 (mr = 12) that is 24 SIMD16<Float>
+// accumulators — with AVX-512, 24 of the 32 zmm registers, leaving room for the two B vectors and a
+// broadcast — and every k costs 2 vector loads of B, 12 broadcasts of packed A and 24 fused multiply-adds,
+// enough independent chains to cover the FMA latency on both FMA ports. Elsewhere (NEON's 32 × 128-bit
+// registers) mr = 4 keeps the 8 accumulators in registers. Packing A makes the broadcasts one sequential
+// stream instead of mr strided ones; it costs one pass over A per column block, a few percent at most.
+// Threads take disjoint ranges of panels (or of rows when there are too few panels), so no two threads
+// write the same C element; each thread then keeps its own B block in its own core's L2.
 
 /// Blocking constants of the packed GEMM (see the file comment).
 public enum GEMM {
     /// Columns per packed panel: two 16-lane vectors.
     public static let nr = 32
-    /// Rows of C per micro-kernel call.
-    public static let mr = 6
-    /// Depth of one K block (a panel slice of kc × nr floats fits in L1).
+    #if arch(x86_64)
+    /// Rows of C per micro-kernel call (24 accumulators: sized for AVX-512's 32 vector registers).
+    public static let mr = 12
+    #else
+    /// Rows of C per micro-kernel call (8 accumulators: sized for NEON's 32 × 128-bit registers).
+    public static let mr = 4
+    #endif
+    /// Depth of one K block (an A micro-panel of kc × mr floats fits in L1 next to the streamed B).
     public static let kc = 256
+    /// Panels per column block (a B block of kc × nc·32 floats = 1 MiB fits in L2).
+    public static let nc = 32
 
     /// Number of packed floats for a `[k, n]` right-hand side.
     @inlinable public static func packedCount(n: Int, k: Int) -> Int { ((n + nr - 1) / nr) * k * nr }
@@ -63,7 +80,8 @@ public enum GEMM {
         }
     }
 
-    /// C[m, n] += A[m, k] · B for the packed panels `panels` of B, single-threaded.
+    /// C[m, n] += A[m, k] · B for the packed panels `panels` of B and the rows `rows` of A and C,
+    /// single-threaded.
     ///
     /// - Parameters:
     ///   - a: A's first element, rows `lda` apart.
@@ -76,24 +94,43 @@ public enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int,
         panels: Range<Int>, rows: Range<Int>
     ) {
-        var k0 = 0
-        while k0 < k {
-            let kb = min(kc, k - k0)
-            for p in panels {
-                let bPanel = packed + p * k * nr + k0 * nr
-                let n0 = p * nr
-                let width = min(nr, n - n0)
+        if panels.isEmpty || rows.isEmpty || k == 0 { return }
+        // The packed A micro-panel [kc][mr]; rows past the end of A stay zero.
+        let aPack = UnsafeMutablePointer<Float>.allocate(capacity: kc * mr)
+        defer { aPack.deallocate() }
+        var j0 = panels.lowerBound
+        while j0 < panels.upperBound {
+            let j1 = min(j0 + nc, panels.upperBound)
+            var k0 = 0
+            while k0 < k {
+                let kb = min(kc, k - k0)
                 var i = rows.lowerBound
-                while i + mr <= rows.upperBound {
-                    kernel6x32(kb, a + i * lda + k0, lda, bPanel, c + i * ldc + n0, ldc, width)
-                    i += mr
-                }
                 while i < rows.upperBound {
-                    kernel1x32(kb, a + i * lda + k0, bPanel, c + i * ldc + n0, width)
-                    i += 1
+                    let r = min(mr, rows.upperBound - i)
+                    packRows(a + i * lda + k0, lda: lda, rows: r, depth: kb, into: aPack)
+                    for p in j0..<j1 {
+                        let n0 = p * nr
+                        microKernel(kb, aPack, packed + p * k * nr + k0 * nr, c + i * ldc + n0, ldc,
+                                    rows: r, width: min(nr, n - n0))
+                    }
+                    i += r
                 }
+                k0 += kb
             }
-            k0 += kb
+            j0 = j1
+        }
+    }
+
+    /// Packs `rows` (≤ mr) rows of A, `depth` columns each, k-major: `dst[kk*mr + r] = a[r*lda + kk]`,
+    /// rows `rows..<mr` zero-filled so the micro-kernel can always compute all mr rows.
+    @inline(__always)
+    static func packRows(
+        _ a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        if rows < mr { dst.initialize(repeating: 0, count: depth * mr) }
+        for r in 0..<rows {
+            let src = a + r * lda
+            for kk in 0..<depth { dst[kk * mr + r] = src[kk] }
         }
     }
 
@@ -145,65 +182,111 @@ private func addStore16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
     raw.storeBytes(of: raw.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
 }
 
-/// C[6, width] += A[6, kb] · Bpanel[kb, 32] (columns ≥ width are computed but not stored).
+#if arch(x86_64)
+/// C[rows, width] += Apacked[kb][12] · Bpanel[kb, 32]: the register-blocked micro-kernel (see the file
+/// comment). All 12 rows are computed (packed A is zero-padded); only `rows` rows and `width` columns
+/// are stored.
 @inline(__always)
-private func kernel6x32(
-    _ kb: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ width: Int
+private func microKernel(
+    _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int
 ) {
-    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>()
-    var c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
-    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>()
-    var c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
-    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>()
-    var c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
-    let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
-    var bp = b
-    for kk in 0..<kb {
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
+    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
+    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>(), c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
+    var c60 = SIMD16<Float>(), c61 = SIMD16<Float>(), c70 = SIMD16<Float>(), c71 = SIMD16<Float>()
+    var c80 = SIMD16<Float>(), c81 = SIMD16<Float>(), c90 = SIMD16<Float>(), c91 = SIMD16<Float>()
+    var ca0 = SIMD16<Float>(), ca1 = SIMD16<Float>(), cb0 = SIMD16<Float>(), cb1 = SIMD16<Float>()
+    var ap = a, bp = b
+    for _ in 0..<kb {
         let b0 = load16(bp), b1 = load16(bp + 16)
-        var s = SIMD16<Float>(repeating: a0[kk])
+        var s = SIMD16<Float>(repeating: ap[0])
         c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a1[kk])
+        s = SIMD16<Float>(repeating: ap[1])
         c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a2[kk])
+        s = SIMD16<Float>(repeating: ap[2])
         c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a3[kk])
+        s = SIMD16<Float>(repeating: ap[3])
         c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a4[kk])
+        s = SIMD16<Float>(repeating: ap[4])
         c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a5[kk])
+        s = SIMD16<Float>(repeating: ap[5])
         c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[6])
+        c60 = c60.addingProduct(s, b0); c61 = c61.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[7])
+        c70 = c70.addingProduct(s, b0); c71 = c71.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[8])
+        c80 = c80.addingProduct(s, b0); c81 = c81.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[9])
+        c90 = c90.addingProduct(s, b0); c91 = c91.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[10])
+        ca0 = ca0.addingProduct(s, b0); ca1 = ca1.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[11])
+        cb0 = cb0.addingProduct(s, b0); cb1 = cb1.addingProduct(s, b1)
+        ap += 12
         bp += GEMM.nr
     }
-    if width == GEMM.nr {
+    if rows == 12 && width == GEMM.nr {
+        // The common full tile: 24 read-add-writes, no bookkeeping.
         addStore16(c, c00); addStore16(c + 16, c01)
         addStore16(c + ldc, c10); addStore16(c + ldc + 16, c11)
         addStore16(c + 2 * ldc, c20); addStore16(c + 2 * ldc + 16, c21)
         addStore16(c + 3 * ldc, c30); addStore16(c + 3 * ldc + 16, c31)
         addStore16(c + 4 * ldc, c40); addStore16(c + 4 * ldc + 16, c41)
         addStore16(c + 5 * ldc, c50); addStore16(c + 5 * ldc + 16, c51)
+        addStore16(c + 6 * ldc, c60); addStore16(c + 6 * ldc + 16, c61)
+        addStore16(c + 7 * ldc, c70); addStore16(c + 7 * ldc + 16, c71)
+        addStore16(c + 8 * ldc, c80); addStore16(c + 8 * ldc + 16, c81)
+        addStore16(c + 9 * ldc, c90); addStore16(c + 9 * ldc + 16, c91)
+        addStore16(c + 10 * ldc, ca0); addStore16(c + 10 * ldc + 16, ca1)
+        addStore16(c + 11 * ldc, cb0); addStore16(c + 11 * ldc + 16, cb1)
     } else {
-        let rows = [(c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51)]
-        for (r, (lo, hi)) in rows.enumerated() { addPartial(c + r * ldc, lo, hi, width) }
+        let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51),
+                   (c60, c61), (c70, c71), (c80, c81), (c90, c91), (ca0, ca1), (cb0, cb1)]
+        storeRows(acc, c, ldc, rows: rows, width: width)
     }
 }
-
-/// C[1, width] += A[1, kb] · Bpanel[kb, 32].
+#else
+/// C[rows, width] += Apacked[kb][4] · Bpanel[kb, 32] (see the file comment); rows ≥ `rows` and
+/// columns ≥ `width` are computed but not stored.
 @inline(__always)
-private func kernel1x32(
-    _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ width: Int
+private func microKernel(
+    _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int
 ) {
-    var c0 = SIMD16<Float>(), c1 = SIMD16<Float>()
-    var bp = b
-    for kk in 0..<kb {
-        let s = SIMD16<Float>(repeating: a[kk])
-        c0 = c0.addingProduct(s, load16(bp)); c1 = c1.addingProduct(s, load16(bp + 16))
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
+    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
+    var ap = a, bp = b
+    for _ in 0..<kb {
+        let b0 = load16(bp), b1 = load16(bp + 16)
+        var s = SIMD16<Float>(repeating: ap[0])
+        c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[1])
+        c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[2])
+        c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: ap[3])
+        c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
+        ap += 4
         bp += GEMM.nr
     }
+    storeRows([(c00, c01), (c10, c11), (c20, c21), (c30, c31)], c, ldc, rows: rows, width: width)
+}
+#endif
+
+/// Adds the accumulator rows `acc[0..<rows]` into C (`width` ≤ 32 columns each, rows `ldc` apart).
+@inline(__always)
+private func storeRows(
+    _ acc: [(SIMD16<Float>, SIMD16<Float>)], _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int
+) {
     if width == GEMM.nr {
-        addStore16(c, c0); addStore16(c + 16, c1)
+        for r in 0..<rows {
+            addStore16(c + r * ldc, acc[r].0)
+            addStore16(c + r * ldc + 16, acc[r].1)
+        }
     } else {
-        addPartial(c, c0, c1, width)
+        for r in 0..<rows { addPartial(c + r * ldc, acc[r].0, acc[r].1, width) }
     }
 }
 

@@ -20,8 +20,10 @@ let benchCommand = Command(
                    "scores":…,"projector":…,"total":…},"vision_gflops":…}
         """,
     run: { args in
-        let a = try Arguments(args, options: ["model", "image", "prompt", "projector", "runs", "select-layer"], flags: ["json"])
+        let a = try Arguments(args, options: ["model", "image", "prompt", "projector", "runs", "select-layer"],
+                              flags: ["json", "gemm"])
         try a.noPositional()
+        if a.flag("gemm") { return gemmBench(runs: try a.int("runs", in: 1...1000) ?? 5, json: a.flag("json")) }
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL: URL
         if let p = a.value("image") {
@@ -79,3 +81,31 @@ let benchCommand = Command(
         for (stage, s) in medians { print("  \(stage.padding(toLength: 11, withPad: " ", startingAt: 0)) \(formatSeconds(s))") }
         print(String(format: "  vision: %d layers, %.1f GFLOP → %.1f GFLOP/s", k, flops / 1e9, gflops))
     })
+
+/// `trim bench --gemm` (undocumented in the usage text; used by Tests/Benchmarks/bench.py): GFLOP/s of
+/// `linear` on the ViT-L/14-336 shapes, `[577, k] · W[n, k]ᵀ`, median of `runs` after one warm-up, with
+/// `Parallelism.threads` threads (set `TRIM_THREADS` to compare 1 and 2).
+func gemmBench(runs: Int, json: Bool) {
+    let shapes = [(577, 1024, 1024), (577, 1024, 3072), (577, 1024, 4096), (577, 4096, 1024)]
+    var rows: [(String, JSONValue)] = []
+    for (m, k, n) in shapes {
+        var seed: UInt32 = 12345
+        func next() -> Float { seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
+        let x = Tensor(shape: [m, k], scalars: (0..<(m * k)).map { _ in next() })
+        let w = PackedMatrix(weight: Tensor(shape: [n, k], scalars: (0..<(n * k)).map { _ in next() }))
+        var times: [Double] = []
+        for r in 0...runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let y = linear(x, w)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            precondition(y.count == m * n)
+            if r > 0 { times.append(dt) }
+        }
+        times.sort()
+        let gflops = 2 * Double(m * n * k) / times[times.count / 2] / 1e9
+        let name = "\(m)x\(k)x\(n)"
+        rows.append((name, .double(gflops)))
+        if !json { print(String(format: "  %-16@ %7.1f GFLOP/s (%d threads)", name as NSString, gflops, Parallelism.threads)) }
+    }
+    if json { printJSON([("threads", .int(Parallelism.threads)), ("gemm_gflops", .object(JSONObject(rows)))]) }
+}

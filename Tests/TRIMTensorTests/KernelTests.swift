@@ -76,6 +76,15 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testLinearMatchesNaiveAcrossColumnBlocksKBlocksAndRowTails() {
+        // n > GEMM.nc · 32 (two column blocks, ragged last panel), k > 2 · GEMM.kc (three K blocks,
+        // ragged last), m = 2 · 12 + 1 (a one-row tail micro-panel zero-padded by the packer).
+        let (m, k, n) = (25, 2 * GEMM.kc + 7, GEMM.nc * GEMM.nr + 37)
+        let x = Self.random([m, k], seed: 41), w = Self.random([n, k], seed: 42)
+        let b = Self.random([n], seed: 43).scalars
+        XCTAssertLessThan(Self.relativeError(linear(x, weight: w, bias: b).scalars, naiveLinear(x, w, b)), 1e-6)
+    }
+
     func testMatmulMatchesNaive() {
         let a = Self.random([9, 37], seed: 5), b = Self.random([37, 45], seed: 6)
         let y = matmul(a, b)
