@@ -17,9 +17,9 @@ public struct CLIPMLP: Sendable {
 
     /// `[tokens, hidden]` → `[tokens, hidden]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = fc1(x)  // [tokens, intermediate]
+        var h = fc1(x)  // [tokens, intermediate]
         switch activation {
-        case .quickGELU: return fc2(quickGELU(h))
+        case .quickGELU: quickGELUInPlace(&h); return fc2(h)
         case .gelu: return fc2(geluErf(h))
         }
     }

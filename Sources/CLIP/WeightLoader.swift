@@ -1,3 +1,4 @@
+import Foundation
 import SafeTensors
 import TRIMTensor
 
@@ -11,20 +12,59 @@ struct WeightLoader {
 
     /// The tensor `name`, which must exist with exactly `shape`.
     func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        try check(name, shape: shape)
+        defer { releasePages(of: name) }
+        return try source.tensor(name)
+    }
+
+    /// Throws unless `name` exists with exactly `shape`; returns its header entry.
+    @discardableResult
+    func check(_ name: String, shape: [Int]) throws -> TensorInfo {
         guard let info = try source.info(name) else {
             throw CLIPError.missingTensor(name: name, source: sourceName)
         }
         guard info.shape == shape else {
             throw CLIPError.shapeMismatch(name: name, expected: shape, found: info.shape, source: sourceName)
         }
-        return try source.tensor(name)
+        return info
     }
 
     /// `prefix.weight [outputs, inputs]` and (when `bias`) `prefix.bias [outputs]` as a packed `Linear`.
+    /// An F32 weight in a single mapped file is packed straight from the mapping (no intermediate copy).
     func linear(_ prefix: String, outputs: Int, inputs: Int, bias: Bool = true) throws -> Linear {
-        let w = try tensor(prefix + ".weight", shape: [outputs, inputs])
-        let b = bias ? try tensor(prefix + ".bias", shape: [outputs]) : nil
-        return Linear(weight: w, bias: b)
+        let name = prefix + ".weight"
+        let info = try check(name, shape: [outputs, inputs])
+        let b = bias ? try tensor(prefix + ".bias", shape: [outputs]).scalars : nil
+        if info.dtype == .F32, let file = source as? SafeTensorsFile {
+            let packed = try file.withUnsafeBytes(of: name) { raw -> PackedMatrix? in
+                guard let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0,
+                    raw.count == outputs * inputs * MemoryLayout<Float>.size
+                else { return nil }
+                return PackedMatrix(outputs: outputs, inputs: inputs, weights: base.assumingMemoryBound(to: Float.self))
+            }
+            if let packed {
+                releasePages(of: name)
+                return Linear(weight: packed, bias: b)
+            }
+        }
+        return Linear(weight: PackedMatrix(weight: try tensor(name, shape: [outputs, inputs])), bias: b)
+    }
+
+    /// Tells the kernel it may drop the mapped file pages of tensor `name` (already copied or packed), so
+    /// that loading does not hold the whole file *and* the packed weights in memory at once. Only whole
+    /// pages inside the tensor's bytes are released; a later read simply faults them in again.
+    func releasePages(of name: String) {
+        guard let file = source as? SafeTensorsFile else { return }
+        _ = try? file.withUnsafeBytes(of: name) { raw in
+            guard let base = raw.baseAddress else { return }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            guard page > 0 else { return }
+            let start = (Int(bitPattern: base) + page - 1) / page * page
+            let end = (Int(bitPattern: base) + raw.count) / page * page
+            if end > start {
+                _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_DONTNEED))
+            }
+        }
     }
 
     /// `prefix.weight` and `prefix.bias`, both `[width]`, as a `LayerNorm`.

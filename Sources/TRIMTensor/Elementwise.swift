@@ -33,19 +33,47 @@ public func layerNorm(_ x: Tensor, weight: [Float], bias: [Float], eps: Float) -
     return Tensor(shape: x.shape, scalars: out)
 }
 
-/// One row of `layerNorm`: two passes (mean, then centred sum of squares) for accuracy.
+/// One row of `layerNorm`: two passes (mean, then centred sum of squares) for accuracy, each summed in
+/// 16 independent lanes (vectorised; also shortens the floating-point dependency chain 16-fold), then
+/// the normalise-scale-shift pass 16 lanes at a time.
 @inline(__always)
 private func layerNormRow(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ c: Int,
     _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ eps: Float
 ) {
-    var sum: Float = 0
-    for j in 0..<c { sum += x[j] }
+    let vecEnd = c & ~15
+    var acc = SIMD16<Float>()
+    for j in stride(from: 0, to: vecEnd, by: 16) { acc += load16(x + j) }
+    var sum = acc.sum()
+    for j in vecEnd..<c { sum += x[j] }
     let mean = sum / Float(c)
-    var sq: Float = 0
-    for j in 0..<c { let d = x[j] - mean; sq += d * d }
+    acc = SIMD16<Float>()
+    for j in stride(from: 0, to: vecEnd, by: 16) { let d = load16(x + j) - mean; acc = acc.addingProduct(d, d) }
+    var sq = acc.sum()
+    for j in vecEnd..<c { let d = x[j] - mean; sq += d * d }
     let inv = 1 / (sq / Float(c) + eps).squareRoot()
-    for j in 0..<c { y[j] = (x[j] - mean) * inv * w[j] + b[j] }
+    for j in stride(from: 0, to: vecEnd, by: 16) {
+        store16(y + j, (load16(x + j) - mean) * inv * load16(w + j) + load16(b + j))
+    }
+    for j in vecEnd..<c { y[j] = (x[j] - mean) * inv * w[j] + b[j] }
+}
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func store16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// The first `count` (< 16) elements of `p` in the low lanes, `fill` in the others.
+@inline(__always)
+private func loadPartial16(_ p: UnsafePointer<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+    var v = SIMD16<Float>(repeating: fill)
+    for j in 0..<count { v[j] = p[j] }
+    return v
 }
 
 /// Softmax over the last dimension, in place: `x_j ← exp(x_j − max) / Σ exp(x − max)`.
@@ -65,16 +93,31 @@ public func softmaxRows(_ x: Tensor) -> Tensor {
     return y
 }
 
-/// One row of softmax, in place, over `count` elements.
+/// One row of softmax, in place, over `count` elements: a vector max, then `e = exp(x − max)` 16 lanes at
+/// a time with `VectorMath.exp` (summed in 16 lanes), then one multiply by `1 / Σe`. The ragged tail is
+/// padded with −∞, whose exp is exactly 0.
 @inline(__always)
 public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     guard count > 0 else { return }
-    var m = -Float.infinity
-    for j in 0..<count { m = max(m, p[j]) }
-    var s: Float = 0
-    for j in 0..<count { let e = Foundation.exp(p[j] - m); p[j] = e; s += e }
-    let inv = 1 / s
-    for j in 0..<count { p[j] *= inv }
+    let vecEnd = count & ~15, tail = count - vecEnd
+    var mv = SIMD16<Float>(repeating: -.infinity)
+    for j in stride(from: 0, to: vecEnd, by: 16) { mv = pointwiseMax(mv, load16(p + j)) }
+    var m = mv.max()
+    for j in vecEnd..<count { m = max(m, p[j]) }
+    var acc = SIMD16<Float>()
+    for j in stride(from: 0, to: vecEnd, by: 16) {
+        let e = VectorMath.exp(load16(p + j) - m)
+        store16(p + j, e)
+        acc += e
+    }
+    if tail > 0 {
+        let e = VectorMath.exp(loadPartial16(p + vecEnd, tail, fill: -.infinity) - m)
+        for j in 0..<tail { p[vecEnd + j] = e[j] }
+        acc += e
+    }
+    let inv = 1 / acc.sum()
+    for j in stride(from: 0, to: vecEnd, by: 16) { store16(p + j, load16(p + j) * inv) }
+    for j in vecEnd..<count { p[j] *= inv }
 }
 
 /// Exact GELU, `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))` (PyTorch `nn.GELU()`, LLaVA's projector).
@@ -89,10 +132,26 @@ public func geluErf(_ x: Tensor) -> Tensor {
 /// CLIP's `quick_gelu`, `x · sigmoid(1.702 · x)`.
 public func quickGELU(_ x: Tensor) -> Tensor {
     var y = x
-    y.scalars.withUnsafeMutableBufferPointer { p in
-        for i in p.indices { let v = p[i]; p[i] = v / (1 + Foundation.exp(-1.702 * v)) }
-    }
+    quickGELUInPlace(&y)
     return y
+}
+
+/// `quickGELU` in place (no copy of a large activation): `x ← x / (1 + exp(−1.702 · x))`, 16 lanes at a
+/// time with `VectorMath.exp` (for x < −51 the exp overflows to +∞ and the result is −0, as in PyTorch).
+public func quickGELUInPlace(_ x: inout Tensor) {
+    x.scalars.withUnsafeMutableBufferPointer { buf in
+        guard let p = buf.baseAddress else { return }
+        let n = buf.count, vecEnd = n & ~15
+        for i in stride(from: 0, to: vecEnd, by: 16) {
+            let v = load16(p + i)
+            store16(p + i, v / (1 + VectorMath.exp(-1.702 * v)))
+        }
+        if vecEnd < n {
+            let v = loadPartial16(p + vecEnd, n - vecEnd, fill: 0)
+            let y = v / (1 + VectorMath.exp(-1.702 * v))
+            for j in 0..<(n - vecEnd) { p[vecEnd + j] = y[j] }
+        }
+    }
 }
 
 /// `a + b` element-wise (the residual connection). Shapes must match.

@@ -15,6 +15,13 @@ public struct Linear: Sendable {
         self.bias = bias?.scalars
     }
 
+    /// A layer from an already packed weight and an optional `[outputs]` bias.
+    public init(weight: PackedMatrix, bias: [Float]?) {
+        precondition(bias == nil || bias!.count == weight.outputs, "Linear: bias length ≠ outputs")
+        self.weight = weight
+        self.bias = bias
+    }
+
     /// Input features.
     public var inputs: Int { weight.inputs }
     /// Output features.

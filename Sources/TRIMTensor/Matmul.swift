@@ -43,19 +43,22 @@ public enum GEMM {
 
     /// Packs B given as `[n, k]` rows (the `nn.Linear` weight layout, i.e. we multiply by its transpose)
     /// with row stride `ldb` into panels: `dst[(p*k + kk)*nr + j] = b[(p*nr + j)*ldb + kk]`, zero-padded.
+    /// Each panel is written sequentially while its 32 source rows are read as 32 forward streams (one
+    /// cache line each serves 16 values of kk); large matrices are split by panels across threads.
     public static func packTransposed(
         _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>
     ) {
         let panels = (n + nr - 1) / nr
-        for p in 0..<panels {
-            let base = dst + p * k * nr
-            for j in 0..<nr {
-                let col = p * nr + j
-                if col < n {
-                    let src = b + col * ldb
-                    for kk in 0..<k { base[kk * nr + j] = src[kk] }
-                } else {
-                    for kk in 0..<k { base[kk * nr + j] = 0 }
+        let parts = Parallelism.split(panels, parts: n * k < 1 << 18 ? 1 : Parallelism.threads)
+        Parallelism.parallelFor(parts.count) { t in
+            for p in parts[t] {
+                let base = dst + p * k * nr
+                let width = min(nr, n - p * nr)
+                let src = b + p * nr * ldb
+                if width < nr { base.initialize(repeating: 0, count: k * nr) }
+                for kk in 0..<k {
+                    let row = base + kk * nr
+                    for j in 0..<width { row[j] = src[j * ldb + kk] }
                 }
             }
         }
@@ -312,20 +315,27 @@ public struct PackedMatrix: Sendable {
     /// Packs `weight` of shape `[outputs, inputs]`.
     public init(weight: Tensor) {
         precondition(weight.rank == 2, "PackedMatrix: weight must be [outputs, inputs], got \(weight.shape)")
-        let (n, k) = (weight.shape[0], weight.shape[1])
+        self = weight.scalars.withUnsafeBufferPointer { w in
+            PackedMatrix(outputs: weight.shape[0], inputs: weight.shape[1], weights: w.baseAddress)
+        }
+    }
+
+    /// Packs `outputs × inputs` row-major floats read straight from `weights` (e.g. a memory-mapped
+    /// checkpoint, avoiding an intermediate copy). `weights` may be nil only when the matrix is empty.
+    public init(outputs n: Int, inputs k: Int, weights: UnsafePointer<Float>?) {
+        precondition(n >= 0 && k >= 0, "PackedMatrix: negative shape [\(n), \(k)]")
         outputs = n
         inputs = k
-        var buf = [Float](repeating: 0, count: GEMM.packedCount(n: n, k: k))
-        if buf.isEmpty {
-            panels = buf
+        let count = GEMM.packedCount(n: n, k: k)
+        guard count > 0, let weights else {
+            precondition(count == 0, "PackedMatrix: no weights for a [\(n), \(k)] matrix")
+            panels = []
             return
         }
-        weight.scalars.withUnsafeBufferPointer { w in
-            buf.withUnsafeMutableBufferPointer { d in
-                GEMM.packTransposed(w.baseAddress!, ldb: k, n: n, k: k, into: d.baseAddress!)
-            }
+        panels = [Float](unsafeUninitializedCapacity: count) { d, initialized in
+            GEMM.packTransposed(weights, ldb: k, n: n, k: k, into: d.baseAddress!)
+            initialized = count
         }
-        panels = buf
     }
 }
 

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: PyTorch + transformers versus this package's `trim`, on ViT-L/14-336 shapes.
+
+Run from the repository root (reference venv per SPEC §4):
+
+    .venv-ref/bin/python Tests/Benchmarks/bench.py                 # 336 px, model in /tmp/full-vitl
+
+Options: --model DIR (created with Tests/Goldens/clip_goldens.py --preset vit-l-14-336 if missing),
+--image-size 224 (a ViT-L/14 at 224 px, created in DIR if missing, same random scheme), --runs N (median of
+N timed runs after a warm-up, default 5), --no-build (reuse .build/release/trim), --skip-rss, --json FILE.
+
+Measured in one session, fp32, random full-size weights:
+  * sgemm GFLOP/s on 577×1024×{1024,3072,4096} and 577×4096×1024 at 1 and 2 threads: PyTorch F.linear
+    (x · Wᵀ, the nn.Linear layout) versus `trim bench --gemm` (TRIM_THREADS=1/2);
+  * the vision tower, all layers with hidden states: HF vision_model(output_hidden_states=True) versus
+    `trim bench --select-layer -1` (its `vision` stage);
+  * TRIM end to end with the model loaded (image file + prompt → projected tokens): the authors' pipeline
+    (PIL decode, expand2square, CLIPImageProcessor, all 24 layers, hidden_states[-2], text tower, paper
+    scoring, IQR, mean token, projector on the reduced tokens zero-padded to 576 rows, as LLaVA batches
+    them) versus `trim bench` (its `total`: decode → projected K+1 rows);
+  * load: CLIPModel.from_pretrained + the projector file versus `trim bench`'s `load`, each in a fresh
+    process with a warm page cache;
+  * peak RSS (/usr/bin/time -v) of a fresh process that loads and runs TRIM once, against the fp32 bytes
+    of the weights (model.safetensors + projector).
+The machine is shared: `uptime` is printed before and after; compare ratios, not absolute seconds.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Goldens"))
+import clip_goldens  # noqa: E402
+from trim_goldens import HF_NAMES, expand2square, processor_for, random_projector, tokenizer_for  # noqa: E402
+
+TRIM = os.path.join(ROOT, ".build", "release", "trim")
+IMAGE = os.path.join(ROOT, "Weights", "demo-image.jpg")
+PROMPT = "Where is the red ball?"
+GEMM_SHAPES = [(577, 1024, 1024), (577, 1024, 3072), (577, 1024, 4096), (577, 4096, 1024)]
+
+
+def uptime():
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def median_time(fn, runs):
+    fn()  # warm-up
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def ensure_model(model_dir, image_size):
+    if os.path.exists(os.path.join(model_dir, "model.safetensors")):
+        return
+    if image_size == 336:
+        subprocess.run([sys.executable, os.path.join(ROOT, "Tests", "Goldens", "clip_goldens.py"),
+                        "--preset", "vit-l-14-336", "--out", model_dir], check=True)
+        return
+    preset = json.loads(json.dumps(clip_goldens.PRESETS["vit-l-14-336"]))
+    preset["vision"]["image_size"] = image_size
+    clip_goldens.save_model(clip_goldens.build_model(preset, 0), preset, model_dir)
+
+
+def ensure_projector(model_dir):
+    from safetensors.torch import save_file
+    path = os.path.join(model_dir, "projector-llava-hf.safetensors")
+    if not os.path.exists(path):
+        save_file(random_projector(1024, 4096, 7, HF_NAMES), path, metadata={"format": "pt"})
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- PyTorch
+def torch_gemm(runs):
+    out = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for m, k, n in GEMM_SHAPES:
+            g = torch.Generator().manual_seed(0)
+            x, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
+            s = median_time(lambda: F.linear(x, w), runs)
+            out[(threads, m, k, n)] = 2 * m * k * n / s / 1e9
+    torch.set_num_threads(os.cpu_count() or 1)
+    return out
+
+
+def load_torch(model_dir, projector_path):
+    from safetensors.torch import load_file
+    from transformers import CLIPModel
+    model = CLIPModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    t = load_file(projector_path)
+    w1, b1, w2, b2 = (t[n] for n in HF_NAMES)
+    return model, (lambda x: F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2))
+
+
+@torch.no_grad()
+def authors_trim(model, proc, tok, project, image_path, prompt):
+    """The released TRIM code path inside LLaVA-1.5 (see trim_goldens.py), timed as one request."""
+    from PIL import Image
+    img = Image.open(image_path).convert("RGB")
+    pad = tuple(int(x * 255) for x in proc.image_mean)
+    px = proc(images=expand2square(img, pad), return_tensors="pt")["pixel_values"]
+    hs = model.vision_model(pixel_values=px, output_hidden_states=True).hidden_states  # all 24 layers
+    f = hs[-2][0, 1:]
+    tokens = model.visual_projection(model.vision_model.post_layernorm(f))
+    ids = tok(prompt, truncation=True, max_length=77)["input_ids"]
+    t = model.get_text_features(input_ids=torch.tensor([ids]))
+    t = (t.pooler_output if hasattr(t, "pooler_output") else t)[0]
+    scores = F.softmax(F.normalize(tokens, dim=-1) @ F.normalize(t, dim=-1), dim=-1)
+    s = scores.numpy()
+    q1, q3 = np.percentile(s, 25), np.percentile(s, 75)
+    kept = torch.from_numpy(np.where(s > q3 + np.float32(1.5) * (q3 - q1))[0])
+    mask = torch.ones(f.shape[0], dtype=torch.bool)
+    mask[kept] = False
+    mean = f[mask].mean(0) if mask.any() else torch.zeros(f.shape[1])
+    reduced = torch.cat([f[kept], mean[None]])
+    padded = torch.zeros(f.shape[0], f.shape[1])  # LLaVA batches the reduced tokens padded to 576 rows
+    padded[: reduced.shape[0]] = reduced
+    return project(padded)
+
+
+def torch_model_timings(model_dir, projector_path, runs):
+    model, project = load_torch(model_dir, projector_path)
+    proc = processor_for(model_dir, model.config.vision_config.image_size)
+    tok = tokenizer_for(model_dir)
+    size = model.config.vision_config.image_size
+    px = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        vision = median_time(lambda: model.vision_model(pixel_values=px, output_hidden_states=True), runs)
+    e2e = median_time(lambda: authors_trim(model, proc, tok, project, IMAGE, PROMPT), runs)
+    return vision, e2e
+
+
+LOAD_AND_RUN = """
+import sys, time, json
+sys.path.insert(0, {bench!r})
+import bench
+t0 = time.perf_counter()
+model, project = bench.load_torch({model!r}, {proj!r})
+load = time.perf_counter() - t0
+proc = bench.processor_for({model!r}, model.config.vision_config.image_size)
+tok = bench.tokenizer_for({model!r})
+bench.authors_trim(model, proc, tok, project, bench.IMAGE, bench.PROMPT)
+print(json.dumps({{"load": load}}))
+"""
+
+
+def peak_rss(cmd, env=None):
+    """(stdout, peak RSS in bytes) of `cmd` under /usr/bin/time -v."""
+    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env, check=True)
+    kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
+    return r.stdout, kb * 1024
+
+
+# ------------------------------------------------------------------------------------------------- Swift
+def trim_json(args, threads=None):
+    env = dict(os.environ)
+    if threads:
+        env["TRIM_THREADS"] = str(threads)
+    r = subprocess.run([TRIM] + args, capture_output=True, text=True, env=env, check=True)
+    return json.loads(r.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--image-size", type=int, default=336, choices=[224, 336])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--skip-gemm", action="store_true")
+    ap.add_argument("--json", help="also write the results to this file")
+    a = ap.parse_args()
+    model_dir = a.model or ("/tmp/full-vitl" if a.image_size == 336 else f"/tmp/full-vitl-{a.image_size}")
+    ensure_model(model_dir, a.image_size)
+    projector = ensure_projector(model_dir)
+    if not a.no_build:
+        subprocess.run(["swift", "build", "-c", "release", "-Xswiftc", "-target-cpu", "-Xswiftc", "native",
+                        "--product", "trim"], cwd=ROOT, check=True)
+    print("load before:", uptime(), flush=True)
+    res = {"uptime_before": uptime(), "model": model_dir, "runs": a.runs}
+    rows = []
+
+    if not a.skip_gemm:
+        tg = torch_gemm(a.runs)
+        for threads in (1, 2):
+            sg = trim_json(["bench", "--gemm", "--json", "--runs", str(a.runs)], threads=threads)["gemm_gflops"]
+            for m, k, n in GEMM_SHAPES:
+                pt, sw = tg[(threads, m, k, n)], sg[f"{m}x{k}x{n}"]
+                rows.append((f"sgemm {m}x{k}x{n}, {threads} thr (GFLOP/s)", pt, sw, sw / pt))
+                res[f"gemm_{m}x{k}x{n}_t{threads}"] = {"torch": pt, "swift": sw}
+
+    tv, te = torch_model_timings(model_dir, projector, a.runs)
+    sv = trim_json(["bench", "--model", model_dir, "--projector", projector, "--select-layer", "-1",
+                    "--runs", str(a.runs), "--json"])
+    se = trim_json(["bench", "--model", model_dir, "--projector", projector, "--runs", str(a.runs), "--json"])
+    rows.append(("vision, all layers + hidden states (s)", tv, sv["median_s"]["vision"], sv["median_s"]["vision"] / tv))
+    rows.append(("TRIM end to end, model loaded (s)", te, se["median_s"]["total"], se["median_s"]["total"] / te))
+    res.update(torch_vision=tv, torch_e2e=te, swift_vision_bench=sv, swift_e2e_bench=se)
+
+    if not a.skip_rss:
+        weights = os.path.getsize(os.path.join(model_dir, "model.safetensors")) + os.path.getsize(projector)
+        out, trss = peak_rss([sys.executable, "-c", LOAD_AND_RUN.format(
+            bench=os.path.dirname(os.path.abspath(__file__)), model=model_dir, proj=projector)])
+        tload = json.loads(out.strip().splitlines()[-1])["load"]
+        out, srss = peak_rss([TRIM, "bench", "--model", model_dir, "--projector", projector, "--runs", "1", "--json"])
+        sload = json.loads(out)["median_s"]["load"]
+        rows.append(("load to ready, fresh process (s)", tload, sload, sload / tload))
+        rows.append((f"peak RSS / fp32 weight bytes ({weights / 2**30:.2f} GiB)", trss / weights, srss / weights,
+                     srss / trss))
+        res.update(torch_load=tload, swift_load=sload, torch_rss=trss, swift_rss=srss, weight_bytes=weights)
+
+    res["uptime_after"] = uptime()
+    print(f"\n{'measure':<48} {'PyTorch':>10} {'Swift':>10} {'Swift/PyTorch':>14}")
+    for name, pt, sw, ratio in rows:
+        print(f"{name:<48} {pt:>10.3f} {sw:>10.3f} {ratio:>14.2f}")
+    print("load after:", res["uptime_after"])
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+
+import TRIMTensor
+
+/// `VectorMath.exp` and the kernels built on it against Foundation's libm, on dense sweeps.
+final class VectorMathTests: XCTestCase {
+    /// Distance from `y` to the exact `ref`, in units in the last place of `Float(ref)`.
+    static func ulps(_ y: Float, _ ref: Double) -> Double {
+        abs(Double(y) - ref) / Double(Float(ref).ulp)
+    }
+
+    func testExpIsWithinTwoUlpOfFoundationOnADenseSweepOfTheNormalRange() {
+        // 160 000 points over [-87.3, 88.7] (every normal-float result), plus a fine sweep of [-1, 1].
+        var worst = 0.0, worstX: Float = 0
+        func check(_ xs: [Float]) {
+            var i = 0
+            while i + 16 <= xs.count {
+                var v = SIMD16<Float>()
+                for j in 0..<16 { v[j] = xs[i + j] }
+                let y = VectorMath.exp(v)
+                for j in 0..<16 {
+                    let e = Self.ulps(y[j], Foundation.exp(Double(xs[i + j])))
+                    if e > worst { worst = e; worstX = xs[i + j] }
+                }
+                i += 16
+            }
+        }
+        check((0..<144_000).map { Float(-87.3 + 176.0 * Double($0) / 144_000) })
+        check((0..<16_000).map { Float(-1 + 2 * Double($0) / 16_000) })
+        // Measured: ≈ 1.5 ulp worst case (stated as "within 2 ulp" in VectorMath.exp's documentation).
+        XCTAssertLessThanOrEqual(worst, 2, "worst \(worst) ulp at x = \(worstX)")
+    }
+
+    func testExpSpecialValues() {
+        var v = SIMD16<Float>(repeating: 0)
+        let xs: [Float] = [-.infinity, -1000, -87.4, 0, 1, 88.72, 88.8, .infinity, -0.0, 1e-8]
+        for (j, x) in xs.enumerated() { v[j] = x }
+        let y = VectorMath.exp(v)
+        XCTAssertEqual(y[0], 0); XCTAssertEqual(y[1], 0); XCTAssertEqual(y[2], 0)
+        XCTAssertEqual(y[3], 1); XCTAssertEqual(y[4], Float(M_E), accuracy: 2 * Float(M_E).ulp)
+        XCTAssertTrue(y[5].isFinite && y[5] > 3e38, "exp(88.72) = \(y[5])")
+        XCTAssertEqual(y[6], .infinity); XCTAssertEqual(y[7], .infinity)
+        XCTAssertEqual(y[8], 1); XCTAssertEqual(y[9], 1)
+    }
+
+    func testQuickGELUMatchesItsDefinitionOnVectorAndTailElements() {
+        // 1000 = 62 vectors + a tail of 8; range includes the overflow side (x < −51).
+        let x = Tensor(shape: [1000], scalars: (0..<1000).map { Float(-60 + 80 * Double($0) / 999) })
+        let y = quickGELU(x)
+        for i in 0..<1000 {
+            let v = Double(x.scalars[i])
+            let ref = v / (1 + Foundation.exp(-1.702 * v))
+            XCTAssertEqual(Double(y.scalars[i]), ref, accuracy: 2e-7 * max(1, abs(ref)), "x = \(v)")
+        }
+    }
+
+    func testSoftmaxRowMatchesNaiveOnLongRowsWithLargeRange() {
+        // Two rows of 577 (36 vectors + a tail of 1) spanning −80 … 20, like attention scores.
+        let n = 577
+        let original = (0..<(2 * n)).map { i in Float(-80 + 100 * Double((i * 7919) % n) / Double(n)) }
+        var x = original
+        x.withUnsafeMutableBufferPointer { p in
+            softmaxRow(p.baseAddress!, n)
+            softmaxRow(p.baseAddress! + n, n)
+        }
+        for r in 0..<2 {
+            let row = original[(r * n)..<(r * n + n)].map(Double.init)
+            let m = row.max()!
+            let e = row.map { Foundation.exp($0 - m) }
+            let s = e.reduce(0, +)
+            for i in 0..<n {
+                XCTAssertEqual(Double(x[r * n + i]), e[i] / s, accuracy: 1e-6 * max(e[i] / s, 1e-6), "row \(r) col \(i)")
+            }
+        }
+    }
+}
