@@ -60,7 +60,12 @@ public struct CLIPVisionTransformer: Sendable {
     /// those layers. `layers` may be 0 … the number of loaded layers.
     /// - Returns: `[P+1, D]`.
     public func hiddenState(_ pixelValues: Tensor, afterLayers k: Int) throws -> Tensor {
-        try hiddenStates(pixelValues, upTo: k).last!
+        guard k >= 0 && k <= layers.count else {
+            throw CLIPError.invalidInput("layer \(k) is outside 0…\(layers.count) (layers loaded: \(layers.count) of \(config.layers))")
+        }
+        var h = try embeddings(pixelValues)
+        for layer in layers[0..<k] { h = layer(h, causal: false) }  // keeps one state, not all k + 1
+        return h
     }
 
     /// All hidden states `hidden_states[0 ... k]`, each `[P+1, D]`.

@@ -142,9 +142,13 @@ public func quickGELUInPlace(_ x: inout Tensor) {
     x.scalars.withUnsafeMutableBufferPointer { buf in
         guard let p = buf.baseAddress else { return }
         let n = buf.count, vecEnd = n & ~15
-        for i in stride(from: 0, to: vecEnd, by: 16) {
-            let v = load16(p + i)
-            store16(p + i, v / (1 + VectorMath.exp(-1.702 * v)))
+        // Whole vectors, in chunks of 16-lane groups split across threads for large activations.
+        let parts = Parallelism.split(vecEnd / 16, parts: n < 1 << 16 ? 1 : Parallelism.threads)
+        Parallelism.parallelFor(parts.count) { t in
+            for g in parts[t] {
+                let v = load16(p + 16 * g)
+                store16(p + 16 * g, v / (1 + VectorMath.exp(-1.702 * v)))
+            }
         }
         if vecEnd < n {
             let v = loadPartial16(p + vecEnd, n - vecEnd, fill: 0)

@@ -10,15 +10,16 @@
 //   for each block of `GEMM.nc` panels (nc·32 columns)          — the B block [kc, nc·32] stays in L2 (1 MiB)
 //     for each K block of `GEMM.kc` (= 256)
 //       for each block of `GEMM.mr` rows of A
-//         pack A[mr rows, kc] k-major into [kc][mr]             — 12 KiB, stays in L1
+//         A's micro-panel [kc][mr] (packed once per call)     — 12 KiB, stays in L1
 //         for each panel in the block: micro-kernel mr × 32    — streams one 32 KiB panel slice from L2
 //
 // The micro-kernel keeps an mr × 32 block of C in registers. On x86-64 (mr = 12) that is 24 SIMD16<Float>
 // accumulators — with AVX-512, 24 of the 32 zmm registers, leaving room for the two B vectors and a
 // broadcast — and every k costs 2 vector loads of B, 12 broadcasts of packed A and 24 fused multiply-adds,
 // enough independent chains to cover the FMA latency on both FMA ports. Elsewhere (NEON's 32 × 128-bit
-// registers) mr = 4 keeps the 8 accumulators in registers. Packing A makes the broadcasts one sequential
-// stream instead of mr strided ones; it costs one pass over A per column block, a few percent at most.
+// registers) mr = 4 keeps the 8 accumulators in registers. A is packed once per call into row blocks of
+// [K][mr], so the broadcasts read one sequential stream instead of mr strided ones; the pass costs about
+// 1% of the product at ViT shapes and is itself split across threads.
 // Threads take disjoint ranges of panels (or of rows when there are too few panels), so no two threads
 // write the same C element; each thread then keeps its own B block in its own core's L2.
 
@@ -84,7 +85,7 @@ public enum GEMM {
     }
 
     /// C[m, n] += A[m, k] · B for the packed panels `panels` of B and the rows `rows` of A and C,
-    /// single-threaded.
+    /// single-threaded (packs those rows of A first).
     ///
     /// - Parameters:
     ///   - a: A's first element, rows `lda` apart.
@@ -98,25 +99,45 @@ public enum GEMM {
         panels: Range<Int>, rows: Range<Int>
     ) {
         if panels.isEmpty || rows.isEmpty || k == 0 { return }
-        // The packed A micro-panel [kc][mr]; rows past the end of A stay zero.
-        let aPack = UnsafeMutablePointer<Float>.allocate(capacity: kc * mr)
-        defer { aPack.deallocate() }
+        let blocks = (rows.count + mr - 1) / mr
+        let aPacked = UnsafeMutablePointer<Float>.allocate(capacity: blocks * k * mr)
+        defer { aPacked.deallocate() }
+        packA(a + rows.lowerBound * lda, lda: lda, rows: rows.count, k: k, into: aPacked, blocks: 0..<blocks)
+        multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c + rows.lowerBound * ldc, ldc: ldc,
+                          rows: rows.count, panels: panels, rowBlocks: 0..<blocks)
+    }
+
+    /// Packs the row blocks `blocks` of A `[rows, k]`: block `ib` (rows ib·mr ..< ib·mr + mr) goes to
+    /// `dst + ib·k·mr` as `[k][mr]`, so the micro-panel for K block k0 starts at `dst + ib·k·mr + k0·mr`.
+    static func packA(
+        _ a: UnsafePointer<Float>, lda: Int, rows: Int, k: Int, into dst: UnsafeMutablePointer<Float>, blocks: Range<Int>
+    ) {
+        for ib in blocks {
+            let r0 = ib * mr
+            packRows(a + r0 * lda, lda: lda, rows: min(mr, rows - r0), depth: k, into: dst + ib * k * mr)
+        }
+    }
+
+    /// The blocked loop nest of the file comment over A packed by `packA`: C[rows, n] += A · B for the
+    /// row blocks `rowBlocks` and the panels `panels`.
+    static func multiplyAddPacked(
+        n: Int, k: Int, aPacked: UnsafePointer<Float>, packed: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, panels: Range<Int>, rowBlocks: Range<Int>
+    ) {
         var j0 = panels.lowerBound
         while j0 < panels.upperBound {
             let j1 = min(j0 + nc, panels.upperBound)
             var k0 = 0
             while k0 < k {
                 let kb = min(kc, k - k0)
-                var i = rows.lowerBound
-                while i < rows.upperBound {
-                    let r = min(mr, rows.upperBound - i)
-                    packRows(a + i * lda + k0, lda: lda, rows: r, depth: kb, into: aPack)
+                for ib in rowBlocks {
+                    let i = ib * mr
+                    let ap = aPacked + ib * k * mr + k0 * mr  // [kb][mr], L1-resident across the panels
                     for p in j0..<j1 {
                         let n0 = p * nr
-                        microKernel(kb, aPack, packed + p * k * nr + k0 * nr, c + i * ldc + n0, ldc,
-                                    rows: r, width: min(nr, n - n0))
+                        microKernel(kb, ap, packed + p * k * nr + k0 * nr, c + i * ldc + n0, ldc,
+                                    rows: min(mr, rows - i), width: min(nr, n - n0))
                     }
-                    i += r
                 }
                 k0 += kb
             }
@@ -137,36 +158,40 @@ public enum GEMM {
         }
     }
 
-    /// C[m, n] += A[m, k] · B over all panels, split across `Parallelism.threads` threads
-    /// (by panels when there are enough of them, otherwise by blocks of rows).
+    /// C[m, n] += A[m, k] · B over all panels, split across `Parallelism.threads` threads: A is packed
+    /// once (row blocks split across threads), then the products are split by panels when there are
+    /// enough of them, otherwise by row blocks.
     public static func multiplyAddParallel(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
         packed: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        if m == 0 || n == 0 || k == 0 { return }
         let panelCount = (n + nr - 1) / nr
-        let threads = Parallelism.threads
+        let blocks = (m + mr - 1) / mr
         // Below ~1 MFLOP the dispatch costs more than it saves.
-        if threads == 1 || m * n * k < 1 << 20 {
-            multiplyAdd(m: m, n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc,
-                        panels: 0..<panelCount, rows: 0..<m)
-            return
+        let threads = m * n * k < 1 << 20 ? 1 : Parallelism.threads
+        let aPacked = UnsafeMutablePointer<Float>.allocate(capacity: blocks * k * mr)
+        defer { aPacked.deallocate() }
+        let packParts = Parallelism.split(blocks, parts: threads)
+        Parallelism.parallelFor(packParts.count) { t in
+            packA(a, lda: lda, rows: m, k: k, into: aPacked, blocks: packParts[t])
         }
-        if panelCount >= 2 * threads {
-            let parts = Parallelism.split(panelCount)
+        if threads == 1 {
+            multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
+                              panels: 0..<panelCount, rowBlocks: 0..<blocks)
+        } else if panelCount >= 2 * threads {
+            let parts = Parallelism.split(panelCount, parts: threads)
             Parallelism.parallelFor(parts.count) { t in
-                multiplyAdd(m: m, n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc,
-                            panels: parts[t], rows: 0..<m)
+                multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
+                                  panels: parts[t], rowBlocks: 0..<blocks)
             }
         } else {
-            // Split rows in multiples of mr so every thread but the last runs full micro-kernels.
-            let blocks = (m + mr - 1) / mr
-            let parts = Parallelism.split(blocks)
+            let parts = Parallelism.split(blocks, parts: threads)
             Parallelism.parallelFor(parts.count) { t in
-                let r = (parts[t].lowerBound * mr)..<min(m, parts[t].upperBound * mr)
-                multiplyAdd(m: m, n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc,
-                            panels: 0..<panelCount, rows: r)
+                multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
+                                  panels: 0..<panelCount, rowBlocks: parts[t])
             }
         }
     }
