@@ -1,9 +1,10 @@
 // Scaled dot-product attention over fused multi-head projections.
 //
 // q, k, v are the outputs of the q/k/v projections, `[tokens, heads * headDim]`; head h owns columns
-// h*headDim ..< (h+1)*headDim. Heads are independent, so they run in parallel, one at a time per thread:
-// a head's score matrix `[tokens, tokens]` is the only large temporary, and never more than one per thread
-// exists (577² floats = 1.3 MB at ViT-L/14-336). Both products go through the packed GEMM.
+// h*headDim ..< (h+1)*headDim. Heads are independent, so they run in parallel, one at a time per thread
+// (fused per head: scores, softmax and the product with V before the next head starts): a head's score
+// matrix `[tokens, tokens]` is the only large temporary, and never more than one per thread exists
+// (577² floats = 1.3 MB at ViT-L/14-336, L2-resident). Both products go through the packed GEMM.
 
 /// Multi-head attention `softmax(Q Kᵀ · scale + mask) V` per head, heads concatenated.
 ///
@@ -25,20 +26,17 @@ public func multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scal
             v.scalars.withUnsafeBufferPointer { vp in
                 out.withUnsafeMutableBufferPointer { op in
                     let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
-                    let threads = Parallelism.threads
-                    let perThread = Parallelism.split(heads, parts: threads)
-                    Parallelism.parallelFor(perThread.count) { th in
-                        // Per-thread scratch, reused across this thread's heads.
+                    // One head per chunk, handed out dynamically; each head allocates its own scratch
+                    // (the [tokens, tokens] scores and a packed operand), freed before the next.
+                    Parallelism.parallelFor(heads) { h in
                         let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
                         let packed = UnsafeMutablePointer<Float>.allocate(
                             capacity: max(GEMM.packedCount(n: t, k: d), GEMM.packedCount(n: d, k: t)))
                         defer { scores.deallocate(); packed.deallocate() }
-                        for h in perThread[th] {
-                            attendOneHead(
-                                q: qb + h * d, k: kb + h * d, v: vb + h * d, out: ob + h * d,
-                                ld: width, tokens: t, headDim: d, scale: scale, causal: causal,
-                                scores: scores, packed: packed)
-                        }
+                        attendOneHead(
+                            q: qb + h * d, k: kb + h * d, v: vb + h * d, out: ob + h * d,
+                            ld: width, tokens: t, headDim: d, scale: scale, causal: causal,
+                            scores: scores, packed: packed)
                     }
                 }
             }

@@ -159,8 +159,8 @@ public enum GEMM {
     }
 
     /// C[m, n] += A[m, k] · B over all panels, split across `Parallelism.threads` threads: A is packed
-    /// once (row blocks split across threads), then the products are split by panels when there are
-    /// enough of them, otherwise by row blocks.
+    /// once (row blocks split across threads), then the products are split into about 4 chunks per
+    /// thread, by panels when there are enough of them, otherwise by row blocks.
     public static func multiplyAddParallel(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
@@ -182,13 +182,15 @@ public enum GEMM {
             multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
                               panels: 0..<panelCount, rowBlocks: 0..<blocks)
         } else if panelCount >= 2 * threads {
-            let parts = Parallelism.split(panelCount, parts: threads)
+            // About 4 chunks per thread (of at most nc panels each), handed out dynamically: a thread
+            // that loses time slices to another process simply takes fewer chunks.
+            let parts = Parallelism.split(panelCount, parts: max(4 * threads, (panelCount + nc - 1) / nc))
             Parallelism.parallelFor(parts.count) { t in
                 multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
                                   panels: parts[t], rowBlocks: 0..<blocks)
             }
         } else {
-            let parts = Parallelism.split(blocks, parts: threads)
+            let parts = Parallelism.split(blocks, parts: 4 * threads)
             Parallelism.parallelFor(parts.count) { t in
                 multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
                                   panels: 0..<panelCount, rowBlocks: parts[t])

@@ -84,28 +84,46 @@ let benchCommand = Command(
 
 /// `trim bench --gemm` (undocumented in the usage text; used by Tests/Benchmarks/bench.py): GFLOP/s of
 /// `linear` on the ViT-L/14-336 shapes, `[577, k] · W[n, k]ᵀ`, median of `runs` after one warm-up, with
-/// `Parallelism.threads` threads (set `TRIM_THREADS` to compare 1 and 2).
+/// `Parallelism.threads` threads (set `TRIM_THREADS` to compare 1 and 2). With one thread the CPU time
+/// of the calling thread is also reported: on a shared machine it is immune to time slices lost to
+/// other processes, so single-thread GFLOP/s per CPU-second compare kernels more reliably.
 func gemmBench(runs: Int, json: Bool) {
     let shapes = [(577, 1024, 1024), (577, 1024, 3072), (577, 1024, 4096), (577, 4096, 1024)]
-    var rows: [(String, JSONValue)] = []
+    var rows: [(String, JSONValue)] = [], cpuRows: [(String, JSONValue)] = []
     for (m, k, n) in shapes {
         var seed: UInt32 = 12345
         func next() -> Float { seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
         let x = Tensor(shape: [m, k], scalars: (0..<(m * k)).map { _ in next() })
         let w = PackedMatrix(weight: Tensor(shape: [n, k], scalars: (0..<(n * k)).map { _ in next() }))
-        var times: [Double] = []
+        var times: [Double] = [], cpuTimes: [Double] = []
         for r in 0...runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = threadCPUSeconds()
             let y = linear(x, w)
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dc = threadCPUSeconds() - c0
             precondition(y.count == m * n)
-            if r > 0 { times.append(dt) }
+            if r > 0 { times.append(dt); cpuTimes.append(dc) }
         }
         times.sort()
+        cpuTimes.sort()
         let gflops = 2 * Double(m * n * k) / times[times.count / 2] / 1e9
+        let cpuGflops = 2 * Double(m * n * k) / cpuTimes[cpuTimes.count / 2] / 1e9
         let name = "\(m)x\(k)x\(n)"
         rows.append((name, .double(gflops)))
-        if !json { print(String(format: "  %-16@ %7.1f GFLOP/s (%d threads)", name as NSString, gflops, Parallelism.threads)) }
+        cpuRows.append((name, .double(cpuGflops)))
+        if !json {
+            print(String(format: "  %-16@ %7.1f GFLOP/s (%d threads); per CPU-second of the calling thread: %.1f",
+                         name as NSString, gflops, Parallelism.threads, cpuGflops))
+        }
     }
-    if json { printJSON([("threads", .int(Parallelism.threads)), ("gemm_gflops", .object(JSONObject(rows)))]) }
+    if json {
+        printJSON([("threads", .int(Parallelism.threads)), ("gemm_gflops", .object(JSONObject(rows))),
+                   ("gemm_gflops_per_thread_cpu_s", .object(JSONObject(cpuRows)))])
+    }
+}
+
+/// CPU seconds consumed by the calling thread so far.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
