@@ -59,8 +59,7 @@ private func attendOneHead(
     for i in 0..<t {
         let row = scores + i * t
         let visible = causal ? i + 1 : t
-        for j in 0..<visible { row[j] *= scale }
-        softmaxRow(row, visible)
+        softmaxRow(row, visible, scale: scale)
         for j in visible..<t { row[j] = 0 }
     }
     // out[t, d] = S[t, t] · V[t, d]

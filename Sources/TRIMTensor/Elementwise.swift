@@ -93,25 +93,34 @@ public func softmaxRows(_ x: Tensor) -> Tensor {
     return y
 }
 
-/// One row of softmax, in place, over `count` elements: a vector max, then `e = exp(x − max)` 16 lanes at
-/// a time with `VectorMath.exp` (summed in 16 lanes), then one multiply by `1 / Σe`. The ragged tail is
-/// padded with −∞, whose exp is exactly 0.
+/// One row of softmax, in place, over `count` elements.
 @inline(__always)
 public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    softmaxRow(p, count, scale: 1)
+}
+
+/// One row of `softmax(scale · x)` in place, over `count` elements (`scale` > 0; attention passes
+/// `headDim^-0.5` here instead of scaling the scores in a separate pass): a vector max, then
+/// `e = exp(scale · (x − max))` 16 lanes at a time with `VectorMath.exp` (summed in 16 lanes), then one
+/// multiply by `1 / Σe`. The ragged tail is padded with −∞, whose exp is exactly 0.
+@inline(__always)
+public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, scale: Float) {
     guard count > 0 else { return }
     let vecEnd = count & ~15, tail = count - vecEnd
+    // Max by compare-and-blend (`pointwiseMax` compiles to a per-lane loop with NaN handling).
     var mv = SIMD16<Float>(repeating: -.infinity)
-    for j in stride(from: 0, to: vecEnd, by: 16) { mv = pointwiseMax(mv, load16(p + j)) }
+    for j in stride(from: 0, to: vecEnd, by: 16) { let v = load16(p + j); mv.replace(with: v, where: v .> mv) }
     var m = mv.max()
     for j in vecEnd..<count { m = max(m, p[j]) }
+    let sm = scale * m
     var acc = SIMD16<Float>()
     for j in stride(from: 0, to: vecEnd, by: 16) {
-        let e = VectorMath.exp(load16(p + j) - m)
+        let e = VectorMath.exp(load16(p + j) * scale - sm)
         store16(p + j, e)
         acc += e
     }
     if tail > 0 {
-        let e = VectorMath.exp(loadPartial16(p + vecEnd, tail, fill: -.infinity) - m)
+        let e = VectorMath.exp(loadPartial16(p + vecEnd, tail, fill: -.infinity) * scale - sm)
         for j in 0..<tail { p[vecEnd + j] = e[j] }
         acc += e
     }

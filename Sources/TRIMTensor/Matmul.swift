@@ -153,8 +153,13 @@ public enum GEMM {
     ) {
         if rows < mr { dst.initialize(repeating: 0, count: depth * mr) }
         for r in 0..<rows {
-            let src = a + r * lda
-            for kk in 0..<depth { dst[kk * mr + r] = src[kk] }
+            // Pointer steps rather than indices: no overflow checks in the copy loop.
+            var s = a + r * lda, d = dst + r
+            for _ in 0..<depth {
+                d.pointee = s.pointee
+                s += 1
+                d += mr
+            }
         }
     }
 

@@ -15,24 +15,25 @@ public enum VectorMath {
     /// is subtracted in two parts (a short `ln 2` whose products with `n` are exact, then the remainder)
     /// to keep `r` accurate; `e^r` by a degree-6 minimax polynomial; `2^n` built directly in the exponent
     /// bits. Rounding uses the 1.5·2²³ trick so that `n` is available both as a float and as integer bits.
-    @inlinable
+    @inlinable @inline(__always)
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let hi: Float = 88.72283, lo: Float = -87.33654
-        let xc = x.clamped(lowerBound: SIMD16(repeating: lo), upperBound: SIMD16(repeating: hi))
+        // Clamp with compare-and-blend (`clamped(lowerBound:upperBound:)` compiles to a per-lane loop).
+        let xc = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
         // n = round(x · log2 e): adding 1.5·2²³ pushes the fraction out of the mantissa (round to nearest).
         let magic = SIMD16<Float>(repeating: 12_582_912)
-        let t = xc * 1.442_695_04 + magic
+        let t = magic.addingProduct(xc, 1.442_695_04)
         let n = t - magic
-        var r = xc - n * 0.693_359_375  // ln 2's first 12 bits: n · this is exact
-        r = r - n * -2.121_944_4e-4  // the rest of ln 2
-        // e^r ≈ 1 + r + r²·P(r) on |r| ≤ 0.3466.
+        var r = xc.addingProduct(n, -0.693_359_375)  // ln 2's first 12 bits: n · this is exact
+        r = r.addingProduct(n, 2.121_944_4e-4)  // the rest of ln 2
+        // e^r ≈ 1 + r + r²·P(r) on |r| ≤ 0.3466 (Horner, one fused multiply-add per step).
         var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        let er = p * (r * r) + r + 1
+        p = SIMD16(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
+        p = SIMD16(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+        p = SIMD16(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+        p = SIMD16(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+        p = SIMD16(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+        let er = (r + 1).addingProduct(p, r * r)
         // 2^n: the integer n (−126 … 128) sits in t's low mantissa bits. It is applied as 2^h · 2^(n−h)
         // with h = n >> 1, each factor built by moving its exponent + 127 into the exponent field, so
         // that both n = 128 (results near Float.greatestFiniteMagnitude) and n = −126 stay representable.
