@@ -7,7 +7,9 @@ Run from the repository root (reference venv per SPEC §4):
 
 Options: --model DIR (created with Tests/Goldens/clip_goldens.py --preset vit-l-14-336 if missing),
 --image-size 224 (a ViT-L/14 at 224 px, created in DIR if missing, same random scheme), --runs N (median of
-N timed runs after a warm-up, default 5), --no-build (reuse .build/release/trim), --skip-rss, --json FILE.
+N timed runs after a warm-up, default 5), --rounds R (PyTorch and Swift alternate R times, default 3; the
+table shows the median over rounds), --no-build (reuse .build/release/trim), --skip-gemm, --skip-rss,
+--prompt-lengths (also the text tower on a short and a 77-token prompt), --json FILE.
 
 Measured in one session, fp32, random full-size weights:
   * sgemm GFLOP/s on 577×1024×{1024,3072,4096} and 577×4096×1024 at 1 and 2 threads: PyTorch F.linear
@@ -19,7 +21,8 @@ Measured in one session, fp32, random full-size weights:
     scoring, IQR, mean token, projector on the reduced tokens zero-padded to 576 rows, as LLaVA batches
     them) versus `trim bench` (its `total`: decode → projected K+1 rows);
   * load: CLIPModel.from_pretrained + the projector file versus `trim bench`'s `load`, each in a fresh
-    process with a warm page cache;
+    process with a warm page cache, alone and followed by the first TRIM result (PyTorch maps the
+    weights lazily and pays for reading them in its first forward pass; Swift packs them at load);
   * peak RSS (/usr/bin/time -v) of a fresh process that loads and runs TRIM once, against the fp32 bytes
     of the weights (model.safetensors + projector).
 The machine is shared: `uptime` is printed before and after; compare ratios, not absolute seconds.
@@ -83,15 +86,14 @@ def ensure_projector(model_dir):
 
 
 # ----------------------------------------------------------------------------------------------- PyTorch
-def torch_gemm(runs):
+def torch_gemm(threads, runs):
+    """PyTorch F.linear GFLOP/s per shape (median of `runs` after a warm-up) at `threads` threads."""
+    torch.set_num_threads(threads)
     out = {}
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        for m, k, n in GEMM_SHAPES:
-            g = torch.Generator().manual_seed(0)
-            x, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
-            s = median_time(lambda: F.linear(x, w), runs)
-            out[(threads, m, k, n)] = 2 * m * k * n / s / 1e9
+    for m, k, n in GEMM_SHAPES:
+        g = torch.Generator().manual_seed(0)
+        x, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
+        out[f"{m}x{k}x{n}"] = 2 * m * k * n / median_time(lambda: F.linear(x, w), runs) / 1e9
     torch.set_num_threads(os.cpu_count() or 1)
     return out
 
@@ -131,18 +133,6 @@ def authors_trim(model, proc, tok, project, image_path, prompt):
     return project(padded)
 
 
-def torch_model_timings(model_dir, projector_path, runs):
-    model, project = load_torch(model_dir, projector_path)
-    proc = processor_for(model_dir, model.config.vision_config.image_size)
-    tok = tokenizer_for(model_dir)
-    size = model.config.vision_config.image_size
-    px = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        vision = median_time(lambda: model.vision_model(pixel_values=px, output_hidden_states=True), runs)
-    e2e = median_time(lambda: authors_trim(model, proc, tok, project, IMAGE, PROMPT), runs)
-    return vision, e2e
-
-
 LOAD_AND_RUN = """
 import sys, time, json
 sys.path.insert(0, {bench!r})
@@ -152,8 +142,10 @@ model, project = bench.load_torch({model!r}, {proj!r})
 load = time.perf_counter() - t0
 proc = bench.processor_for({model!r}, model.config.vision_config.image_size)
 tok = bench.tokenizer_for({model!r})
+t1 = time.perf_counter()
 bench.authors_trim(model, proc, tok, project, bench.IMAGE, bench.PROMPT)
-print(json.dumps({{"load": load}}))
+first = time.perf_counter() - t1
+print(json.dumps({{"load": load, "first": first}}))
 """
 
 
@@ -173,14 +165,20 @@ def trim_json(args, threads=None):
     return json.loads(r.stdout)
 
 
+def hidden_layers(swift_benches):
+    return range(swift_benches[0]["vision_layers"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
     ap.add_argument("--image-size", type=int, default=336, choices=[224, 336])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--skip-gemm", action="store_true")
+    ap.add_argument("--prompt-lengths", action="store_true", help="also time the text tower on a short and a 77-token prompt")
     ap.add_argument("--json", help="also write the results to this file")
     a = ap.parse_args()
     model_dir = a.model or ("/tmp/full-vitl" if a.image_size == 336 else f"/tmp/full-vitl-{a.image_size}")
@@ -193,34 +191,77 @@ def main():
     res = {"uptime_before": uptime(), "model": model_dir, "runs": a.runs}
     rows = []
 
+    # Every comparison runs in interleaved rounds (PyTorch, then Swift, then PyTorch, …) and reports the
+    # median over rounds, so that load from other processes drifting over minutes hits both sides alike.
+    rounds = a.rounds
     if not a.skip_gemm:
-        tg = torch_gemm(a.runs)
         for threads in (1, 2):
-            sg = trim_json(["bench", "--gemm", "--json", "--runs", str(a.runs)], threads=threads)["gemm_gflops"]
+            tg, sg = [], []
+            for _ in range(rounds):
+                tg.append(torch_gemm(threads, a.runs))
+                sg.append(trim_json(["bench", "--gemm", "--json", "--runs", str(a.runs)], threads=threads)["gemm_gflops"])
             for m, k, n in GEMM_SHAPES:
-                pt, sw = tg[(threads, m, k, n)], sg[f"{m}x{k}x{n}"]
-                rows.append((f"sgemm {m}x{k}x{n}, {threads} thr (GFLOP/s)", pt, sw, sw / pt))
-                res[f"gemm_{m}x{k}x{n}_t{threads}"] = {"torch": pt, "swift": sw}
+                name = f"{m}x{k}x{n}"
+                pt, sw = float(np.median([r[name] for r in tg])), float(np.median([r[name] for r in sg]))
+                rows.append((f"sgemm {name}, {threads} thr (GFLOP/s)", pt, sw, sw / pt))
+                res[f"gemm_{name}_t{threads}"] = {"torch": pt, "swift": sw}
 
-    tv, te = torch_model_timings(model_dir, projector, a.runs)
-    sv = trim_json(["bench", "--model", model_dir, "--projector", projector, "--select-layer", "-1",
-                    "--runs", str(a.runs), "--json"])
-    se = trim_json(["bench", "--model", model_dir, "--projector", projector, "--runs", str(a.runs), "--json"])
-    rows.append(("vision, all layers + hidden states (s)", tv, sv["median_s"]["vision"], sv["median_s"]["vision"] / tv))
-    rows.append(("TRIM end to end, model loaded (s)", te, se["median_s"]["total"], se["median_s"]["total"] / te))
+    model, project = load_torch(model_dir, projector)
+    proc = processor_for(model_dir, model.config.vision_config.image_size)
+    tok = tokenizer_for(model_dir)
+    size = model.config.vision_config.image_size
+    px = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    common = ["bench", "--model", model_dir, "--projector", projector, "--runs", str(a.runs), "--json"]
+    tv, te, sv, se = [], [], [], []
+    for _ in range(rounds):
+        with torch.no_grad():
+            tv.append(median_time(lambda: model.vision_model(pixel_values=px, output_hidden_states=True), a.runs))
+        sv.append(trim_json(common + ["--select-layer", "-1"]))
+        te.append(median_time(lambda: authors_trim(model, proc, tok, project, IMAGE, PROMPT), a.runs))
+        se.append(trim_json(common))
+    del model, project
+    tvm, tem = float(np.median(tv)), float(np.median(te))
+    svm = float(np.median([r["median_s"]["vision"] for r in sv]))
+    sem = float(np.median([r["median_s"]["total"] for r in se]))
+    rows.append((f"vision, all {len(hidden_layers(sv))} layers + hidden states (s)", tvm, svm, svm / tvm))
+    rows.append(("TRIM end to end, model loaded (s)", tem, sem, sem / tem))
     res.update(torch_vision=tv, torch_e2e=te, swift_vision_bench=sv, swift_e2e_bench=se)
+
+    if a.prompt_lengths:
+        # Cost versus prompt length: the text tower only (Swift runs it up to the end-of-text token).
+        long_prompt = "Describe " + " ".join(f"object {i} and its colour," for i in range(30))
+        model, _ = load_torch(model_dir, projector)
+        for label, prompt in [("short prompt", PROMPT), ("77-token prompt", long_prompt)]:
+            ids = tok(prompt, truncation=True, max_length=77)["input_ids"]
+            with torch.no_grad():
+                tt = median_time(lambda: model.get_text_features(input_ids=torch.tensor([ids])), a.runs)
+            st = trim_json(["bench", "--model", model_dir, "--prompt", prompt, "--runs", str(a.runs), "--json"])
+            stt = st["median_s"]["text"]
+            rows.append((f"text tower, {label} ({len(ids)} tokens) (s)", tt, stt, stt / tt))
+            res[f"text_{len(ids)}_tokens"] = {"torch": tt, "swift": stt, "swift_total": st["median_s"]["total"]}
+        del model
 
     if not a.skip_rss:
         weights = os.path.getsize(os.path.join(model_dir, "model.safetensors")) + os.path.getsize(projector)
-        out, trss = peak_rss([sys.executable, "-c", LOAD_AND_RUN.format(
-            bench=os.path.dirname(os.path.abspath(__file__)), model=model_dir, proj=projector)])
-        tload = json.loads(out.strip().splitlines()[-1])["load"]
-        out, srss = peak_rss([TRIM, "bench", "--model", model_dir, "--projector", projector, "--runs", "1", "--json"])
-        sload = json.loads(out)["median_s"]["load"]
-        rows.append(("load to ready, fresh process (s)", tload, sload, sload / tload))
-        rows.append((f"peak RSS / fp32 weight bytes ({weights / 2**30:.2f} GiB)", trss / weights, srss / weights,
-                     srss / trss))
-        res.update(torch_load=tload, swift_load=sload, torch_rss=trss, swift_rss=srss, weight_bytes=weights)
+        tl, sl, trss, srss = [], [], [], []
+        for _ in range(rounds):
+            out, rss = peak_rss([sys.executable, "-c", LOAD_AND_RUN.format(
+                bench=os.path.dirname(os.path.abspath(__file__)), model=model_dir, proj=projector)])
+            d = json.loads(out.strip().splitlines()[-1])
+            tl.append((d["load"], d["load"] + d["first"]))
+            trss.append(rss)
+            out, rss = peak_rss([TRIM, "bench", "--model", model_dir, "--projector", projector, "--runs", "1", "--json"])
+            d = json.loads(out)["median_s"]
+            sl.append((d["load"], d["load"] + d["total"]))
+            srss.append(rss)
+        tload, sload = float(np.median([x[0] for x in tl])), float(np.median([x[0] for x in sl]))
+        tfirst, sfirst = float(np.median([x[1] for x in tl])), float(np.median([x[1] for x in sl]))
+        trss_m, srss_m = float(np.median(trss)), float(np.median(srss))
+        rows.append(("load only, fresh process (s)", tload, sload, sload / tload))
+        rows.append(("load + first TRIM result, fresh process (s)", tfirst, sfirst, sfirst / tfirst))
+        rows.append((f"peak RSS / fp32 weight bytes ({weights / 2**30:.2f} GiB)", trss_m / weights, srss_m / weights,
+                     srss_m / trss_m))
+        res.update(torch_load=tl, swift_load=sl, torch_rss=trss, swift_rss=srss, weight_bytes=weights)
 
     res["uptime_after"] = uptime()
     print(f"\n{'measure':<48} {'PyTorch':>10} {'Swift':>10} {'Swift/PyTorch':>14}")
