@@ -172,6 +172,31 @@ write("model_truncated.safetensors", safetensors({
 case("model_truncated", ["reduce", "--model", "$TMP/model", "--image", TINY_PNG, "--prompt", "x"], "outside the data buffer",
      {"model/config.json": ODD + "/config.json", "model/model.safetensors": "model_truncated.safetensors"})
 
+# ---------------------------------------------------------------- the model directory's vocab.json + merges.txt
+
+
+def vocab_case(name, vocab, merges, expect):
+    write(name + "_vocab.json", vocab)
+    write(name + "_merges.txt", merges)
+    case(name, ["reduce", "--model", "$TMP/model", "--image", TINY_PNG, "--prompt", "a ball"], expect,
+         {"model/config.json": ODD + "/config.json", "model/model.safetensors": ODD + "/model.safetensors",
+          "model/vocab.json": name + "_vocab.json", "model/merges.txt": name + "_merges.txt"})
+
+
+specials = {"<|startoftext|>": 998, "<|endoftext|>": 999}
+vocab_case("vocab_not_json", b'{"a</w>": 1,', b"#version: 0.2\n", "vocab.json")
+vocab_case("vocab_not_object", b"[1, 2]", b"#version: 0.2\n", "vocab.json")
+vocab_case("vocab_missing_specials", json.dumps({"a": 0, "a</w>": 1}).encode(), b"#version: 0.2\n", "<|startoftext|>")
+vocab_case("vocab_id_huge", json.dumps(dict(specials, a=10 ** 15)).encode(), b"#version: 0.2\n", "vocab.json")
+vocab_case("vocab_id_negative", json.dumps(dict(specials, a=-1)).encode(), b"#version: 0.2\n", "vocab.json")
+vocab_case("vocab_id_string", json.dumps(dict(specials, a="1")).encode(), b"#version: 0.2\n", "vocab.json")
+vocab_case("merges_three_tokens", json.dumps(dict(specials, a=0, b=1, ab=2)).encode(), b"#version: 0.2\na b c\n",
+           "merges.txt")
+vocab_case("merges_unknown_token", json.dumps(dict(specials, a=0, b=1)).encode(), b"#version: 0.2\na b\n", "merges.txt")
+# Valid but useless: no byte tokens at all, so every byte maps to <|endoftext|>; must still run.
+vocab_case("vocab_without_bytes", json.dumps(specials).encode(), b"#version: 0.2\n", "")
+cases[-1]["exit"] = [0]
+
 # ---------------------------------------------------------------- preprocessor_config.json
 
 
@@ -247,6 +272,8 @@ image_case("png_palette_missing_plte", png(5, 4, color=3), "", "png")  # Pillow 
 cases[-1]["exit"] = [0]
 image_case("png_chunk_length_huge", b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 0x7FFFFFF0) + b"IHDR" + b"\0" * 20,
            "PNG", "png")
+# 1 × 100000 grey: padding to a 100000² square would pass the pixel limit; refused before allocating.
+image_case("png_extreme_aspect_padded", png(1, 100_000, depth=8, color=0, raw=b"\0\x80" * 100_000), "limit", "png")
 image_case("not_an_image", b"hello, this is text and not an image\n" * 3, "", "png")
 image_case("empty_image", b"", "", "jpg")
 
