@@ -44,8 +44,8 @@ public struct Projector: Sendable {
         func load(_ name: String) throws -> Tensor { try source.tensor(name) }
         func layer(_ weight: String, _ bias: String?) throws -> Linear {
             let w = try load(weight)
-            guard w.rank == 2 else {
-                throw TRIMError.invalidProjector(path: sourceName, reason: "'\(weight)' has shape \(w.shape), expected [out, in]")
+            guard w.rank == 2, w.shape[0] >= 1, w.shape[1] >= 1 else {
+                throw TRIMError.invalidProjector(path: sourceName, reason: "'\(weight)' has shape \(w.shape), expected [out, in], both ≥ 1")
             }
             let b = try bias.map(load)
             if let b, b.shape != [w.shape[0]] {

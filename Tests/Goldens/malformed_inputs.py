@@ -197,6 +197,35 @@ vocab_case("merges_unknown_token", json.dumps(dict(specials, a=0, b=1)).encode()
 vocab_case("vocab_without_bytes", json.dumps(specials).encode(), b"#version: 0.2\n", "")
 cases[-1]["exit"] = [0]
 
+# ---------------------------------------------------------------- projectors (trim reduce --projector FILE)
+
+
+def projector_case(name, header, data, expect):
+    write(name + ".safetensors", safetensors(header, data))
+    case(name, ["reduce", "--model", ODD, "--image", TINY_PNG, "--prompt", "x", "--projector", "$M/" + name + ".safetensors"],
+         expect)
+
+
+projector_case("proj_none", {"other.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4,
+               "no projector tensors")
+projector_case("proj_rank1", {"mm_projector.weight": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 16,
+               "expected [out, in]")
+projector_case("proj_zero_width", {
+    "multi_modal_projector.linear_1.weight": {"dtype": "F32", "shape": [0, 60], "data_offsets": [0, 0]},
+    "multi_modal_projector.linear_2.weight": {"dtype": "F32", "shape": [0, 0], "data_offsets": [0, 0]}}, b"",
+    "expected [out, in]")
+projector_case("proj_bias_mismatch", {
+    "mm_projector.weight": {"dtype": "F32", "shape": [2, 60], "data_offsets": [0, 480]},
+    "mm_projector.bias": {"dtype": "F32", "shape": [3], "data_offsets": [480, 492]}}, b"\0" * 492, "expected [2]")
+projector_case("proj_layers_disagree", {
+    "mm_projector.0.weight": {"dtype": "F32", "shape": [2, 60], "data_offsets": [0, 480]},
+    "mm_projector.2.weight": {"dtype": "F32", "shape": [2, 3], "data_offsets": [480, 504]}}, b"\0" * 504,
+    "second layer takes 3")
+projector_case("proj_wrong_input_width", {"mm_projector.weight": {"dtype": "F32", "shape": [2, 7], "data_offsets": [0, 56]}},
+               b"\0" * 56, "60-wide")
+projector_case("proj_int_dtype", {"mm_projector.weight": {"dtype": "I32", "shape": [2, 60], "data_offsets": [0, 480]}},
+               b"\0" * 480, "I32")
+
 # ---------------------------------------------------------------- preprocessor_config.json
 
 
