@@ -49,5 +49,5 @@ nice -n 10 swiftc $flags "Tests/Fuzz/$target.swift" $objects -o "$out/fuzz-$targ
 work="$out/corpus-$target"
 mkdir -p "$work"
 exec nice -n 10 "$out/fuzz-$target" "$work" "Tests/Fuzz/corpus/$target" \
-  -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
+  -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 -max_len=65536 \
   -artifact_prefix="$out/crash-$target-" -print_final_stats=1 "$@"
