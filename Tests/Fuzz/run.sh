@@ -2,7 +2,7 @@
 # Builds and runs one libFuzzer harness over the package's parser sources.
 #
 #   Tests/Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags…]
-#   TARGET: safetensors | json | inflate | png | jpeg | tokenizer
+#   TARGET: safetensors | json | inflate | png | jpeg | tokenizer | config
 #
 # Each dependency module is compiled straight from Sources/<Module>/ with swiftc (whole-module, -O,
 # -sanitize=fuzzer,address), then linked with Tests/Fuzz/<TARGET>.swift. Build products go to
@@ -23,15 +23,18 @@ case "$target" in
   inflate) modules="Inflate" ;;
   png|jpeg) modules="TRIMTensor TRIMJSON Inflate TRIMImage" ;;
   tokenizer) modules="TRIMJSON Inflate TRIMResources CLIPTokenizer" ;;
+  config) modules="TRIMTensor TRIMJSON SafeTensors Inflate TRIMImage CLIP" ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 
 flags="-O -g -sanitize=fuzzer,address -parse-as-library -I $out"
 objects=""
+rebuilt=0  # modules are listed in dependency order: once one is recompiled, recompile all after it
 for m in $modules; do
   obj="$out/$m.o"
   newest=$(find "Sources/$m" -name '*.swift' -newer "$obj" 2>/dev/null | head -1)
-  if [ ! -f "$obj" ] || [ -n "$newest" ]; then
+  if [ ! -f "$obj" ] || [ -n "$newest" ] || [ "$rebuilt" = 1 ]; then
+    rebuilt=1
     echo "compiling $m" >&2
     # shellcheck disable=SC2046
     nice -n 10 swiftc $flags -wmo -module-name "$m" -emit-module -emit-module-path "$out/$m.swiftmodule" \
