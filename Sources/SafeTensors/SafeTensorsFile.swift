@@ -52,7 +52,9 @@ public final class SafeTensorsFile: TensorSource, @unchecked Sendable {
   /// Maps and validates the file at `url`.
   public init(url: URL) throws {
     let name = url.lastPathComponent
-    let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+    // O_NONBLOCK: opening a FIFO named like a checkpoint must not wait for a writer; fstat below then
+    // refuses it. (No effect on regular files.)
+    let fd = open(url.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else {
       throw SafeTensorsError.cannotOpen(file: name, reason: String(cString: strerror(errno)))
     }

@@ -39,7 +39,12 @@ public enum ImageDecoder {
             throw ImageError.unreadable(path: url.path, reason: "it is a directory, expected a PNG or JPEG file")
         }
         do {
-            let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0
+            // attributesOfItem describes a symlink itself; look at what it points to.
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)
+            if let type = attributes[.type] as? FileAttributeType, type != .typeRegular {
+                throw ImageError.unreadable(path: url.path, reason: "not a regular file, expected a PNG or JPEG file")
+            }
+            let size = attributes[.size] as? Int ?? 0
             guard size <= maxFileBytes else {
                 throw ImageError.unreadable(path: url.path, reason: "file is \(size) bytes, more than the limit of \(maxFileBytes)")
             }

@@ -182,6 +182,26 @@ final class MalformedInputTests: XCTestCase {
         }
     }
 
+    /// A FIFO named like a checkpoint or an image is refused at once instead of blocking on open/read; a
+    /// symlink to a real image still works.
+    func testFIFOsAreRefusedAndSymlinksFollowed() throws {
+        try requireBinary()
+        let tmp = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let fifoWeights = tmp.appendingPathComponent("w.safetensors"), fifoImage = tmp.appendingPathComponent("i.png")
+        XCTAssertEqual(mkfifo(fifoWeights.path, 0o600), 0)
+        XCTAssertEqual(mkfifo(fifoImage.path, 0o600), 0)
+        check("FIFO weights", try run(Self.binary, ["inspect", fifoWeights.path], in: tmp), exits: [1], expect: "not a regular file")
+        check("FIFO image", try run(Self.binary, ["preprocess", "--model", odd, "--image", fifoImage.path, "--output",
+                                                  tmp.appendingPathComponent("o.safetensors").path], in: tmp),
+              exits: [1], expect: "not a regular file")
+        let link = tmp.appendingPathComponent("link.png")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: image)
+        check("symlinked image", try run(Self.binary, ["preprocess", "--model", odd, "--image", link.path, "--output",
+                                                       tmp.appendingPathComponent("o.safetensors").path], in: tmp),
+              exits: [0], expect: "")
+    }
+
     /// The corpus's sources are still accepted: the checks refuse only what is broken.
     func testValidInputsStillWork() throws {
         try requireBinary()
