@@ -77,7 +77,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   if file.count >= 24, Array(file[12..<16]) == Array("IHDR".utf8) {
     let w = Int(file[16]) << 24 | Int(file[17]) << 16 | Int(file[18]) << 8 | Int(file[19])
     let h = Int(file[20]) << 24 | Int(file[21]) << 16 | Int(file[22]) << 8 | Int(file[23])
-    if w * h > 1 << 20 { return 0 }
+    let (pixels, overflow) = w.multipliedReportingOverflow(by: h)
+    if overflow || pixels > 1 << 20 { return 0 }
   }
   if let image = try? PNGDecoder.decode(file) {
     precondition(image.pixels.count == image.width * image.height * 3)

@@ -51,6 +51,8 @@ nice -n 10 swiftc $flags "Tests/Fuzz/$target.swift" $objects -o "$out/fuzz-$targ
 [ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 work="$out/corpus-$target"
 mkdir -p "$work"
-exec nice -n 10 "$out/fuzz-$target" "$work" "Tests/Fuzz/corpus/$target" \
+# SWIFT_BACKTRACE=enable=no: let ASan/libFuzzer report a trap, not the Swift backtracer (whose memory
+# reader trips ASan and hides the real stack).
+SWIFT_BACKTRACE=enable=no exec nice -n 10 "$out/fuzz-$target" "$work" "Tests/Fuzz/corpus/$target" \
   -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 -max_len=65536 \
   -artifact_prefix="$out/crash-$target-" -print_final_stats=1 "$@"
