@@ -53,9 +53,8 @@ private func attendOneHead(
 ) {
     // S[t, t] = Q[t, d] · K[t, d]ᵀ
     GEMM.packTransposed(k, ldb: ld, n: t, k: d, into: packed)
-    scores.initialize(repeating: 0, count: t * t)
     GEMM.multiplyAdd(m: t, n: t, k: d, a: q, lda: ld, packed: packed, c: scores, ldc: t,
-                     panels: 0..<((t + GEMM.nr - 1) / GEMM.nr), rows: 0..<t)
+                     panels: 0..<((t + GEMM.nr - 1) / GEMM.nr), rows: 0..<t, overwrite: true)
     for i in 0..<t {
         let row = scores + i * t
         let visible = causal ? i + 1 : t
@@ -65,5 +64,5 @@ private func attendOneHead(
     // out[t, d] = S[t, t] · V[t, d]
     GEMM.pack(v, ldb: ld, k: t, n: d, into: packed)
     GEMM.multiplyAdd(m: t, n: d, k: t, a: scores, lda: t, packed: packed, c: out, ldc: ld,
-                     panels: 0..<((d + GEMM.nr - 1) / GEMM.nr), rows: 0..<t)
+                     panels: 0..<((d + GEMM.nr - 1) / GEMM.nr), rows: 0..<t, overwrite: true)
 }

@@ -85,7 +85,8 @@ public enum GEMM {
     }
 
     /// C[m, n] += A[m, k] · B for the packed panels `panels` of B and the rows `rows` of A and C,
-    /// single-threaded (packs those rows of A first).
+    /// single-threaded (packs those rows of A first). With `overwrite` (requires k > 0), C = A · B:
+    /// C's previous contents in those rows and panels' columns are neither read nor kept.
     ///
     /// - Parameters:
     ///   - a: A's first element, rows `lda` apart.
@@ -96,15 +97,17 @@ public enum GEMM {
         a: UnsafePointer<Float>, lda: Int,
         packed: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int,
-        panels: Range<Int>, rows: Range<Int>
+        panels: Range<Int>, rows: Range<Int>, overwrite: Bool = false
     ) {
-        if panels.isEmpty || rows.isEmpty || k == 0 { return }
+        if panels.isEmpty || rows.isEmpty { return }
+        precondition(k > 0 || !overwrite, "GEMM: overwrite needs k > 0")
+        if k == 0 { return }
         let blocks = (rows.count + mr - 1) / mr
         let aPacked = UnsafeMutablePointer<Float>.allocate(capacity: blocks * k * mr)
         defer { aPacked.deallocate() }
         packA(a + rows.lowerBound * lda, lda: lda, rows: rows.count, k: k, into: aPacked, blocks: 0..<blocks)
         multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c + rows.lowerBound * ldc, ldc: ldc,
-                          rows: rows.count, panels: panels, rowBlocks: 0..<blocks)
+                          rows: rows.count, panels: panels, rowBlocks: 0..<blocks, overwrite: overwrite)
     }
 
     /// Packs the row blocks `blocks` of A `[rows, k]`: block `ib` (rows ib·mr ..< ib·mr + mr) goes to
@@ -119,10 +122,13 @@ public enum GEMM {
     }
 
     /// The blocked loop nest of the file comment over A packed by `packA`: C[rows, n] += A · B for the
-    /// row blocks `rowBlocks` and the panels `panels`.
+    /// row blocks `rowBlocks` and the panels `panels`. With `overwrite`, C's previous contents are
+    /// ignored: the first K block stores `bias + A·B` (`bias` `[n]`, or zeros when nil) instead of adding,
+    /// which saves `linear` a zero-fill, a bias pass and one read of C.
     static func multiplyAddPacked(
         n: Int, k: Int, aPacked: UnsafePointer<Float>, packed: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, panels: Range<Int>, rowBlocks: Range<Int>
+        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, panels: Range<Int>, rowBlocks: Range<Int>,
+        overwrite: Bool = false, bias: UnsafePointer<Float>? = nil
     ) {
         var j0 = panels.lowerBound
         while j0 < panels.upperBound {
@@ -136,7 +142,8 @@ public enum GEMM {
                     for p in j0..<j1 {
                         let n0 = p * nr
                         microKernel(kb, ap, packed + p * k * nr + k0 * nr, c + i * ldc + n0, ldc,
-                                    rows: min(mr, rows - i), width: min(nr, n - n0))
+                                    rows: min(mr, rows - i), width: min(nr, n - n0),
+                                    store: overwrite && k0 == 0 ? .overwrite(bias.map { $0 + n0 }) : .add)
                     }
                 }
                 k0 += kb
@@ -170,9 +177,12 @@ public enum GEMM {
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
         packed: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        overwrite: Bool = false, bias: UnsafePointer<Float>? = nil
     ) {
-        if m == 0 || n == 0 || k == 0 { return }
+        if m == 0 || n == 0 { return }
+        precondition(k > 0 || !overwrite, "GEMM: overwrite needs k > 0")
+        if k == 0 { return }
         let panelCount = (n + nr - 1) / nr
         let blocks = (m + mr - 1) / mr
         // Below ~1 MFLOP the dispatch costs more than it saves.
@@ -185,26 +195,38 @@ public enum GEMM {
         }
         if threads == 1 {
             multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
-                              panels: 0..<panelCount, rowBlocks: 0..<blocks)
+                              panels: 0..<panelCount, rowBlocks: 0..<blocks, overwrite: overwrite, bias: bias)
         } else if panelCount >= 2 * threads {
             // About 4 chunks per thread (of at most nc panels each), handed out dynamically: a thread
             // that loses time slices to another process simply takes fewer chunks.
             let parts = Parallelism.split(panelCount, parts: max(4 * threads, (panelCount + nc - 1) / nc))
             Parallelism.parallelFor(parts.count) { t in
                 multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
-                                  panels: parts[t], rowBlocks: 0..<blocks)
+                                  panels: parts[t], rowBlocks: 0..<blocks, overwrite: overwrite, bias: bias)
             }
         } else {
             let parts = Parallelism.split(blocks, parts: 4 * threads)
             Parallelism.parallelFor(parts.count) { t in
                 multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
-                                  panels: 0..<panelCount, rowBlocks: parts[t])
+                                  panels: 0..<panelCount, rowBlocks: parts[t], overwrite: overwrite, bias: bias)
             }
         }
     }
 }
 
 // MARK: - Micro-kernels
+
+/// How a micro-kernel writes its tile: add into C, or overwrite C with `bias + tile` (bias: the tile's
+/// first column's entry of a `[n]` bias vector, nil for zeros).
+enum TileStore {
+    case add
+    case overwrite(UnsafePointer<Float>?)
+}
+
+@inline(__always)
+private func store16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
 
 @inline(__always)
 private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
@@ -224,7 +246,7 @@ private func addStore16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
 @inline(__always)
 private func microKernel(
     _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int, store: TileStore
 ) {
     var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
     var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
@@ -262,7 +284,22 @@ private func microKernel(
         ap += 12
         bp += GEMM.nr
     }
-    if rows == 12 && width == GEMM.nr {
+    if rows == 12 && width == GEMM.nr, case .overwrite(let bias) = store {
+        // First K block of `linear`: C = bias + tile, C is not read.
+        let b0 = bias.map { load16($0) } ?? SIMD16<Float>(), b1 = bias.map { load16($0 + 16) } ?? SIMD16<Float>()
+        store16(c, c00 + b0); store16(c + 16, c01 + b1)
+        store16(c + ldc, c10 + b0); store16(c + ldc + 16, c11 + b1)
+        store16(c + 2 * ldc, c20 + b0); store16(c + 2 * ldc + 16, c21 + b1)
+        store16(c + 3 * ldc, c30 + b0); store16(c + 3 * ldc + 16, c31 + b1)
+        store16(c + 4 * ldc, c40 + b0); store16(c + 4 * ldc + 16, c41 + b1)
+        store16(c + 5 * ldc, c50 + b0); store16(c + 5 * ldc + 16, c51 + b1)
+        store16(c + 6 * ldc, c60 + b0); store16(c + 6 * ldc + 16, c61 + b1)
+        store16(c + 7 * ldc, c70 + b0); store16(c + 7 * ldc + 16, c71 + b1)
+        store16(c + 8 * ldc, c80 + b0); store16(c + 8 * ldc + 16, c81 + b1)
+        store16(c + 9 * ldc, c90 + b0); store16(c + 9 * ldc + 16, c91 + b1)
+        store16(c + 10 * ldc, ca0 + b0); store16(c + 10 * ldc + 16, ca1 + b1)
+        store16(c + 11 * ldc, cb0 + b0); store16(c + 11 * ldc + 16, cb1 + b1)
+    } else if rows == 12 && width == GEMM.nr {
         // The common full tile: 24 read-add-writes, no bookkeeping.
         addStore16(c, c00); addStore16(c + 16, c01)
         addStore16(c + ldc, c10); addStore16(c + ldc + 16, c11)
@@ -279,7 +316,7 @@ private func microKernel(
     } else {
         let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51),
                    (c60, c61), (c70, c71), (c80, c81), (c90, c91), (ca0, ca1), (cb0, cb1)]
-        storeRows(acc, c, ldc, rows: rows, width: width)
+        storeRows(acc, c, ldc, rows: rows, width: width, store: store)
     }
 }
 #else
@@ -288,7 +325,7 @@ private func microKernel(
 @inline(__always)
 private func microKernel(
     _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int, store: TileStore
 ) {
     var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
     var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
@@ -306,22 +343,32 @@ private func microKernel(
         ap += 4
         bp += GEMM.nr
     }
-    storeRows([(c00, c01), (c10, c11), (c20, c21), (c30, c31)], c, ldc, rows: rows, width: width)
+    storeRows([(c00, c01), (c10, c11), (c20, c21), (c30, c31)], c, ldc, rows: rows, width: width, store: store)
 }
 #endif
 
-/// Adds the accumulator rows `acc[0..<rows]` into C (`width` ≤ 32 columns each, rows `ldc` apart).
+/// Writes the accumulator rows `acc[0..<rows]` to C (`width` ≤ 32 columns each, rows `ldc` apart) as
+/// `store` says: added into C, or `bias + acc` overwriting C.
 @inline(__always)
 private func storeRows(
-    _ acc: [(SIMD16<Float>, SIMD16<Float>)], _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int
+    _ acc: [(SIMD16<Float>, SIMD16<Float>)], _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int,
+    store: TileStore
 ) {
-    if width == GEMM.nr {
-        for r in 0..<rows {
-            addStore16(c + r * ldc, acc[r].0)
-            addStore16(c + r * ldc + 16, acc[r].1)
+    switch store {
+    case .add:
+        if width == GEMM.nr {
+            for r in 0..<rows {
+                addStore16(c + r * ldc, acc[r].0)
+                addStore16(c + r * ldc + 16, acc[r].1)
+            }
+        } else {
+            for r in 0..<rows { addPartial(c + r * ldc, acc[r].0, acc[r].1, width) }
         }
-    } else {
-        for r in 0..<rows { addPartial(c + r * ldc, acc[r].0, acc[r].1, width) }
+    case .overwrite(let bias):
+        for r in 0..<rows {
+            let row = c + r * ldc
+            for j in 0..<width { row[j] = (bias?[j] ?? 0) + (j < 16 ? acc[r].0[j] : acc[r].1[j - 16]) }
+        }
     }
 }
 
@@ -382,21 +429,24 @@ public func linear(_ x: Tensor, _ weight: PackedMatrix, bias: [Float]? = nil) ->
     precondition(x.columns == weight.inputs, "linear: input width \(x.columns) ≠ weight inputs \(weight.inputs)")
     precondition(bias == nil || bias!.count == weight.outputs, "linear: bias length ≠ \(weight.outputs)")
     let m = x.rows, n = weight.outputs, k = weight.inputs
-    var out = [Float](repeating: 0, count: m * n)
-    if let bias {
-        out.withUnsafeMutableBufferPointer { o in
-            for r in 0..<m { for j in 0..<n { o[r * n + j] = bias[j] } }
-        }
+    if k == 0 || m == 0 || n == 0 {
+        // No products: every row is the bias (or zeros).
+        let row = bias ?? [Float](repeating: 0, count: n)
+        return Tensor(shape: Array(x.shape.dropLast()) + [n], scalars: (0..<m).flatMap { _ in row })
     }
-    if k > 0 && m > 0 && n > 0 {
+    // The GEMM's first K block overwrites every element of C with bias + A·B, so C starts uninitialised.
+    let out = [Float](unsafeUninitializedCapacity: m * n) { c, initialized in
+        let cp = c.baseAddress!
         x.scalars.withUnsafeBufferPointer { a in
             weight.panels.withUnsafeBufferPointer { p in
-                out.withUnsafeMutableBufferPointer { c in
+                func run(_ b: UnsafePointer<Float>?) {
                     GEMM.multiplyAddParallel(m: m, n: n, k: k, a: a.baseAddress!, lda: k,
-                                             packed: p.baseAddress!, c: c.baseAddress!, ldc: n)
+                                             packed: p.baseAddress!, c: cp, ldc: n, overwrite: true, bias: b)
                 }
+                if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
             }
         }
+        initialized = m * n
     }
     return Tensor(shape: Array(x.shape.dropLast()) + [n], scalars: out)
 }
