@@ -9,7 +9,9 @@ Options: --model DIR (created with Tests/Goldens/clip_goldens.py --preset vit-l-
 --image-size 224 (a ViT-L/14 at 224 px, created in DIR if missing, same random scheme), --runs N (median of
 N timed runs after a warm-up, default 5), --rounds R (PyTorch and Swift alternate R times, default 3; the
 table shows the median over rounds), --no-build (reuse .build/release/trim), --skip-gemm, --skip-rss,
---prompt-lengths (also the text tower on a short and a 77-token prompt), --json FILE.
+--prompt-lengths (also the text tower on a short and a 77-token prompt), --threads N (both sides' model
+runs on N threads; `--threads 1` is the comparison least disturbed by other processes, see below),
+--json FILE.
 
 Measured in one session, fp32, random full-size weights:
   * sgemm GFLOP/s on 577×1024×{1024,3072,4096} and 577×4096×1024 at 1 and 2 threads: PyTorch F.linear
@@ -137,6 +139,7 @@ LOAD_AND_RUN = """
 import sys, time, json
 sys.path.insert(0, {bench!r})
 import bench
+bench.torch.set_num_threads({threads})
 t0 = time.perf_counter()
 model, project = bench.load_torch({model!r}, {proj!r})
 load = time.perf_counter() - t0
@@ -157,8 +160,12 @@ def peak_rss(cmd, env=None):
 
 
 # ------------------------------------------------------------------------------------------------- Swift
+MODEL_THREADS = None  # --threads: both sides' thread count for the model runs (None: each side's default)
+
+
 def trim_json(args, threads=None):
     env = dict(os.environ)
+    threads = threads or MODEL_THREADS
     if threads:
         env["TRIM_THREADS"] = str(threads)
     r = subprocess.run([TRIM] + args, capture_output=True, text=True, env=env, check=True)
@@ -175,6 +182,7 @@ def main():
     ap.add_argument("--image-size", type=int, default=336, choices=[224, 336])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, help="threads for the model runs on both sides (default: all cores)")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -206,6 +214,10 @@ def main():
                 rows.append((f"sgemm {name}, {threads} thr (GFLOP/s)", pt, sw, sw / pt))
                 res[f"gemm_{name}_t{threads}"] = {"torch": pt, "swift": sw}
 
+    global MODEL_THREADS
+    MODEL_THREADS = a.threads
+    torch.set_num_threads(a.threads or os.cpu_count() or 1)
+    res["threads"] = a.threads or os.cpu_count()
     model, project = load_torch(model_dir, projector)
     proc = processor_for(model_dir, model.config.vision_config.image_size)
     tok = tokenizer_for(model_dir)
@@ -246,11 +258,14 @@ def main():
         tl, sl, trss, srss = [], [], [], []
         for _ in range(rounds):
             out, rss = peak_rss([sys.executable, "-c", LOAD_AND_RUN.format(
-                bench=os.path.dirname(os.path.abspath(__file__)), model=model_dir, proj=projector)])
+                bench=os.path.dirname(os.path.abspath(__file__)), model=model_dir, proj=projector,
+                threads=a.threads or os.cpu_count() or 1)])
             d = json.loads(out.strip().splitlines()[-1])
             tl.append((d["load"], d["load"] + d["first"]))
             trss.append(rss)
-            out, rss = peak_rss([TRIM, "bench", "--model", model_dir, "--projector", projector, "--runs", "1", "--json"])
+            env = dict(os.environ, **({"TRIM_THREADS": str(a.threads)} if a.threads else {}))
+            out, rss = peak_rss([TRIM, "bench", "--model", model_dir, "--projector", projector, "--runs", "1", "--json"],
+                                env=env)
             d = json.loads(out)["median_s"]
             sl.append((d["load"], d["load"] + d["total"]))
             srss.append(rss)
