@@ -1,6 +1,7 @@
 import CLIP
 import CLIPTokenizer
 import Foundation
+import SafeTensors
 import TRIMImage
 import TRIMTensor
 
@@ -62,7 +63,8 @@ public struct TRIMPipeline: Sendable {
         self.modelDirectory = modelDirectory
         let config = try CLIPConfig(contentsOf: modelDirectory.appendingPathComponent("config.json"))
         let k = try Self.hiddenStateIndex(selectLayer, layers: config.vision.layers)
-        clip = try CLIPModel(directory: modelDirectory, visionLayers: k)
+        clip = try CLIPModel(config: config, weights: try SafeTensorsCheckpoint.open(modelDirectory),
+                             sourceName: modelDirectory.path, visionLayers: k)
         tokenizer = try CLIPTokenizer.forModelDirectory(modelDirectory)
         preprocessor = try PreprocessorConfig.forModel(directory: modelDirectory, imageSize: config.vision.imageSize)
         if let projectorURL {

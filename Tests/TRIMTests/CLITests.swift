@@ -9,32 +9,15 @@ final class CLITests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// `.build/<config>/trim`, next to the test bundle.
-    static var binary: URL {
-        var dir = Bundle.main.bundleURL
-        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
-        return dir.appendingPathComponent("trim")
-    }
-
     struct Run { let code: Int32; let out: String; let err: String }
 
-    func trim(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            XCTFail("trim binary not found at \(Self.binary.path); build it with `swift build`", file: file, line: line)
-            return Run(code: -1, out: "", err: "")
-        }
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        p.currentDirectoryURL = FileManager.default.temporaryDirectory
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(code: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    /// Runs `trim args` in a fresh temporary directory (two minutes at most: a debug build).
+    func trim(_ args: [String]) throws -> Run {
+        let dir = try TrimBinary.makeTemporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let o = try TrimBinary.run(try TrimBinary.require(), args, in: dir, timeLimit: 120)
+        XCTAssertFalse(o.timedOut || o.signalled, "trim \(args.prefix(3)): timed out or signalled")
+        return Run(code: o.code, out: o.stdout, err: o.stderr)
     }
 
     // The small odd model and a small image keep these debug-build runs quick.

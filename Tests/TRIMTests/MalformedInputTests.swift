@@ -12,52 +12,11 @@ final class MalformedInputTests: XCTestCase {
     /// Each run must finish within this many seconds (debug build; release is far faster).
     static let timeLimit: TimeInterval = 10
 
-    /// `.build/<config>/trim`, next to the test bundle.
-    static var binary: URL {
-        var dir = Bundle.main.bundleURL
-        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
-        return dir.appendingPathComponent("trim")
-    }
+    static var binary: URL { TrimBinary.url }
+    typealias Outcome = TrimBinary.Outcome
 
-    struct Outcome {
-        /// Exit status, or the signal number when `signalled`.
-        var code: Int32
-        var signalled: Bool
-        var timedOut: Bool
-        var stderr: String
-        var seconds: TimeInterval
-    }
-
-    /// Runs `executable` with `arguments`; stdout is discarded, stderr captured through a file (no pipe
-    /// that a chatty child could fill and block on).
     func run(_ executable: URL, _ arguments: [String], in directory: URL) throws -> Outcome {
-        let errURL = directory.appendingPathComponent("stderr.txt")
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let errHandle = try FileHandle(forWritingTo: errURL)
-        defer { try? errHandle.close() }
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = arguments
-        p.currentDirectoryURL = directory
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = errHandle
-        let start = Date()
-        try p.run()
-        var timedOut = false
-        while p.isRunning {
-            if Date().timeIntervalSince(start) > Self.timeLimit {
-                timedOut = true
-                p.terminate()
-                p.waitUntilExit()
-                break
-            }
-            usleep(5_000)
-        }
-        p.waitUntilExit()
-        let seconds = Date().timeIntervalSince(start)
-        let err = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
-        return Outcome(code: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
-                       timedOut: timedOut, stderr: err, seconds: seconds)
+        try TrimBinary.run(executable, arguments, in: directory, timeLimit: Self.timeLimit)
     }
 
     /// Checks the contract for one run: allowed exit code, no signal, no timeout, and for failures one
@@ -79,18 +38,9 @@ final class MalformedInputTests: XCTestCase {
         }
     }
 
-    func makeTemporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("trim-malformed-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    func makeTemporaryDirectory() throws -> URL { try TrimBinary.makeTemporaryDirectory("malformed") }
 
-    func requireBinary() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            throw XCTSkip("trim binary not found at \(Self.binary.path); build it with `swift build`")
-        }
-    }
+    func requireBinary() throws { _ = try TrimBinary.require() }
 
     struct Case: Decodable {
         let name: String
