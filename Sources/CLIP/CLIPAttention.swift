@@ -2,26 +2,31 @@ import TRIMTensor
 
 /// Multi-head self-attention of one CLIP encoder layer (`self_attn`): q/k/v projections with biases,
 /// scaled dot-product attention with scale `head_dim^-0.5`, output projection.
+///
+/// The checkpoint's `q_proj`, `k_proj` and `v_proj` are packed at load into one stacked
+/// `[3·hidden, hidden]` projection, `qkv_proj`, so that the three products run as one GEMM over the
+/// layer-normed input (one pass and one thread dispatch instead of three).
 public struct CLIPAttention: Sendable {
-    /// `[hidden, hidden]` projections, named as in the checkpoint.
-    public let q_proj: Linear, k_proj: Linear, v_proj: Linear, out_proj: Linear
+    /// `q_proj`, `k_proj` and `v_proj` stacked in that order (weights and biases), `[3·hidden, hidden]`.
+    public let qkv_proj: Linear
+    /// The output projection, `[hidden, hidden]`.
+    public let out_proj: Linear
     /// Number of heads.
     public let heads: Int
 
     init(_ w: WeightLoader, prefix: String, hidden: Int, heads: Int) throws {
-        q_proj = try w.linear(prefix + ".q_proj", outputs: hidden, inputs: hidden)
-        k_proj = try w.linear(prefix + ".k_proj", outputs: hidden, inputs: hidden)
-        v_proj = try w.linear(prefix + ".v_proj", outputs: hidden, inputs: hidden)
+        qkv_proj = try w.stackedLinear(["q_proj", "k_proj", "v_proj"].map { prefix + "." + $0 },
+                                       outputs: hidden, inputs: hidden)
         out_proj = try w.linear(prefix + ".out_proj", outputs: hidden, inputs: hidden)
         self.heads = heads
     }
 
-    /// `[tokens, hidden]` → `[tokens, hidden]`; `causal` masks future tokens (the text tower).
-    public func callAsFunction(_ x: Tensor, causal: Bool) -> Tensor {
+    /// `[tokens, hidden]` → `[tokens, hidden]`; `causal` masks future tokens (the text tower). A
+    /// `residual` (`[tokens, hidden]`) is added to the output inside the output projection's GEMM.
+    public func callAsFunction(_ x: Tensor, causal: Bool, residual: Tensor? = nil) -> Tensor {
         let headDim = x.columns / heads
         let attended = multiHeadAttention(
-            q: q_proj(x), k: k_proj(x), v: v_proj(x), heads: heads,
-            scale: 1 / Float(headDim).squareRoot(), causal: causal)
-        return out_proj(attended)
+            qkv: qkv_proj(x), heads: heads, scale: 1 / Float(headDim).squareRoot(), causal: causal)
+        return out_proj(attended, residual: residual)
     }
 }

@@ -20,9 +20,10 @@ public struct CLIPEncoderLayer: Sendable {
         mlp = try CLIPMLP(w, prefix: prefix + ".mlp", hidden: hidden, intermediate: intermediate, activation: activation)
     }
 
-    /// `[tokens, hidden]` → `[tokens, hidden]`.
+    /// `[tokens, hidden]` → `[tokens, hidden]`. Both residual adds happen inside the GEMMs that end
+    /// each half (`out_proj` and `fc2`).
     public func callAsFunction(_ x: Tensor, causal: Bool) -> Tensor {
-        let h = add(x, self_attn(layer_norm1(x), causal: causal))
-        return add(h, mlp(layer_norm2(h)))
+        let h = self_attn(layer_norm1(x), causal: causal, residual: x)
+        return mlp(layer_norm2(h), residual: h)
     }
 }

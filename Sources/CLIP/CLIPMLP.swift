@@ -15,12 +15,12 @@ public struct CLIPMLP: Sendable {
         self.activation = activation
     }
 
-    /// `[tokens, hidden]` → `[tokens, hidden]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = fc1(x)  // [tokens, intermediate]
+    /// `[tokens, hidden]` → `[tokens, hidden]`, plus `residual` when given. quick_gelu runs inside fc1's
+    /// GEMM and the residual add inside fc2's (no separate passes over the activations).
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
         switch activation {
-        case .quickGELU: quickGELUInPlace(&h); return fc2(h)
-        case .gelu: return fc2(geluErf(h))
+        case .quickGELU: return fc2(fc1(x, quickGELU: true), residual: residual)
+        case .gelu: return fc2(geluErf(fc1(x)), residual: residual)
         }
     }
 }

@@ -4,7 +4,9 @@
 // h*headDim ..< (h+1)*headDim. Heads are independent, so they run in parallel, one at a time per thread
 // (fused per head: scores, softmax and the product with V before the next head starts): a head's score
 // matrix `[tokens, tokens]` is the only large temporary, and never more than one per thread exists
-// (577² floats = 1.3 MB at ViT-L/14-336, L2-resident). Both products go through the packed GEMM.
+// (577² floats = 1.3 MB at ViT-L/14-336, L2-resident). Both products go through the GEMM, which reads
+// Q and the scores in place and needs only Kᵀ and V packed. q, k and v may be three tensors or the
+// column blocks of one fused `[tokens, 3 · width]` projection.
 
 /// Multi-head attention `softmax(Q Kᵀ · scale + mask) V` per head, heads concatenated.
 ///
@@ -18,37 +20,63 @@ public func multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scal
     precondition(q.shape == k.shape && k.shape == v.shape && q.rank == 2, "attention: q/k/v shapes differ or rank ≠ 2")
     let t = q.shape[0], width = q.shape[1]
     precondition(heads > 0 && width % heads == 0, "attention: width \(width) not divisible by \(heads) heads")
-    let d = width / heads
-    var out = [Float](repeating: 0, count: t * width)
-    if t == 0 || d == 0 { return Tensor(shape: q.shape, scalars: out) }
-    q.scalars.withUnsafeBufferPointer { qp in
+    return q.scalars.withUnsafeBufferPointer { qp in
         k.scalars.withUnsafeBufferPointer { kp in
             v.scalars.withUnsafeBufferPointer { vp in
-                out.withUnsafeMutableBufferPointer { op in
-                    let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
-                    // One head per chunk, handed out dynamically; each head allocates its own scratch
-                    // (the [tokens, tokens] scores and a packed operand), freed before the next.
-                    Parallelism.parallelFor(heads) { h in
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
-                        let packed = UnsafeMutablePointer<Float>.allocate(
-                            capacity: max(GEMM.packedCount(n: t, k: d), GEMM.packedCount(n: d, k: t)))
-                        defer { scores.deallocate(); packed.deallocate() }
-                        attendOneHead(
-                            q: qb + h * d, k: kb + h * d, v: vb + h * d, out: ob + h * d,
-                            ld: width, tokens: t, headDim: d, scale: scale, causal: causal,
-                            scores: scores, packed: packed)
-                    }
-                }
+                attention(q: qp.baseAddress, k: kp.baseAddress, v: vp.baseAddress, ld: width, tokens: t, width: width,
+                          heads: heads, scale: scale, causal: causal)
             }
         }
     }
-    return Tensor(shape: q.shape, scalars: out)
 }
 
-/// One head: S = Q Kᵀ · scale (+ causal mask), softmax rows, out = S V. All operands strided by `ld`.
+/// `multiHeadAttention` on the output of one fused q/k/v projection: `qkv` is `[tokens, 3 · width]`
+/// with q in columns `0 ..< width`, k in `width ..< 2·width` and v in `2·width ..< 3·width` (as
+/// `PackedMatrix(stacking:)` of the three projections produces it).
+/// - Returns: `[tokens, width]`.
+public func multiHeadAttention(qkv: Tensor, heads: Int, scale: Float, causal: Bool) -> Tensor {
+    precondition(qkv.rank == 2 && qkv.shape[1] % 3 == 0, "attention: qkv must be [tokens, 3 · width], got \(qkv.shape)")
+    let t = qkv.shape[0], width = qkv.shape[1] / 3
+    precondition(heads > 0 && width % heads == 0, "attention: width \(width) not divisible by \(heads) heads")
+    return qkv.scalars.withUnsafeBufferPointer { p in
+        let base = p.baseAddress
+        return attention(q: base, k: base.map { $0 + width }, v: base.map { $0 + 2 * width }, ld: 3 * width,
+                         tokens: t, width: width, heads: heads, scale: scale, causal: causal)
+    }
+}
+
+/// The shared body: q, k, v rows `ld` apart (nil only when there are no elements).
+private func attention(
+    q: UnsafePointer<Float>?, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?, ld: Int, tokens t: Int, width: Int,
+    heads: Int, scale: Float, causal: Bool
+) -> Tensor {
+    let d = width / heads
+    if t == 0 || d == 0 { return Tensor(shape: [t, width], scalars: [Float](repeating: 0, count: t * width)) }
+    let qb = q!, kb = k!, vb = v!
+    // Every element is written by its head's S·V product (which overwrites), so `out` starts uninitialised.
+    let out = [Float](unsafeUninitializedCapacity: t * width) { op, initialized in
+        let ob = op.baseAddress!
+        // One head per chunk, handed out dynamically; each head allocates its own scratch (the
+        // [tokens, tokens] scores and a packed operand), freed before the next.
+        Parallelism.parallelFor(heads) { h in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
+            let packed = UnsafeMutablePointer<Float>.allocate(
+                capacity: max(GEMM.packedCount(n: t, k: d), GEMM.packedCount(n: d, k: t)))
+            defer { scores.deallocate(); packed.deallocate() }
+            attendOneHead(
+                q: qb + h * d, k: kb + h * d, v: vb + h * d, out: ob + h * d,
+                ld: ld, ldo: width, tokens: t, headDim: d, scale: scale, causal: causal,
+                scores: scores, packed: packed)
+        }
+        initialized = t * width
+    }
+    return Tensor(shape: [t, width], scalars: out)
+}
+
+/// One head: S = Q Kᵀ · scale (+ causal mask), softmax rows, out = S V. q, k, v rows `ld` apart, out's `ldo`.
 private func attendOneHead(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-    ld: Int, tokens t: Int, headDim d: Int, scale: Float, causal: Bool,
+    ld: Int, ldo: Int, tokens t: Int, headDim d: Int, scale: Float, causal: Bool,
     scores: UnsafeMutablePointer<Float>, packed: UnsafeMutablePointer<Float>
 ) {
     // S[t, t] = Q[t, d] · K[t, d]ᵀ
@@ -63,6 +91,6 @@ private func attendOneHead(
     }
     // out[t, d] = S[t, t] · V[t, d]
     GEMM.pack(v, ldb: ld, k: t, n: d, into: packed)
-    GEMM.multiplyAdd(m: t, n: d, k: t, a: scores, lda: t, packed: packed, c: out, ldc: ld,
+    GEMM.multiplyAdd(m: t, n: d, k: t, a: scores, lda: t, packed: packed, c: out, ldc: ldo,
                      panels: 0..<((d + GEMM.nr - 1) / GEMM.nr), rows: 0..<t, overwrite: true)
 }

@@ -154,17 +154,20 @@ public func quickGELUInPlace(_ x: inout Tensor) {
         // Whole vectors, in chunks of 16-lane groups split across threads for large activations.
         let parts = Parallelism.split(vecEnd / 16, parts: n < 1 << 16 ? 1 : Parallelism.threads)
         Parallelism.parallelFor(parts.count) { t in
-            for g in parts[t] {
-                let v = load16(p + 16 * g)
-                store16(p + 16 * g, v / (1 + VectorMath.exp(-1.702 * v)))
-            }
+            for g in parts[t] { store16(p + 16 * g, quickGELU16(load16(p + 16 * g))) }
         }
         if vecEnd < n {
-            let v = loadPartial16(p + vecEnd, n - vecEnd, fill: 0)
-            let y = v / (1 + VectorMath.exp(-1.702 * v))
+            let y = quickGELU16(loadPartial16(p + vecEnd, n - vecEnd, fill: 0))
             for j in 0..<(n - vecEnd) { p[vecEnd + j] = y[j] }
         }
     }
+}
+
+/// `quick_gelu` on 16 lanes: `x / (1 + exp(−1.702 · x))` (shared by `quickGELUInPlace` and the GEMM's
+/// fused epilogue, so both give identical results).
+@inline(__always)
+func quickGELU16(_ v: SIMD16<Float>) -> SIMD16<Float> {
+    v / (1 + VectorMath.exp(-1.702 * v))
 }
 
 /// `a + b` element-wise (the residual connection). Shapes must match.

@@ -27,8 +27,11 @@ public struct Linear: Sendable {
     /// Output features.
     public var outputs: Int { weight.outputs }
 
-    /// `[..., inputs]` → `[..., outputs]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight, bias: bias) }
+    /// `[..., inputs]` → `[..., outputs]`; optionally `+ residual` (`[..., outputs]`) and then quick_gelu,
+    /// both fused into the product (see `linear`).
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, quickGELU: Bool = false) -> Tensor {
+        linear(x, weight, bias: bias, residual: residual, quickGELU: quickGELU)
+    }
 }
 
 /// `torch.nn.LayerNorm` over the last dimension.

@@ -3,23 +3,31 @@
 // Everything here computes C[M, N] (+)= A[M, K] · B[K, N] with A row-major (rows of length K, stride lda)
 // and B handed over *packed*: cut into column panels of `GEMM.nr` (= 32) columns, each panel stored
 // k-major ([K][32], the last panel zero-padded). Packing B happens once per weight matrix (at model load,
-// see `PackedMatrix`) or once per attention head for activations.
+// see `PackedMatrix`) or once per attention head for activations. A is read in place.
 //
 // The loop nest follows the BLIS / GotoBLAS layering, transposed to our row-major view:
 //
-//   for each block of `GEMM.nc` panels (nc·32 columns)          — the B block [kc, nc·32] stays in L2 (1 MiB)
-//     for each K block of `GEMM.kc` (= 256)
+//   for each block of `GEMM.nc` panels (nc·32 columns)          — the B block [kc, nc·32] stays in L2 (512 KiB)
+//     for each K block of `GEMM.kc` (= 512)
 //       for each block of `GEMM.mr` rows of A
-//         A's micro-panel [kc][mr] (packed once per call)     — 12 KiB, stays in L1
-//         for each panel in the block: micro-kernel mr × 32    — streams one 32 KiB panel slice from L2
+//         A's rows [mr][kc], read in place                     — 24 KiB, stays in L1 across the panels
+//         for each panel in the block: micro-kernel mr × 32    — streams one 64 KiB panel slice from L2
 //
 // The micro-kernel keeps an mr × 32 block of C in registers. On x86-64 (mr = 12) that is 24 SIMD16<Float>
 // accumulators — with AVX-512, 24 of the 32 zmm registers, leaving room for the two B vectors and a
-// broadcast — and every k costs 2 vector loads of B, 12 broadcasts of packed A and 24 fused multiply-adds,
-// enough independent chains to cover the FMA latency on both FMA ports. Elsewhere (NEON's 32 × 128-bit
-// registers) mr = 4 keeps the 8 accumulators in registers. A is packed once per call into row blocks of
-// [K][mr], so the broadcasts read one sequential stream instead of mr strided ones; the pass costs about
-// 1% of the product at ViT shapes and is itself split across threads.
+// broadcast — and every k costs 2 vector loads of B, 12 broadcasts of A (one from each row) and 24 fused
+// multiply-adds, enough independent chains to cover the FMA latency on both FMA ports. A row tail of at
+// most 4 rows goes through a 4 × 32 kernel instead (577 = 48 · 12 + 1 rows at ViT-L/14-336); elsewhere
+// (NEON's 32 × 128-bit registers) mr = 4 keeps the 8 accumulators in registers.
+//
+// A used to be packed into [kc][mr] micro-panels first, as BLIS does; measured on the ViT shapes (best of
+// 30, one thread), reading the mr rows in place is as fast or faster — 577×4096×1024 went from 134–138 to
+// 149–152 GFLOP/s, because packing a 577 × 4096 activation took 3.4 ms of a 35 ms product — and it frees
+// the threads from a packing pass and its barrier. kc = 512 with nc = 8 beat kc = 256 with nc = 32 by 3–5%.
+//
+// The first K block *overwrites* C with `bias + residual + A·B` (so C may start uninitialised and the
+// transformer's residual add and bias cost no extra pass), and the last one can apply quick_gelu before
+// storing (the MLP's activation, likewise fused): see `GEMM.Epilogue`.
 // Threads take disjoint ranges of panels (or of rows when there are too few panels), so no two threads
 // write the same C element; each thread then keeps its own B block in its own core's L2.
 
@@ -34,32 +42,83 @@ public enum GEMM {
     /// Rows of C per micro-kernel call (8 accumulators: sized for NEON's 32 × 128-bit registers).
     public static let mr = 4
     #endif
-    /// Depth of one K block (an A micro-panel of kc × mr floats fits in L1 next to the streamed B).
-    public static let kc = 256
-    /// Panels per column block (a B block of kc × nc·32 floats = 1 MiB fits in L2).
-    public static let nc = 32
+    /// Depth of one K block (mr rows of A, kc floats each, stay in L1 next to the streamed B).
+    public static let kc = 512
+    /// Panels per column block (a B block of kc × nc·32 floats = 512 KiB stays in L2).
+    public static let nc = 8
+
+    /// What the GEMM does besides accumulating A·B into C (all optional; see the file comment).
+    public struct Epilogue {
+        /// When true (requires k > 0), C's previous contents are ignored: the first K block stores
+        /// `bias + residual + A·B`. When false, A·B is added into C and `bias` / `residual` are unused.
+        public var overwrite: Bool
+        /// `[n]`, added once (with `overwrite`).
+        public var bias: UnsafePointer<Float>?
+        /// A matrix laid out like C (same `ldc`), added once (with `overwrite`): the residual connection.
+        public var residual: UnsafePointer<Float>?
+        /// Apply `quick_gelu` to every finished element of C.
+        public var quickGELU: Bool
+
+        public init(overwrite: Bool, bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil,
+                    quickGELU: Bool = false) {
+            self.overwrite = overwrite
+            self.bias = bias
+            self.residual = residual
+            self.quickGELU = quickGELU
+        }
+    }
 
     /// Number of packed floats for a `[k, n]` right-hand side.
     @inlinable public static func packedCount(n: Int, k: Int) -> Int { ((n + nr - 1) / nr) * k * nr }
 
     /// Packs B given as `[n, k]` rows (the `nn.Linear` weight layout, i.e. we multiply by its transpose)
     /// with row stride `ldb` into panels: `dst[(p*k + kk)*nr + j] = b[(p*nr + j)*ldb + kk]`, zero-padded.
-    /// Each panel is written sequentially while its 32 source rows are read as 32 forward streams (one
-    /// cache line each serves 16 values of kk); large matrices are split by panels across threads.
     public static func packTransposed(
         _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>
     ) {
+        packTransposed(parts: [(b, n)], ldb: ldb, k: k, into: dst)
+    }
+
+    /// Packs the rows of several `[rows, k]` matrices stacked on top of each other (e.g. the q, k and v
+    /// projections of one attention layer, multiplied as one `[3·hidden, k]` weight), each with row stride
+    /// `ldb`, as `packTransposed` packs one. Each panel is written sequentially while its 32 source rows
+    /// are read as 32 forward streams (one cache line each serves 16 values of kk), 16 values of kk at a
+    /// time; large matrices are split by panels across threads.
+    public static func packTransposed(
+        parts: [(pointer: UnsafePointer<Float>, rows: Int)], ldb: Int, k: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        var starts = [0]
+        for part in parts { starts.append(starts.last! + part.rows) }
+        let n = starts.last!
         let panels = (n + nr - 1) / nr
-        let parts = Parallelism.split(panels, parts: n * k < 1 << 18 ? 1 : Parallelism.threads)
-        Parallelism.parallelFor(parts.count) { t in
-            for p in parts[t] {
+        let parallel = n * k >= 1 << 18
+        let parts2 = Parallelism.split(panels, parts: parallel ? 4 * Parallelism.threads : 1)
+        Parallelism.parallelFor(parts2.count) { t in
+            var rowPointers = [UnsafePointer<Float>](repeating: parts.first?.pointer ?? UnsafePointer(dst), count: nr)
+            for p in parts2[t] {
                 let base = dst + p * k * nr
                 let width = min(nr, n - p * nr)
-                let src = b + p * nr * ldb
+                for j in 0..<width {
+                    let row = p * nr + j
+                    var q = 0
+                    while starts[q + 1] <= row { q += 1 }
+                    rowPointers[j] = parts[q].pointer + (row - starts[q]) * ldb
+                }
                 if width < nr { base.initialize(repeating: 0, count: k * nr) }
-                for kk in 0..<k {
-                    let row = base + kk * nr
-                    for j in 0..<width { row[j] = src[j * ldb + kk] }
+                rowPointers.withUnsafeBufferPointer { src in
+                    var k0 = 0
+                    while k0 < k {
+                        let k1 = min(k0 + 16, k)
+                        for j in 0..<width {
+                            let s = src[j]
+                            var d = base + k0 * nr + j
+                            for kk in k0..<k1 {
+                                d.pointee = s[kk]
+                                d += nr
+                            }
+                        }
+                        k0 = k1
+                    }
                 }
             }
         }
@@ -75,18 +134,26 @@ public enum GEMM {
             let base = dst + p * k * nr
             let c0 = p * nr
             let width = min(nr, n - c0)
-            for kk in 0..<k {
-                let src = b + kk * ldb + c0
-                let row = base + kk * nr
-                for j in 0..<width { row[j] = src[j] }
-                for j in width..<nr { row[j] = 0 }
+            if width == nr {
+                for kk in 0..<k {
+                    let src = b + kk * ldb + c0, row = base + kk * nr
+                    store16(row, load16(src))
+                    store16(row + 16, load16(src + 16))
+                }
+            } else {
+                for kk in 0..<k {
+                    let src = b + kk * ldb + c0
+                    let row = base + kk * nr
+                    for j in 0..<width { row[j] = src[j] }
+                    for j in width..<nr { row[j] = 0 }
+                }
             }
         }
     }
 
     /// C[m, n] += A[m, k] · B for the packed panels `panels` of B and the rows `rows` of A and C,
-    /// single-threaded (packs those rows of A first). With `overwrite` (requires k > 0), C = A · B:
-    /// C's previous contents in those rows and panels' columns are neither read nor kept.
+    /// single-threaded. With `overwrite` (requires k > 0), C = A · B: C's previous contents in those rows
+    /// and panels' columns are neither read nor kept.
     ///
     /// - Parameters:
     ///   - a: A's first element, rows `lda` apart.
@@ -102,33 +169,15 @@ public enum GEMM {
         if panels.isEmpty || rows.isEmpty { return }
         precondition(k > 0 || !overwrite, "GEMM: overwrite needs k > 0")
         if k == 0 { return }
-        let blocks = (rows.count + mr - 1) / mr
-        let aPacked = UnsafeMutablePointer<Float>.allocate(capacity: blocks * k * mr)
-        defer { aPacked.deallocate() }
-        packA(a + rows.lowerBound * lda, lda: lda, rows: rows.count, k: k, into: aPacked, blocks: 0..<blocks)
-        multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c + rows.lowerBound * ldc, ldc: ldc,
-                          rows: rows.count, panels: panels, rowBlocks: 0..<blocks, overwrite: overwrite)
+        blocked(n: n, k: k, a: a + rows.lowerBound * lda, lda: lda, packed: packed, c: c + rows.lowerBound * ldc,
+                ldc: ldc, rows: 0..<rows.count, panels: panels, epilogue: Epilogue(overwrite: overwrite))
     }
 
-    /// Packs the row blocks `blocks` of A `[rows, k]`: block `ib` (rows ib·mr ..< ib·mr + mr) goes to
-    /// `dst + ib·k·mr` as `[k][mr]`, so the micro-panel for K block k0 starts at `dst + ib·k·mr + k0·mr`.
-    static func packA(
-        _ a: UnsafePointer<Float>, lda: Int, rows: Int, k: Int, into dst: UnsafeMutablePointer<Float>, blocks: Range<Int>
-    ) {
-        for ib in blocks {
-            let r0 = ib * mr
-            packRows(a + r0 * lda, lda: lda, rows: min(mr, rows - r0), depth: k, into: dst + ib * k * mr)
-        }
-    }
-
-    /// The blocked loop nest of the file comment over A packed by `packA`: C[rows, n] += A · B for the
-    /// row blocks `rowBlocks` and the panels `panels`. With `overwrite`, C's previous contents are
-    /// ignored: the first K block stores `bias + A·B` (`bias` `[n]`, or zeros when nil) instead of adding,
-    /// which saves `linear` a zero-fill, a bias pass and one read of C.
-    static func multiplyAddPacked(
-        n: Int, k: Int, aPacked: UnsafePointer<Float>, packed: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, panels: Range<Int>, rowBlocks: Range<Int>,
-        overwrite: Bool = false, bias: UnsafePointer<Float>? = nil
+    /// The blocked loop nest of the file comment: C[rows, n] (+)= A · B for the row range `rows` and the
+    /// panels `panels`, with `epilogue` applied (its `residual` is offset like C).
+    static func blocked(
+        n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, panels: Range<Int>, epilogue e: Epilogue
     ) {
         var j0 = panels.lowerBound
         while j0 < panels.upperBound {
@@ -136,15 +185,29 @@ public enum GEMM {
             var k0 = 0
             while k0 < k {
                 let kb = min(kc, k - k0)
-                for ib in rowBlocks {
-                    let i = ib * mr
-                    let ap = aPacked + ib * k * mr + k0 * mr  // [kb][mr], L1-resident across the panels
+                let first = e.overwrite && k0 == 0, last = k0 + kb == k
+                var i = rows.lowerBound
+                while i < rows.upperBound {
+                    let height = min(mr, rows.upperBound - i)
+                    let ap = a + i * lda + k0  // [height][kb], L1-resident across the panels
                     for p in j0..<j1 {
                         let n0 = p * nr
-                        microKernel(kb, ap, packed + p * k * nr + k0 * nr, c + i * ldc + n0, ldc,
-                                    rows: min(mr, rows - i), width: min(nr, n - n0),
-                                    store: overwrite && k0 == 0 ? .overwrite(bias.map { $0 + n0 }) : .add)
+                        let store = TileStore(
+                            first: first, activate: last && e.quickGELU,
+                            bias: first ? e.bias.map { $0 + n0 } : nil,
+                            residual: first ? e.residual.map { $0 + i * ldc + n0 } : nil)
+                        let bp = packed + p * k * nr + k0 * nr, cp = c + i * ldc + n0, width = min(nr, n - n0)
+                        #if arch(x86_64)
+                        if height <= 4 {
+                            microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store)
+                        } else {
+                            microKernel12(kb, ap, lda, height, bp, cp, ldc, width: width, store: store)
+                        }
+                        #else
+                        microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store)
+                        #endif
                     }
+                    i += height
                 }
                 k0 += kb
             }
@@ -152,27 +215,8 @@ public enum GEMM {
         }
     }
 
-    /// Packs `rows` (≤ mr) rows of A, `depth` columns each, k-major: `dst[kk*mr + r] = a[r*lda + kk]`,
-    /// rows `rows..<mr` zero-filled so the micro-kernel can always compute all mr rows.
-    @inline(__always)
-    static func packRows(
-        _ a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int, into dst: UnsafeMutablePointer<Float>
-    ) {
-        if rows < mr { dst.initialize(repeating: 0, count: depth * mr) }
-        for r in 0..<rows {
-            // Pointer steps rather than indices: no overflow checks in the copy loop.
-            var s = a + r * lda, d = dst + r
-            for _ in 0..<depth {
-                d.pointee = s.pointee
-                s += 1
-                d += mr
-            }
-        }
-    }
-
-    /// C[m, n] += A[m, k] · B over all panels, split across `Parallelism.threads` threads: A is packed
-    /// once (row blocks split across threads), then the products are split into about 4 chunks per
-    /// thread, by panels when there are enough of them, otherwise by row blocks.
+    /// C[m, n] (+)= A[m, k] · B over all panels, split across `Parallelism.threads` threads into about 4
+    /// chunks per thread, by panels when there are enough of them, otherwise by blocks of rows.
     public static func multiplyAddParallel(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
@@ -180,35 +224,42 @@ public enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int,
         overwrite: Bool = false, bias: UnsafePointer<Float>? = nil
     ) {
+        multiplyAddParallel(m: m, n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc,
+                            epilogue: Epilogue(overwrite: overwrite, bias: bias))
+    }
+
+    /// `multiplyAddParallel` with a full `Epilogue` (bias, residual, quick_gelu).
+    public static func multiplyAddParallel(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int,
+        packed: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        epilogue: Epilogue
+    ) {
         if m == 0 || n == 0 { return }
-        precondition(k > 0 || !overwrite, "GEMM: overwrite needs k > 0")
+        precondition(k > 0 || !epilogue.overwrite, "GEMM: overwrite needs k > 0")
         if k == 0 { return }
         let panelCount = (n + nr - 1) / nr
-        let blocks = (m + mr - 1) / mr
         // Below ~1 MFLOP the dispatch costs more than it saves.
         let threads = m * n * k < 1 << 20 ? 1 : Parallelism.threads
-        let aPacked = UnsafeMutablePointer<Float>.allocate(capacity: blocks * k * mr)
-        defer { aPacked.deallocate() }
-        let packParts = Parallelism.split(blocks, parts: threads)
-        Parallelism.parallelFor(packParts.count) { t in
-            packA(a, lda: lda, rows: m, k: k, into: aPacked, blocks: packParts[t])
-        }
         if threads == 1 {
-            multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
-                              panels: 0..<panelCount, rowBlocks: 0..<blocks, overwrite: overwrite, bias: bias)
+            blocked(n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc, rows: 0..<m,
+                    panels: 0..<panelCount, epilogue: epilogue)
         } else if panelCount >= 2 * threads {
             // About 4 chunks per thread (of at most nc panels each), handed out dynamically: a thread
             // that loses time slices to another process simply takes fewer chunks.
             let parts = Parallelism.split(panelCount, parts: max(4 * threads, (panelCount + nc - 1) / nc))
             Parallelism.parallelFor(parts.count) { t in
-                multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
-                                  panels: parts[t], rowBlocks: 0..<blocks, overwrite: overwrite, bias: bias)
+                blocked(n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc, rows: 0..<m,
+                        panels: parts[t], epilogue: epilogue)
             }
         } else {
+            let blocks = (m + mr - 1) / mr
             let parts = Parallelism.split(blocks, parts: 4 * threads)
             Parallelism.parallelFor(parts.count) { t in
-                multiplyAddPacked(n: n, k: k, aPacked: aPacked, packed: packed, c: c, ldc: ldc, rows: m,
-                                  panels: 0..<panelCount, rowBlocks: parts[t], overwrite: overwrite, bias: bias)
+                let rows = parts[t].lowerBound * mr..<min(m, parts[t].upperBound * mr)
+                blocked(n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc, rows: rows,
+                        panels: 0..<panelCount, epilogue: epilogue)
             }
         }
     }
@@ -216,11 +267,15 @@ public enum GEMM {
 
 // MARK: - Micro-kernels
 
-/// How a micro-kernel writes its tile: add into C, or overwrite C with `bias + tile` (bias: the tile's
-/// first column's entry of a `[n]` bias vector, nil for zeros).
-enum TileStore {
-    case add
-    case overwrite(UnsafePointer<Float>?)
+/// How a micro-kernel finishes its tile: with `first`, C = bias + residual + tile (C is not read;
+/// `bias` points at the tile's first column's entry of the `[n]` bias, `residual` at the tile's first
+/// element, rows `ldc` apart; either may be nil); otherwise C += tile. With `activate`, quick_gelu is
+/// applied before the store.
+struct TileStore {
+    var first: Bool
+    var activate: Bool
+    var bias: UnsafePointer<Float>?
+    var residual: UnsafePointer<Float>?
 }
 
 @inline(__always)
@@ -233,20 +288,53 @@ private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
+/// Finishes one full-width row of a tile (`lo`, `hi`: its two accumulator vectors) at `c` as `s` says;
+/// `r` is the row's index in the tile (for the residual's offset).
 @inline(__always)
-private func addStore16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
-    let raw = UnsafeMutableRawPointer(p)
-    raw.storeBytes(of: raw.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+private func finishRow(
+    _ c: UnsafeMutablePointer<Float>, _ lo: SIMD16<Float>, _ hi: SIMD16<Float>, _ r: Int, _ ldc: Int, _ s: TileStore
+) {
+    var x0 = lo, x1 = hi
+    if s.first {
+        if let b = s.bias { x0 += load16(b); x1 += load16(b + 16) }
+        if let res = s.residual { x0 += load16(res + r * ldc); x1 += load16(res + r * ldc + 16) }
+    } else {
+        x0 += load16(c); x1 += load16(c + 16)
+    }
+    if s.activate { x0 = quickGELU16(x0); x1 = quickGELU16(x1) }
+    store16(c, x0)
+    store16(c + 16, x1)
+}
+
+/// `finishRow` for the ragged last panel: only the first `width` (< 32) columns exist. The arithmetic is
+/// the same, lane for lane, as the full-width path.
+@inline(__always)
+private func finishPartialRow(
+    _ c: UnsafeMutablePointer<Float>, _ lo: SIMD16<Float>, _ hi: SIMD16<Float>, _ r: Int, _ ldc: Int,
+    _ s: TileStore, width: Int
+) {
+    var x0 = lo, x1 = hi
+    for j in 0..<width {
+        var v = j < 16 ? x0[j] : x1[j - 16]
+        if s.first {
+            if let b = s.bias { v += b[j] }
+            if let res = s.residual { v += res[r * ldc + j] }
+        } else {
+            v += c[j]
+        }
+        if j < 16 { x0[j] = v } else { x1[j - 16] = v }
+    }
+    if s.activate { x0 = quickGELU16(x0); x1 = quickGELU16(x1) }
+    for j in 0..<width { c[j] = j < 16 ? x0[j] : x1[j - 16] }
 }
 
 #if arch(x86_64)
-/// C[rows, width] += Apacked[kb][12] · Bpanel[kb, 32]: the register-blocked micro-kernel (see the file
-/// comment). All 12 rows are computed (packed A is zero-padded); only `rows` rows and `width` columns
-/// are stored.
+/// C[rows, width] (+)= A[rows, kb] · Bpanel[kb, 32]: the 12-row register-blocked micro-kernel (see the file
+/// comment). A's rows are `lda` apart; rows ≥ `rows` (≤ 12) read row `rows - 1` again and are not stored.
 @inline(__always)
-private func microKernel(
-    _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int, store: TileStore
+private func microKernel12(
+    _ kb: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: Int, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, width: Int, store: TileStore
 ) {
     var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
     var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
@@ -254,129 +342,95 @@ private func microKernel(
     var c60 = SIMD16<Float>(), c61 = SIMD16<Float>(), c70 = SIMD16<Float>(), c71 = SIMD16<Float>()
     var c80 = SIMD16<Float>(), c81 = SIMD16<Float>(), c90 = SIMD16<Float>(), c91 = SIMD16<Float>()
     var ca0 = SIMD16<Float>(), ca1 = SIMD16<Float>(), cb0 = SIMD16<Float>(), cb1 = SIMD16<Float>()
-    var ap = a, bp = b
+    let l = rows - 1
+    var a0 = a, a1 = a + min(1, l) * lda, a2 = a + min(2, l) * lda, a3 = a + min(3, l) * lda
+    var a4 = a + min(4, l) * lda, a5 = a + min(5, l) * lda, a6 = a + min(6, l) * lda, a7 = a + min(7, l) * lda
+    var a8 = a + min(8, l) * lda, a9 = a + min(9, l) * lda, a10 = a + min(10, l) * lda, a11 = a + min(11, l) * lda
+    var bp = b
     for _ in 0..<kb {
         let b0 = load16(bp), b1 = load16(bp + 16)
-        var s = SIMD16<Float>(repeating: ap[0])
+        var s = SIMD16<Float>(repeating: a0.pointee)
         c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[1])
+        s = SIMD16<Float>(repeating: a1.pointee)
         c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[2])
+        s = SIMD16<Float>(repeating: a2.pointee)
         c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[3])
+        s = SIMD16<Float>(repeating: a3.pointee)
         c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[4])
+        s = SIMD16<Float>(repeating: a4.pointee)
         c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[5])
+        s = SIMD16<Float>(repeating: a5.pointee)
         c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[6])
+        s = SIMD16<Float>(repeating: a6.pointee)
         c60 = c60.addingProduct(s, b0); c61 = c61.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[7])
+        s = SIMD16<Float>(repeating: a7.pointee)
         c70 = c70.addingProduct(s, b0); c71 = c71.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[8])
+        s = SIMD16<Float>(repeating: a8.pointee)
         c80 = c80.addingProduct(s, b0); c81 = c81.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[9])
+        s = SIMD16<Float>(repeating: a9.pointee)
         c90 = c90.addingProduct(s, b0); c91 = c91.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[10])
+        s = SIMD16<Float>(repeating: a10.pointee)
         ca0 = ca0.addingProduct(s, b0); ca1 = ca1.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[11])
+        s = SIMD16<Float>(repeating: a11.pointee)
         cb0 = cb0.addingProduct(s, b0); cb1 = cb1.addingProduct(s, b1)
-        ap += 12
+        // Pointer steps rather than indices: no overflow checks in the loop.
+        a0 += 1; a1 += 1; a2 += 1; a3 += 1; a4 += 1; a5 += 1; a6 += 1; a7 += 1; a8 += 1; a9 += 1; a10 += 1; a11 += 1
         bp += GEMM.nr
     }
-    if rows == 12 && width == GEMM.nr, case .overwrite(let bias) = store {
-        // First K block of `linear`: C = bias + tile, C is not read.
-        let b0 = bias.map { load16($0) } ?? SIMD16<Float>(), b1 = bias.map { load16($0 + 16) } ?? SIMD16<Float>()
-        store16(c, c00 + b0); store16(c + 16, c01 + b1)
-        store16(c + ldc, c10 + b0); store16(c + ldc + 16, c11 + b1)
-        store16(c + 2 * ldc, c20 + b0); store16(c + 2 * ldc + 16, c21 + b1)
-        store16(c + 3 * ldc, c30 + b0); store16(c + 3 * ldc + 16, c31 + b1)
-        store16(c + 4 * ldc, c40 + b0); store16(c + 4 * ldc + 16, c41 + b1)
-        store16(c + 5 * ldc, c50 + b0); store16(c + 5 * ldc + 16, c51 + b1)
-        store16(c + 6 * ldc, c60 + b0); store16(c + 6 * ldc + 16, c61 + b1)
-        store16(c + 7 * ldc, c70 + b0); store16(c + 7 * ldc + 16, c71 + b1)
-        store16(c + 8 * ldc, c80 + b0); store16(c + 8 * ldc + 16, c81 + b1)
-        store16(c + 9 * ldc, c90 + b0); store16(c + 9 * ldc + 16, c91 + b1)
-        store16(c + 10 * ldc, ca0 + b0); store16(c + 10 * ldc + 16, ca1 + b1)
-        store16(c + 11 * ldc, cb0 + b0); store16(c + 11 * ldc + 16, cb1 + b1)
-    } else if rows == 12 && width == GEMM.nr {
-        // The common full tile: 24 read-add-writes, no bookkeeping.
-        addStore16(c, c00); addStore16(c + 16, c01)
-        addStore16(c + ldc, c10); addStore16(c + ldc + 16, c11)
-        addStore16(c + 2 * ldc, c20); addStore16(c + 2 * ldc + 16, c21)
-        addStore16(c + 3 * ldc, c30); addStore16(c + 3 * ldc + 16, c31)
-        addStore16(c + 4 * ldc, c40); addStore16(c + 4 * ldc + 16, c41)
-        addStore16(c + 5 * ldc, c50); addStore16(c + 5 * ldc + 16, c51)
-        addStore16(c + 6 * ldc, c60); addStore16(c + 6 * ldc + 16, c61)
-        addStore16(c + 7 * ldc, c70); addStore16(c + 7 * ldc + 16, c71)
-        addStore16(c + 8 * ldc, c80); addStore16(c + 8 * ldc + 16, c81)
-        addStore16(c + 9 * ldc, c90); addStore16(c + 9 * ldc + 16, c91)
-        addStore16(c + 10 * ldc, ca0); addStore16(c + 10 * ldc + 16, ca1)
-        addStore16(c + 11 * ldc, cb0); addStore16(c + 11 * ldc + 16, cb1)
+    if rows == 12 && width == GEMM.nr {
+        finishRow(c, c00, c01, 0, ldc, store); finishRow(c + ldc, c10, c11, 1, ldc, store)
+        finishRow(c + 2 * ldc, c20, c21, 2, ldc, store); finishRow(c + 3 * ldc, c30, c31, 3, ldc, store)
+        finishRow(c + 4 * ldc, c40, c41, 4, ldc, store); finishRow(c + 5 * ldc, c50, c51, 5, ldc, store)
+        finishRow(c + 6 * ldc, c60, c61, 6, ldc, store); finishRow(c + 7 * ldc, c70, c71, 7, ldc, store)
+        finishRow(c + 8 * ldc, c80, c81, 8, ldc, store); finishRow(c + 9 * ldc, c90, c91, 9, ldc, store)
+        finishRow(c + 10 * ldc, ca0, ca1, 10, ldc, store); finishRow(c + 11 * ldc, cb0, cb1, 11, ldc, store)
     } else {
         let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51),
                    (c60, c61), (c70, c71), (c80, c81), (c90, c91), (ca0, ca1), (cb0, cb1)]
-        storeRows(acc, c, ldc, rows: rows, width: width, store: store)
+        for r in 0..<rows {
+            if width == GEMM.nr {
+                finishRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store)
+            } else {
+                finishPartialRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store, width: width)
+            }
+        }
     }
-}
-#else
-/// C[rows, width] += Apacked[kb][4] · Bpanel[kb, 32] (see the file comment); rows ≥ `rows` and
-/// columns ≥ `width` are computed but not stored.
-@inline(__always)
-private func microKernel(
-    _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int, store: TileStore
-) {
-    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
-    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
-    var ap = a, bp = b
-    for _ in 0..<kb {
-        let b0 = load16(bp), b1 = load16(bp + 16)
-        var s = SIMD16<Float>(repeating: ap[0])
-        c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[1])
-        c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[2])
-        c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: ap[3])
-        c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
-        ap += 4
-        bp += GEMM.nr
-    }
-    storeRows([(c00, c01), (c10, c11), (c20, c21), (c30, c31)], c, ldc, rows: rows, width: width, store: store)
 }
 #endif
 
-/// Writes the accumulator rows `acc[0..<rows]` to C (`width` ≤ 32 columns each, rows `ldc` apart) as
-/// `store` says: added into C, or `bias + acc` overwriting C.
+/// C[rows, width] (+)= A[rows, kb] · Bpanel[kb, 32] for at most 4 rows (the row tail on x86-64, every
+/// block elsewhere); rows ≥ `rows` read row `rows - 1` again and are not stored.
 @inline(__always)
-private func storeRows(
-    _ acc: [(SIMD16<Float>, SIMD16<Float>)], _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int,
-    store: TileStore
+private func microKernel4(
+    _ kb: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: Int, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, width: Int, store: TileStore
 ) {
-    switch store {
-    case .add:
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
+    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
+    let l = rows - 1
+    var a0 = a, a1 = a + min(1, l) * lda, a2 = a + min(2, l) * lda, a3 = a + min(3, l) * lda
+    var bp = b
+    for _ in 0..<kb {
+        let b0 = load16(bp), b1 = load16(bp + 16)
+        var s = SIMD16<Float>(repeating: a0.pointee)
+        c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: a1.pointee)
+        c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: a2.pointee)
+        c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
+        s = SIMD16<Float>(repeating: a3.pointee)
+        c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
+        a0 += 1; a1 += 1; a2 += 1; a3 += 1
+        bp += GEMM.nr
+    }
+    let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31)]
+    for r in 0..<rows {
         if width == GEMM.nr {
-            for r in 0..<rows {
-                addStore16(c + r * ldc, acc[r].0)
-                addStore16(c + r * ldc + 16, acc[r].1)
-            }
+            finishRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store)
         } else {
-            for r in 0..<rows { addPartial(c + r * ldc, acc[r].0, acc[r].1, width) }
-        }
-    case .overwrite(let bias):
-        for r in 0..<rows {
-            let row = c + r * ldc
-            for j in 0..<width { row[j] = (bias?[j] ?? 0) + (j < 16 ? acc[r].0[j] : acc[r].1[j - 16]) }
+            finishPartialRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store, width: width)
         }
     }
-}
-
-/// c[0..<width] += (lo ++ hi)[0..<width], for the ragged last panel.
-@inline(__always)
-private func addPartial(_ c: UnsafeMutablePointer<Float>, _ lo: SIMD16<Float>, _ hi: SIMD16<Float>, _ width: Int) {
-    for j in 0..<min(width, 16) { c[j] += lo[j] }
-    if width > 16 { for j in 16..<width { c[j] += hi[j - 16] } }
 }
 
 // MARK: - Tensor-level entry points
@@ -402,53 +456,80 @@ public struct PackedMatrix: Sendable {
     /// Packs `outputs × inputs` row-major floats read straight from `weights` (e.g. a memory-mapped
     /// checkpoint, avoiding an intermediate copy). `weights` may be nil only when the matrix is empty.
     public init(outputs n: Int, inputs k: Int, weights: UnsafePointer<Float>?) {
-        precondition(n >= 0 && k >= 0, "PackedMatrix: negative shape [\(n), \(k)]")
+        self.init(stacking: weights.map { [($0, n)] } ?? [], outputs: n, inputs: k)
+    }
+
+    /// Packs several `[rows, inputs]` row-major weights stacked into one `[Σ rows, inputs]` matrix, read
+    /// straight from their pointers: e.g. an attention layer's q, k and v projections, so that all
+    /// three come out of one GEMM (one pass over the input, one dispatch) as `[tokens, 3·hidden]`.
+    public init(stacking parts: [(pointer: UnsafePointer<Float>, rows: Int)], inputs k: Int) {
+        self.init(stacking: parts, outputs: parts.reduce(0) { $0 + $1.rows }, inputs: k)
+    }
+
+    private init(stacking parts: [(pointer: UnsafePointer<Float>, rows: Int)], outputs n: Int, inputs k: Int) {
+        precondition(n >= 0 && k >= 0 && parts.allSatisfy { $0.rows >= 0 }, "PackedMatrix: negative shape [\(n), \(k)]")
         outputs = n
         inputs = k
         let count = GEMM.packedCount(n: n, k: k)
-        guard count > 0, let weights else {
-            precondition(count == 0, "PackedMatrix: no weights for a [\(n), \(k)] matrix")
+        guard count > 0 else {
             panels = []
             return
         }
+        precondition(!parts.isEmpty, "PackedMatrix: no weights for a [\(n), \(k)] matrix")
         panels = [Float](unsafeUninitializedCapacity: count) { d, initialized in
-            GEMM.packTransposed(weights, ldb: k, n: n, k: k, into: d.baseAddress!)
+            GEMM.packTransposed(parts: parts, ldb: k, k: k, into: d.baseAddress!)
             initialized = count
         }
     }
 }
 
-/// `x · Wᵀ + bias` — PyTorch's `nn.Linear` on every row of `x`.
+/// `x · Wᵀ + bias` — PyTorch's `nn.Linear` on every row of `x` — optionally followed by a residual add
+/// and `quick_gelu`, fused into the product (one pass over the output instead of three):
+/// `act(x · Wᵀ + bias + residual)`.
 ///
 /// - Parameters:
 ///   - x: `[..., inputs]` (any rank ≥ 1; leading dimensions are treated as rows).
 ///   - weight: the packed `[outputs, inputs]` weight.
 ///   - bias: `[outputs]` or `nil`.
+///   - residual: `[..., outputs]` (the same rows as `x`) added to the product, or `nil`.
+///   - quickGELU: apply `x · sigmoid(1.702 · x)` to the result (CLIP's MLP activation).
 /// - Returns: `[..., outputs]`.
-public func linear(_ x: Tensor, _ weight: PackedMatrix, bias: [Float]? = nil) -> Tensor {
+public func linear(
+    _ x: Tensor, _ weight: PackedMatrix, bias: [Float]? = nil, residual: Tensor? = nil, quickGELU: Bool = false
+) -> Tensor {
     precondition(x.columns == weight.inputs, "linear: input width \(x.columns) ≠ weight inputs \(weight.inputs)")
     precondition(bias == nil || bias!.count == weight.outputs, "linear: bias length ≠ \(weight.outputs)")
     let m = x.rows, n = weight.outputs, k = weight.inputs
+    let shape = Array(x.shape.dropLast()) + [n]
+    precondition(residual == nil || residual!.shape == shape, "linear: residual shape ≠ \(shape)")
     if k == 0 || m == 0 || n == 0 {
-        // No products: every row is the bias (or zeros).
+        // No products: every row is the bias (or zeros), plus the residual.
         let row = bias ?? [Float](repeating: 0, count: n)
-        return Tensor(shape: Array(x.shape.dropLast()) + [n], scalars: (0..<m).flatMap { _ in row })
+        var y = Tensor(shape: shape, scalars: (0..<m).flatMap { _ in row })
+        if let residual { y = add(y, residual) }
+        if quickGELU { quickGELUInPlace(&y) }
+        return y
     }
-    // The GEMM's first K block overwrites every element of C with bias + A·B, so C starts uninitialised.
+    // The GEMM's first K block overwrites every element of C with bias + residual + A·B, so C starts
+    // uninitialised.
     let out = [Float](unsafeUninitializedCapacity: m * n) { c, initialized in
         let cp = c.baseAddress!
         x.scalars.withUnsafeBufferPointer { a in
             weight.panels.withUnsafeBufferPointer { p in
-                func run(_ b: UnsafePointer<Float>?) {
-                    GEMM.multiplyAddParallel(m: m, n: n, k: k, a: a.baseAddress!, lda: k,
-                                             packed: p.baseAddress!, c: cp, ldc: n, overwrite: true, bias: b)
+                func run(_ b: UnsafePointer<Float>?, _ r: UnsafePointer<Float>?) {
+                    GEMM.multiplyAddParallel(
+                        m: m, n: n, k: k, a: a.baseAddress!, lda: k, packed: p.baseAddress!, c: cp, ldc: n,
+                        epilogue: GEMM.Epilogue(overwrite: true, bias: b, residual: r, quickGELU: quickGELU))
                 }
-                if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                func withResidual(_ b: UnsafePointer<Float>?) {
+                    if let residual { residual.scalars.withUnsafeBufferPointer { run(b, $0.baseAddress!) } } else { run(b, nil) }
+                }
+                if let bias { bias.withUnsafeBufferPointer { withResidual($0.baseAddress!) } } else { withResidual(nil) }
             }
         }
         initialized = m * n
     }
-    return Tensor(shape: Array(x.shape.dropLast()) + [n], scalars: out)
+    return Tensor(shape: shape, scalars: out)
 }
 
 /// `x · Wᵀ + bias` with an unpacked `[outputs, inputs]` weight (packs it first; prefer `PackedMatrix`

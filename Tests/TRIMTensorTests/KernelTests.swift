@@ -4,8 +4,8 @@ import XCTest
 import TRIMTensor
 
 /// Every kernel against a naive scalar version written in Double, on shapes chosen to hit the edges:
-/// not multiples of the SIMD width or of the 6 × 32 micro-kernel, single rows, K = 1, K spanning
-/// several K blocks.
+/// not multiples of the SIMD width or of the 12 × 32 / 4 × 32 micro-kernels, single rows, K = 1, K
+/// spanning several K blocks, and the fused epilogues (residual, quick_gelu) and stacked weights.
 final class KernelTests: XCTestCase {
     /// A deterministic pseudo-random tensor in [-1, 1) (xorshift; no Foundation randomness).
     static func random(_ shape: [Int], seed: UInt64) -> Tensor {
@@ -78,11 +78,56 @@ final class KernelTests: XCTestCase {
 
     func testLinearMatchesNaiveAcrossColumnBlocksKBlocksAndRowTails() {
         // n > GEMM.nc · 32 (two column blocks, ragged last panel), k > 2 · GEMM.kc (three K blocks,
-        // ragged last), m = 2 · 12 + 1 (a one-row tail micro-panel zero-padded by the packer).
+        // ragged last), m = 2 · 12 + 1 (a one-row tail, which goes through the 4-row kernel).
         let (m, k, n) = (25, 2 * GEMM.kc + 7, GEMM.nc * GEMM.nr + 37)
         let x = Self.random([m, k], seed: 41), w = Self.random([n, k], seed: 42)
         let b = Self.random([n], seed: 43).scalars
         XCTAssertLessThan(Self.relativeError(linear(x, weight: w, bias: b).scalars, naiveLinear(x, w, b)), 1e-6)
+    }
+
+    func testFusedResidualAndQuickGELUMatchNaiveOnEveryRowTail() {
+        // m = 12·b + r for r = 0…11 covers the 12-row kernel, the 4-row tail kernel (r ≤ 4) and the
+        // 12-row kernel on a partial block (r ≥ 5); n = 45 adds a ragged panel; k = 2·kc + 3 makes the
+        // epilogue's first (overwrite) and last (activation) K blocks different blocks.
+        let k = 2 * GEMM.kc + 3, n = 45
+        let w = Self.random([n, k], seed: 51), b = Self.random([n], seed: 52).scalars
+        for m in [1, 2, 4, 5, 11, 12, 13, 16, 17, 23, 24, 25] {
+            let x = Self.random([m, k], seed: UInt64(60 + m)), res = Self.random([m, n], seed: UInt64(90 + m))
+            let plain = naiveLinear(x, w, b)
+            let withResidual = plain.enumerated().map { $0.element + Double(res.scalars[$0.offset]) }
+            let y = linear(x, PackedMatrix(weight: w), bias: b, residual: res)
+            XCTAssertLessThan(Self.relativeError(y.scalars, withResidual), 1e-6, "residual, m = \(m)")
+            let g = linear(x, PackedMatrix(weight: w), bias: b, residual: res, quickGELU: true)
+            let ref = withResidual.map { $0 / (1 + Foundation.exp(-1.702 * $0)) }
+            XCTAssertLessThan(Self.relativeError(g.scalars, ref), 1e-6, "quick_gelu, m = \(m)")
+            // The fused activation is the same function as the separate pass, to the bit.
+            var separate = linear(x, PackedMatrix(weight: w), bias: b, residual: res)
+            quickGELUInPlace(&separate)
+            XCTAssertEqual(g.scalars, separate.scalars, "m = \(m)")
+        }
+    }
+
+    func testStackedWeightsEqualSeparateProductsAndFusedAttentionEqualsSeparate() {
+        // Three [20, 24] weights stacked (20 is not a multiple of 32: panels straddle the parts).
+        let x = Self.random([13, 24], seed: 71)
+        let ws = (0..<3).map { Self.random([20, 24], seed: UInt64(72 + $0)) }
+        let stacked = ws.map { $0.scalars }.withPointers { pointers in
+            PackedMatrix(stacking: pointers.map { ($0, 20) }, inputs: 24)
+        }
+        XCTAssertEqual(stacked.outputs, 60)
+        let fused = linear(x, stacked)
+        let separate = ws.map { linear(x, weight: $0) }
+        for i in 0..<13 {
+            for part in 0..<3 {
+                XCTAssertEqual(Array(fused.scalars[(i * 60 + part * 20)..<(i * 60 + part * 20 + 20)]),
+                               Array(separate[part].scalars[(i * 20)..<(i * 20 + 20)]))
+            }
+        }
+        for causal in [false, true] {
+            let a = multiHeadAttention(qkv: fused, heads: 4, scale: 0.3, causal: causal)
+            let b = multiHeadAttention(q: separate[0], k: separate[1], v: separate[2], heads: 4, scale: 0.3, causal: causal)
+            XCTAssertEqual(a.scalars, b.scalars, "causal: \(causal)")
+        }
     }
 
     func testMatmulMatchesNaive() {
@@ -181,5 +226,16 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(t.rows(1..<3).scalars, [3, 4, 5, 6])
         XCTAssertEqual(t.transposed().scalars, [1, 3, 5, 2, 4, 6])
         XCTAssertEqual(Tensor.concatenateRows([t.row(0).reshaped([1, 2]), t]).shape, [4, 2])
+    }
+}
+
+private extension Array where Element == [Float] {
+    /// Calls `body` with a base pointer to each inner array (all valid for the duration of the call).
+    func withPointers<R>(_ body: ([UnsafePointer<Float>]) -> R) -> R {
+        func go(_ i: Int, _ done: [UnsafePointer<Float>]) -> R {
+            if i == count { return body(done) }
+            return self[i].withUnsafeBufferPointer { go(i + 1, done + [$0.baseAddress!]) }
+        }
+        return go(0, [])
     }
 }
