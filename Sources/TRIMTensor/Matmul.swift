@@ -181,6 +181,9 @@ public enum GEMM {
         n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, panels: Range<Int>, epilogue e: Epilogue
     ) {
+        // Where the micro-kernels spill their accumulators for `finishTile` (one per call, reused).
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
+        defer { tile.deallocate() }
         var j0 = panels.lowerBound
         while j0 < panels.upperBound {
             let j1 = min(j0 + nc, panels.upperBound)
@@ -201,12 +204,12 @@ public enum GEMM {
                         let bp = packed + p * k * nr + k0 * nr, cp = c + i * ldc + n0, width = min(nr, n - n0)
                         #if arch(x86_64)
                         if height <= 4 {
-                            microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store)
+                            microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
                         } else {
-                            microKernel12(kb, ap, lda, height, bp, cp, ldc, width: width, store: store)
+                            microKernel12(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
                         }
                         #else
-                        microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store)
+                        microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
                         #endif
                     }
                     i += height
@@ -290,44 +293,50 @@ private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
-/// Finishes one full-width row of a tile (`lo`, `hi`: its two accumulator vectors) at `c` as `s` says;
-/// `r` is the row's index in the tile (for the residual's offset).
-@inline(__always)
-private func finishRow(
-    _ c: UnsafeMutablePointer<Float>, _ lo: SIMD16<Float>, _ hi: SIMD16<Float>, _ r: Int, _ ldc: Int, _ s: TileStore
+/// Finishes a tile: `tile` holds the accumulators, `rows` × 32 floats (rows 32 apart), of which `rows`
+/// rows and `width` columns are written to C as `s` says. Deliberately not inlined: the micro-kernels
+/// only spill their accumulators here (24 stores per 512 × 24 FMAs), which keeps them small enough for
+/// the compiler to inline everything they call — inlining a branchy epilogue into every row made the
+/// callers so large that the optimiser stopped inlining `VectorMath.exp` and the epilogue itself.
+@inline(never)
+private func finishTile(
+    _ tile: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int, _ s: TileStore
 ) {
-    var x0 = lo, x1 = hi
-    if s.first {
-        if let b = s.bias { x0 += load16(b); x1 += load16(b + 16) }
-        if let res = s.residual { x0 += load16(res + r * ldc); x1 += load16(res + r * ldc + 16) }
-    } else {
-        x0 += load16(c); x1 += load16(c + 16)
-    }
-    if s.activate { x0 = quickGELU16(x0); x1 = quickGELU16(x1) }
-    store16(c, x0)
-    store16(c + 16, x1)
-}
-
-/// `finishRow` for the ragged last panel: only the first `width` (< 32) columns exist. The arithmetic is
-/// the same, lane for lane, as the full-width path.
-@inline(__always)
-private func finishPartialRow(
-    _ c: UnsafeMutablePointer<Float>, _ lo: SIMD16<Float>, _ hi: SIMD16<Float>, _ r: Int, _ ldc: Int,
-    _ s: TileStore, width: Int
-) {
-    var x0 = lo, x1 = hi
-    for j in 0..<width {
-        var v = j < 16 ? x0[j] : x1[j - 16]
-        if s.first {
-            if let b = s.bias { v += b[j] }
-            if let res = s.residual { v += res[r * ldc + j] }
+    for r in 0..<rows {
+        let acc = tile + r * GEMM.nr, row = c + r * ldc
+        var x0 = load16(acc), x1 = load16(acc + 16)
+        if width == GEMM.nr {
+            if s.first {
+                if let b = s.bias { x0 += load16(b); x1 += load16(b + 16) }
+                if let res = s.residual { x0 += load16(res + r * ldc); x1 += load16(res + r * ldc + 16) }
+            } else {
+                x0 += load16(row); x1 += load16(row + 16)
+            }
         } else {
-            v += c[j]
+            // The ragged last panel: the same arithmetic, lane for lane, on the first `width` columns.
+            for j in 0..<width {
+                var v = j < 16 ? x0[j] : x1[j - 16]
+                if s.first {
+                    if let b = s.bias { v += b[j] }
+                    if let res = s.residual { v += res[r * ldc + j] }
+                } else {
+                    v += row[j]
+                }
+                if j < 16 { x0[j] = v } else { x1[j - 16] = v }
+            }
         }
-        if j < 16 { x0[j] = v } else { x1[j - 16] = v }
+        if s.activate {
+            // quick_gelu (`quickGELU16`, written out: the optimiser would not inline the call here).
+            x0 = x0 / (1 + VectorMath.exp(-1.702 * x0))
+            x1 = x1 / (1 + VectorMath.exp(-1.702 * x1))
+        }
+        if width == GEMM.nr {
+            store16(row, x0)
+            store16(row + 16, x1)
+        } else {
+            for j in 0..<width { row[j] = j < 16 ? x0[j] : x1[j - 16] }
+        }
     }
-    if s.activate { x0 = quickGELU16(x0); x1 = quickGELU16(x1) }
-    for j in 0..<width { c[j] = j < 16 ? x0[j] : x1[j - 16] }
 }
 
 #if arch(x86_64)
@@ -336,7 +345,7 @@ private func finishPartialRow(
 @inline(__always)
 private func microKernel12(
     _ kb: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, width: Int, store: TileStore
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, width: Int, store: TileStore, tile: UnsafeMutablePointer<Float>
 ) {
     var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
     var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
@@ -379,23 +388,15 @@ private func microKernel12(
         a0 += 1; a1 += 1; a2 += 1; a3 += 1; a4 += 1; a5 += 1; a6 += 1; a7 += 1; a8 += 1; a9 += 1; a10 += 1; a11 += 1
         bp += GEMM.nr
     }
-    if rows == 12 && width == GEMM.nr {
-        finishRow(c, c00, c01, 0, ldc, store); finishRow(c + ldc, c10, c11, 1, ldc, store)
-        finishRow(c + 2 * ldc, c20, c21, 2, ldc, store); finishRow(c + 3 * ldc, c30, c31, 3, ldc, store)
-        finishRow(c + 4 * ldc, c40, c41, 4, ldc, store); finishRow(c + 5 * ldc, c50, c51, 5, ldc, store)
-        finishRow(c + 6 * ldc, c60, c61, 6, ldc, store); finishRow(c + 7 * ldc, c70, c71, 7, ldc, store)
-        finishRow(c + 8 * ldc, c80, c81, 8, ldc, store); finishRow(c + 9 * ldc, c90, c91, 9, ldc, store)
-        finishRow(c + 10 * ldc, ca0, ca1, 10, ldc, store); finishRow(c + 11 * ldc, cb0, cb1, 11, ldc, store)
-    } else {
-        let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31), (c40, c41), (c50, c51),
-                   (c60, c61), (c70, c71), (c80, c81), (c90, c91), (ca0, ca1), (cb0, cb1)]
-        for r in 0..<rows {
-            if width == GEMM.nr {
-                finishRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store)
-            } else {
-                finishPartialRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store, width: width)
-            }
-        }
+    do {
+        let t = tile
+        store16(t, c00); store16(t + 16, c01); store16(t + 32, c10); store16(t + 48, c11)
+        store16(t + 64, c20); store16(t + 80, c21); store16(t + 96, c30); store16(t + 112, c31)
+        store16(t + 128, c40); store16(t + 144, c41); store16(t + 160, c50); store16(t + 176, c51)
+        store16(t + 192, c60); store16(t + 208, c61); store16(t + 224, c70); store16(t + 240, c71)
+        store16(t + 256, c80); store16(t + 272, c81); store16(t + 288, c90); store16(t + 304, c91)
+        store16(t + 320, ca0); store16(t + 336, ca1); store16(t + 352, cb0); store16(t + 368, cb1)
+        finishTile(t, c, ldc, rows: rows, width: width, store)
     }
 }
 #endif
@@ -405,7 +406,7 @@ private func microKernel12(
 @inline(__always)
 private func microKernel4(
     _ kb: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, width: Int, store: TileStore
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, width: Int, store: TileStore, tile: UnsafeMutablePointer<Float>
 ) {
     var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
     var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
@@ -425,13 +426,11 @@ private func microKernel4(
         a0 += 1; a1 += 1; a2 += 1; a3 += 1
         bp += GEMM.nr
     }
-    let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31)]
-    for r in 0..<rows {
-        if width == GEMM.nr {
-            finishRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store)
-        } else {
-            finishPartialRow(c + r * ldc, acc[r].0, acc[r].1, r, ldc, store, width: width)
-        }
+    do {
+        let t = tile
+        store16(t, c00); store16(t + 16, c01); store16(t + 32, c10); store16(t + 48, c11)
+        store16(t + 64, c20); store16(t + 80, c21); store16(t + 96, c30); store16(t + 112, c31)
+        finishTile(t, c, ldc, rows: rows, width: width, store)
     }
 }
 
