@@ -293,6 +293,12 @@ private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
+@inline(__always)
+private func addStore16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
+    let raw = UnsafeMutableRawPointer(p)
+    raw.storeBytes(of: raw.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+}
+
 /// Finishes a tile: `tile` holds the accumulators, `rows` × 32 floats (rows 32 apart), of which `rows`
 /// rows and `width` columns are written to C as `s` says. Deliberately not inlined: the micro-kernels
 /// only spill their accumulators here (24 stores per 512 × 24 FMAs), which keeps them small enough for
@@ -387,6 +393,31 @@ private func microKernel12(
         // Pointer steps rather than indices: no overflow checks in the loop.
         a0 += 1; a1 += 1; a2 += 1; a3 += 1; a4 += 1; a5 += 1; a6 += 1; a7 += 1; a8 += 1; a9 += 1; a10 += 1; a11 += 1
         bp += GEMM.nr
+    }
+    if rows == 12 && width == GEMM.nr && !store.activate && store.bias == nil && store.residual == nil {
+        // The plain full tile (attention's products, and every K block after the first but the last
+        // of an activated one): stored or added in place, no spill.
+        if store.first {
+            store16(c, c00); store16(c + 16, c01); store16(c + ldc, c10); store16(c + ldc + 16, c11)
+            store16(c + 2 * ldc, c20); store16(c + 2 * ldc + 16, c21); store16(c + 3 * ldc, c30); store16(c + 3 * ldc + 16, c31)
+            store16(c + 4 * ldc, c40); store16(c + 4 * ldc + 16, c41); store16(c + 5 * ldc, c50); store16(c + 5 * ldc + 16, c51)
+            store16(c + 6 * ldc, c60); store16(c + 6 * ldc + 16, c61); store16(c + 7 * ldc, c70); store16(c + 7 * ldc + 16, c71)
+            store16(c + 8 * ldc, c80); store16(c + 8 * ldc + 16, c81); store16(c + 9 * ldc, c90); store16(c + 9 * ldc + 16, c91)
+            store16(c + 10 * ldc, ca0); store16(c + 10 * ldc + 16, ca1); store16(c + 11 * ldc, cb0); store16(c + 11 * ldc + 16, cb1)
+        } else {
+            addStore16(c, c00); addStore16(c + 16, c01); addStore16(c + ldc, c10); addStore16(c + ldc + 16, c11)
+            addStore16(c + 2 * ldc, c20); addStore16(c + 2 * ldc + 16, c21)
+            addStore16(c + 3 * ldc, c30); addStore16(c + 3 * ldc + 16, c31)
+            addStore16(c + 4 * ldc, c40); addStore16(c + 4 * ldc + 16, c41)
+            addStore16(c + 5 * ldc, c50); addStore16(c + 5 * ldc + 16, c51)
+            addStore16(c + 6 * ldc, c60); addStore16(c + 6 * ldc + 16, c61)
+            addStore16(c + 7 * ldc, c70); addStore16(c + 7 * ldc + 16, c71)
+            addStore16(c + 8 * ldc, c80); addStore16(c + 8 * ldc + 16, c81)
+            addStore16(c + 9 * ldc, c90); addStore16(c + 9 * ldc + 16, c91)
+            addStore16(c + 10 * ldc, ca0); addStore16(c + 10 * ldc + 16, ca1)
+            addStore16(c + 11 * ldc, cb0); addStore16(c + 11 * ldc + 16, cb1)
+        }
+        return
     }
     do {
         let t = tile
