@@ -211,7 +211,10 @@ def main():
             for m, k, n in GEMM_SHAPES:
                 name = f"{m}x{k}x{n}"
                 pt, sw = float(np.median([r[name] for r in tg])), float(np.median([r[name] for r in sg]))
-                rows.append((f"sgemm {name}, {threads} thr (GFLOP/s)", pt, sw, sw / pt))
+                # GFLOP/s: higher is better, so the ratio that reads like the time rows is PyTorch / Swift
+                # time = Swift / PyTorch GFLOP/s; per round, then the range over rounds.
+                per_round = [s_[name] / t_[name] for t_, s_ in zip(tg, sg)]
+                rows.append((f"sgemm {name}, {threads} thr (GFLOP/s)", pt, sw, sw / pt, per_round))
                 res[f"gemm_{name}_t{threads}"] = {"torch": pt, "swift": sw}
 
     global MODEL_THREADS
@@ -235,8 +238,10 @@ def main():
     tvm, tem = float(np.median(tv)), float(np.median(te))
     svm = float(np.median([r["median_s"]["vision"] for r in sv]))
     sem = float(np.median([r["median_s"]["total"] for r in se]))
-    rows.append((f"vision, all {len(hidden_layers(sv))} layers + hidden states (s)", tvm, svm, svm / tvm))
-    rows.append(("TRIM end to end, model loaded (s)", tem, sem, sem / tem))
+    rows.append((f"vision, all {len(hidden_layers(sv))} layers + hidden states (s)", tvm, svm, svm / tvm,
+                 [r["median_s"]["vision"] / t for t, r in zip(tv, sv)]))
+    rows.append(("TRIM end to end, model loaded (s)", tem, sem, sem / tem,
+                 [r["median_s"]["total"] / t for t, r in zip(te, se)]))
     res.update(torch_vision=tv, torch_e2e=te, swift_vision_bench=sv, swift_e2e_bench=se)
 
     if a.prompt_lengths:
@@ -249,7 +254,7 @@ def main():
                 tt = median_time(lambda: model.get_text_features(input_ids=torch.tensor([ids])), a.runs)
             st = trim_json(["bench", "--model", model_dir, "--prompt", prompt, "--runs", str(a.runs), "--json"])
             stt = st["median_s"]["text"]
-            rows.append((f"text tower, {label} ({len(ids)} tokens) (s)", tt, stt, stt / tt))
+            rows.append((f"text tower, {label} ({len(ids)} tokens) (s)", tt, stt, stt / tt, [stt / tt]))
             res[f"text_{len(ids)}_tokens"] = {"torch": tt, "swift": stt, "swift_total": st["median_s"]["total"]}
         del model
 
@@ -272,16 +277,22 @@ def main():
         tload, sload = float(np.median([x[0] for x in tl])), float(np.median([x[0] for x in sl]))
         tfirst, sfirst = float(np.median([x[1] for x in tl])), float(np.median([x[1] for x in sl]))
         trss_m, srss_m = float(np.median(trss)), float(np.median(srss))
-        rows.append(("load only, fresh process (s)", tload, sload, sload / tload))
-        rows.append(("load + first TRIM result, fresh process (s)", tfirst, sfirst, sfirst / tfirst))
+        rows.append(("load only, fresh process (s)", tload, sload, sload / tload,
+                     [s_[0] / t_[0] for t_, s_ in zip(tl, sl)]))
+        rows.append(("load + first TRIM result, fresh process (s)", tfirst, sfirst, sfirst / tfirst,
+                     [s_[1] / t_[1] for t_, s_ in zip(tl, sl)]))
         rows.append((f"peak RSS / fp32 weight bytes ({weights / 2**30:.2f} GiB)", trss_m / weights, srss_m / weights,
-                     srss_m / trss_m))
+                     srss_m / trss_m, [s_ / t_ for t_, s_ in zip(trss, srss)]))
         res.update(torch_load=tl, swift_load=sl, torch_rss=trss, swift_rss=srss, weight_bytes=weights)
 
     res["uptime_after"] = uptime()
-    print(f"\n{'measure':<48} {'PyTorch':>10} {'Swift':>10} {'Swift/PyTorch':>14}")
-    for name, pt, sw, ratio in rows:
-        print(f"{name:<48} {pt:>10.3f} {sw:>10.3f} {ratio:>14.2f}")
+    # Swift/PyTorch: the ratio of the medians; "per round": the same ratio within each interleaved round
+    # (both sides measured minutes apart at most), its range over the rounds.
+    print(f"\n{'measure':<48} {'PyTorch':>10} {'Swift':>10} {'Swift/PyTorch':>14} {'per round':>12}")
+    for name, pt, sw, ratio, per_round in rows:
+        spread = f"{min(per_round):.2f}–{max(per_round):.2f}" if len(per_round) > 1 else ""
+        print(f"{name:<48} {pt:>10.3f} {sw:>10.3f} {ratio:>14.2f} {spread:>12}")
+    res["table"] = [{"measure": n, "torch": pt, "swift": sw, "ratio": r, "per_round": pr} for n, pt, sw, r, pr in rows]
     print("load after:", res["uptime_after"])
     if a.json:
         with open(a.json, "w") as f:
