@@ -15,7 +15,8 @@ runs on N threads; `--threads 1` is the comparison least disturbed by other proc
 
 Measured in one session, fp32, random full-size weights:
   * sgemm GFLOP/s on 577×1024×{1024,3072,4096} and 577×4096×1024 at 1 and 2 threads: PyTorch F.linear
-    (x · Wᵀ, the nn.Linear layout) versus `trim bench --gemm` (TRIM_THREADS=1/2);
+    (x · Wᵀ, the nn.Linear layout) versus `trim bench --gemm` (TRIM_THREADS=1/2), and the FMA-only peak
+    that `trim bench --gemm` measures in the same process (the ceiling for every row of the table);
   * the vision tower, all layers with hidden states: HF vision_model(output_hidden_states=True) versus
     `trim bench --select-layer -1` (its `vision` stage);
   * TRIM end to end with the model loaded (image file + prompt → projected tokens): the authors' pipeline
@@ -204,10 +205,13 @@ def main():
     rounds = a.rounds
     if not a.skip_gemm:
         for threads in (1, 2):
-            tg, sg = [], []
+            tg, sg, peaks = [], [], []
             for _ in range(rounds):
                 tg.append(torch_gemm(threads, a.runs))
-                sg.append(trim_json(["bench", "--gemm", "--json", "--runs", str(a.runs)], threads=threads)["gemm_gflops"])
+                g = trim_json(["bench", "--gemm", "--json", "--runs", str(a.runs)], threads=threads)
+                sg.append(g["gemm_gflops"])
+                peaks.append(g["fma_peak_gflops"])
+            res[f"fma_peak_t{threads}"] = peaks
             for m, k, n in GEMM_SHAPES:
                 name = f"{m}x{k}x{n}"
                 pt, sw = float(np.median([r[name] for r in tg])), float(np.median([r[name] for r in sg]))
@@ -293,6 +297,11 @@ def main():
         spread = f"{min(per_round):.2f}–{max(per_round):.2f}" if len(per_round) > 1 else ""
         print(f"{name:<48} {pt:>10.3f} {sw:>10.3f} {ratio:>14.2f} {spread:>12}")
     res["table"] = [{"measure": n, "torch": pt, "swift": sw, "ratio": r, "per_round": pr} for n, pt, sw, r, pr in rows]
+    for threads in (1, 2):
+        if f"fma_peak_t{threads}" in res:
+            p = res[f"fma_peak_t{threads}"]
+            print(f"FMA peak, {threads} thr (trim bench --gemm: FMAs only, no memory): median {np.median(p):.1f} GFLOP/s, "
+                  f"range {min(p):.1f}–{max(p):.1f} over the rounds")
     print("load after:", res["uptime_after"])
     if a.json:
         with open(a.json, "w") as f:
