@@ -140,13 +140,29 @@ func unnormalizedSoftmaxRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, scal
     return acc.sum()
 }
 
-/// Exact GELU, `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))` (PyTorch `nn.GELU()`, LLaVA's projector).
+/// Exact GELU, `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))` (PyTorch `nn.GELU()`, LLaVA's projector), 16
+/// lanes at a time with `VectorMath.erf`, split across threads for large activations.
 public func geluErf(_ x: Tensor) -> Tensor {
     var y = x
-    y.scalars.withUnsafeMutableBufferPointer { p in
-        for i in p.indices { let v = p[i]; p[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752)) }
+    y.scalars.withUnsafeMutableBufferPointer { buf in
+        guard let p = buf.baseAddress else { return }
+        let n = buf.count, vecEnd = n & ~15
+        let parts = Parallelism.split(vecEnd / 16, parts: n < 1 << 16 ? 1 : Parallelism.threads)
+        Parallelism.parallelFor(parts.count) { t in
+            for g in parts[t] { store16(p + 16 * g, geluErf16(load16(p + 16 * g))) }
+        }
+        if vecEnd < n {
+            let r = geluErf16(loadPartial16(p + vecEnd, n - vecEnd, fill: 0))
+            for j in 0..<(n - vecEnd) { p[vecEnd + j] = r[j] }
+        }
     }
     return y
+}
+
+/// Exact GELU on 16 lanes (an own function so that `VectorMath.erf` is inlined into it).
+@inline(never)
+func geluErf16(_ v: SIMD16<Float>) -> SIMD16<Float> {
+    0.5 * v * (1 + VectorMath.erf(v * 0.70710678118654752))
 }
 
 /// CLIP's `quick_gelu`, `x · sigmoid(1.702 · x)`.

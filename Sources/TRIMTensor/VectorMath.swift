@@ -1,4 +1,5 @@
-// Vectorised transcendental functions for the element-wise kernels.
+// Vectorised transcendental functions for the element-wise kernels: exp (softmax, quick_gelu), erf
+// (exact GELU: the LLaVA projector, CLIP variants with `gelu`) and sigmoid.
 //
 // A ViT-L/14-336 forward pass evaluates exp about 200 million times (softmax over 16 × 577 × 577 scores
 // and quick_gelu over 577 × 4096 activations, per layer). One scalar libm call per element costs more
@@ -45,5 +46,53 @@ public enum VectorMath {
         y.replace(with: 0, where: x .< lo)
         y.replace(with: .infinity, where: x .> hi)
         return y
+    }
+
+    /// `erf(x)` in every lane, within 3 ulp of `Foundation.erf` (2.39 ulp measured on a dense sweep of
+    /// [−5, 5]; see VectorMathTests), `erf(±∞) = ±1`, NaN in, NaN out.
+    ///
+    /// Method: odd in x, so it works on |x| and restores the sign. For |x| < 1, `erf(x) = x · P(x²)` with P of
+    /// degree 7; for 1 ≤ |x| < 4, `erf(x) = 1 − e^(−x²) · R(|x| − 2.5)`, where `R ≈ erfc(x) · e^(x²)` (smooth and
+    /// slowly varying there) has degree 12 and `e^(−x²)` comes from `exp`; beyond 4, erf rounds to ±1 in
+    /// float32. Both polynomials were fitted by least squares on Chebyshev nodes in float64 (numpy) and
+    /// their float32 evaluation checked against math.erf; both branches are computed and blended.
+    @inlinable @inline(__always)
+    public static func erf(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let a = x.replacing(with: -x, where: x .< 0)
+        let z = a * a
+        var p = SIMD16<Float>(repeating: -9.67359392234357e-6)
+        p = SIMD16(repeating: 0.00011268258094787598).addingProduct(p, z)
+        p = SIMD16(repeating: -0.0008484397549182177).addingProduct(p, z)
+        p = SIMD16(repeating: 0.005221053492277861).addingProduct(p, z)
+        p = SIMD16(repeating: -0.026865437626838684).addingProduct(p, z)
+        p = SIMD16(repeating: 0.11283782869577408).addingProduct(p, z)
+        p = SIMD16(repeating: -0.37612637877464294).addingProduct(p, z)
+        p = SIMD16(repeating: 1.128379225730896).addingProduct(p, z)
+        let small = a * p
+        let t = a - 2.5
+        var q = SIMD16<Float>(repeating: 1.0651030635244751e-7)
+        q = SIMD16(repeating: -4.2694122726061323e-7).addingProduct(q, t)
+        q = SIMD16(repeating: 9.528582154416654e-7).addingProduct(q, t)
+        q = SIMD16(repeating: -3.7443910514411982e-6).addingProduct(q, t)
+        q = SIMD16(repeating: 1.617348607396707e-5).addingProduct(q, t)
+        q = SIMD16(repeating: -5.952961146249436e-5).addingProduct(q, t)
+        q = SIMD16(repeating: 0.00021084895706735551).addingProduct(q, t)
+        q = SIMD16(repeating: -0.0007331466185860336).addingProduct(q, t)
+        q = SIMD16(repeating: 0.0024671019054949284).addingProduct(q, t)
+        q = SIMD16(repeating: -0.008001696318387985).addingProduct(q, t)
+        q = SIMD16(repeating: 0.024937987327575684).addingProduct(q, t)
+        q = SIMD16(repeating: -0.07434733957052231).addingProduct(q, t)
+        q = SIMD16(repeating: 0.21080636978149414).addingProduct(q, t)
+        var large = 1 - exp(-z) * q
+        large.replace(with: 1, where: a .>= 4)
+        let y = small.replacing(with: large, where: a .>= 1)
+        return y.replacing(with: -y, where: x .< 0)
+    }
+
+    /// The logistic function `1 / (1 + e^(−x))` in every lane, from `exp`: within 3.5 ulp of the same
+    /// formula in Double on [−80, 80] (3.01 measured, VectorMathTests).
+    @inlinable @inline(__always)
+    public static func sigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        1 / (1 + exp(-x))
     }
 }
