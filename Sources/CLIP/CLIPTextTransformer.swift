@@ -1,3 +1,4 @@
+import SafeTensors
 import TRIMTensor
 
 /// CLIP's text tower (`text_model`, Hugging Face `CLIPTextTransformer`):
@@ -10,8 +11,8 @@ import TRIMTensor
 public struct CLIPTextTransformer: Sendable {
     /// Tower configuration.
     public let config: CLIPTextConfig
-    /// `[vocab, D]`.
-    public let token_embedding: Tensor
+    /// `[vocab, D]`, read row by row from the checkpoint (see `EmbeddingTable`).
+    public let token_embedding: EmbeddingTable
     /// `[maxPositions, D]`.
     public let position_embedding: Tensor
     /// Causal encoder layers.
@@ -22,7 +23,7 @@ public struct CLIPTextTransformer: Sendable {
     init(_ w: WeightLoader, config c: CLIPTextConfig, prefix: String) throws {
         config = c
         let d = c.hiddenSize
-        token_embedding = try w.tensor(prefix + ".embeddings.token_embedding.weight", shape: [c.vocabSize, d])
+        token_embedding = try w.embeddingTable(prefix + ".embeddings.token_embedding.weight", rows: c.vocabSize, width: d)
         position_embedding = try w.tensor(prefix + ".embeddings.position_embedding.weight", shape: [c.maxPositions, d])
         layers = try (0..<c.layers).map { i in
             try CLIPEncoderLayer(w, prefix: "\(prefix).encoder.layers.\(i)", hidden: d, intermediate: c.intermediateSize,
@@ -54,7 +55,7 @@ public struct CLIPTextTransformer: Sendable {
     /// Token plus position embeddings, `[L, D]` (`hidden_states[0]`).
     public func embeddings(_ ids: [Int]) throws -> Tensor {
         try validate(ids)
-        var x = token_embedding.gatherRows(ids)
+        var x = try token_embedding.rows(ids)
         x = add(x, position_embedding.rows(0..<ids.count))
         return x
     }
@@ -78,5 +79,52 @@ public struct CLIPTextTransformer: Sendable {
         try validate(ids)
         let eot = poolingPosition(ids)
         return try lastHiddenState(Array(ids[0...eot])).row(eot)
+    }
+}
+
+/// A `[rows, width]` embedding matrix. From a single mapped checkpoint file it stays in the mapping and
+/// a lookup converts only the rows it needs (CLIP's token table is 49,408 × 768 floats, 152 MB, of which
+/// a prompt reads at most 77 rows); from any other source it is loaded whole.
+public struct EmbeddingTable: Sendable {
+    /// Number of rows (the vocabulary size).
+    public let rows: Int
+    /// Floats per row.
+    public let width: Int
+    private let storage: Storage
+
+    private enum Storage: Sendable {
+        case mapped(SafeTensorsFile, name: String)
+        case loaded(Tensor)
+    }
+
+    init(mapped file: SafeTensorsFile, name: String, rows: Int, width: Int) {
+        self.rows = rows
+        self.width = width
+        storage = .mapped(file, name: name)
+    }
+
+    init(_ table: Tensor) {
+        rows = table.shape.first ?? 0
+        width = table.columns
+        storage = .loaded(table)
+    }
+
+    /// Rows `ids` (each in `0..<rows`), `[ids.count, width]`.
+    public func rows(_ ids: [Int]) throws -> Tensor {
+        if let bad = ids.first(where: { $0 < 0 || $0 >= rows }) {
+            throw CLIPError.invalidInput("embedding row \(bad) is outside 0..<\(rows)")
+        }
+        switch storage {
+        case .mapped(let file, let name): return try file.rows(name, ids)
+        case .loaded(let table): return table.gatherRows(ids)
+        }
+    }
+
+    /// The whole table, `[rows, width]` (a copy of all of it when mapped).
+    public func tensor() throws -> Tensor {
+        switch storage {
+        case .mapped(let file, let name): return try file.tensor(name)
+        case .loaded(let table): return table
+        }
     }
 }

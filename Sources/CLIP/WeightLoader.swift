@@ -99,6 +99,16 @@ struct WeightLoader {
         }
     }
 
+    /// The `[rows, width]` table `name`: left in the mapping when the source is a single file (a lookup
+    /// then reads only its rows), loaded whole otherwise.
+    func embeddingTable(_ name: String, rows: Int, width: Int) throws -> EmbeddingTable {
+        let info = try check(name, shape: [rows, width])
+        if let file = source as? SafeTensorsFile, info.dtype.isConvertibleToFloat {
+            return EmbeddingTable(mapped: file, name: name, rows: rows, width: width)
+        }
+        return EmbeddingTable(try tensor(name, shape: [rows, width]))
+    }
+
     /// `prefix.weight` and `prefix.bias`, both `[width]`, as a `LayerNorm`.
     func layerNorm(_ prefix: String, width: Int, eps: Float) throws -> LayerNorm {
         LayerNorm(weight: try tensor(prefix + ".weight", shape: [width]),

@@ -31,6 +31,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
   case unsupportedDType(file: String, tensor: String, dtype: DType, expected: String)
   /// A U64 element does not fit in Int64.
   case valueOutOfRange(file: String, tensor: String, offset: Int)
+  /// A row index outside the tensor's first dimension (`rows: nil`: the tensor is a scalar).
+  case rowOutOfRange(file: String, tensor: String, row: Int, rows: Int?)
   /// A `model.safetensors.index.json` that is not usable.
   case invalidIndex(file: String, reason: String)
   /// A path that is not a safetensors file, an index, or a directory holding one.
@@ -71,6 +73,9 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
       return "\(f): tensor \"\(t)\" has dtype \(d.rawValue), expected \(expected)"
     case .valueOutOfRange(let f, let t, let offset):
       return "\(f): tensor \"\(t)\": U64 value at byte \(offset) does not fit in Int64"
+    case .rowOutOfRange(let f, let t, let row, let rows):
+      guard let rows else { return "\(f): tensor \"\(t)\" is a scalar and has no rows" }
+      return "\(f): tensor \"\(t)\": row \(row) is outside 0..<\(rows)"
     case .invalidIndex(let f, let reason):
       return "\(f): invalid safetensors index: \(reason)"
     case .notACheckpoint(let p, let reason):

@@ -178,6 +178,35 @@ public final class SafeTensorsFile: TensorSource, @unchecked Sendable {
     return Tensor(shape: info.shape, scalars: scalars)
   }
 
+  /// Rows `indices` of the tensor `name` (rank ≥ 1; a row is everything under one index of the first
+  /// dimension) as Float32 `[indices.count, row…]`, converted like `tensor(_:)`. Only those rows' bytes are
+  /// read — an embedding lookup touches a few pages of the mapping instead of copying the whole table.
+  public func rows(_ name: String, _ indices: [Int]) throws -> Tensor {
+    let info = try require(name)
+    guard info.dtype.isConvertibleToFloat else {
+      throw SafeTensorsError.unsupportedDType(
+        file: fileName, tensor: name, dtype: info.dtype, expected: "F32, F16, BF16 or F64")
+    }
+    guard let first = info.shape.first else {
+      throw SafeTensorsError.rowOutOfRange(file: fileName, tensor: name, row: indices.first ?? 0, rows: nil)
+    }
+    if let bad = indices.first(where: { $0 < 0 || $0 >= first }) {
+      throw SafeTensorsError.rowOutOfRange(file: fileName, tensor: name, row: bad, rows: first)
+    }
+    let width = info.shape.dropFirst().reduce(1, *)
+    let src = base + dataStart + info.dataOffsets.lowerBound
+    let rowBytes = width * info.dtype.byteSize
+    let scalars = [Float](unsafeUninitializedCapacity: indices.count * width) { buffer, initialized in
+      if let dst = buffer.baseAddress {
+        for (r, i) in indices.enumerated() {
+          convertToFloat(info.dtype, from: src + i * rowBytes, into: dst + r * width, count: width)
+        }
+      }
+      initialized = indices.count * width
+    }
+    return Tensor(shape: [indices.count] + Array(info.shape.dropFirst()), scalars: scalars)
+  }
+
   /// The elements of `name` as Int64, from I64, I32, I16, I8, U64 (≤ Int64.max), U32, U16, U8 or BOOL.
   public func int64s(_ name: String) throws -> [Int64] {
     let info = try require(name)

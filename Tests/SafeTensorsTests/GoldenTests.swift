@@ -50,6 +50,28 @@ final class SafeTensorsGoldenTests: XCTestCase {
     XCTAssertEqual(ints, 6)
   }
 
+  func testRowsReadsExactlyTheRowsTensorWouldForEveryFloatDType() throws {
+    // Every float tensor of rank ≥ 1 in the dtype goldens: rows() in a scrambled order (with a repeat)
+    // must equal the same rows cut from tensor(), bit for bit; a bad row is a typed error.
+    let file = try SafeTensorsFile(url: goldens.appendingPathComponent("dtypes.safetensors"))
+    var checked = 0
+    for name in file.tensorNames {
+      let info = try XCTUnwrap(file.info(name))
+      guard info.dtype.isConvertibleToFloat, let n = info.shape.first, n > 0 else { continue }
+      let width = info.shape.dropFirst().reduce(1, *)
+      let ids = [n - 1, 0, n / 2, n - 1]
+      let whole = try file.tensor(name).scalars
+      let got = try file.rows(name, ids)
+      XCTAssertEqual(got.shape, [ids.count] + Array(info.shape.dropFirst()), name)
+      assertSameFloats(got.scalars, ids.flatMap { whole[($0 * width)..<($0 * width + width)] }, name)
+      XCTAssertThrowsError(try file.rows(name, [n])) { error in
+        XCTAssertEqual("\(error)", "dtypes.safetensors: tensor \"\(name)\": row \(n) is outside 0..<\(n)")
+      }
+      checked += 1
+    }
+    XCTAssertGreaterThanOrEqual(checked, 5)
+  }
+
   func testAllHalfBitPatternsAndSpecialValues() throws {
     let file = try SafeTensorsFile(url: goldens.appendingPathComponent("dtypes.safetensors"))
     let all = try file.tensor("f16_all")
