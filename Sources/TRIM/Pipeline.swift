@@ -63,9 +63,16 @@ public struct TRIMPipeline: Sendable {
         self.modelDirectory = modelDirectory
         let config = try CLIPConfig(contentsOf: modelDirectory.appendingPathComponent("config.json"))
         let k = try Self.hiddenStateIndex(selectLayer, layers: config.vision.layers)
-        clip = try CLIPModel(config: config, weights: try SafeTensorsCheckpoint.open(modelDirectory),
-                             sourceName: modelDirectory.path, visionLayers: k)
-        tokenizer = try CLIPTokenizer.forModelDirectory(modelDirectory)
+        // The tokenizer's files (≈ 60 ms to read and index) load on another thread while the weights are
+        // packed; errors are still reported in the same order (model first).
+        let tokenizerLoad = BackgroundResult { try CLIPTokenizer.forModelDirectory(modelDirectory) }
+        let model = Result {
+            try CLIPModel(config: config, weights: try SafeTensorsCheckpoint.open(modelDirectory),
+                          sourceName: modelDirectory.path, visionLayers: k)
+        }
+        let tokenizerResult = tokenizerLoad.wait()
+        clip = try model.get()
+        tokenizer = try tokenizerResult.get()
         preprocessor = try PreprocessorConfig.forModel(directory: modelDirectory, imageSize: config.vision.imageSize)
         if let projectorURL {
             let p = try Projector(contentsOf: projectorURL)
@@ -140,5 +147,23 @@ extension PreprocessorConfig {
         if FileManager.default.fileExists(atPath: url.path) { return try PreprocessorConfig(contentsOf: url) }
         let size = try imageSize ?? CLIPConfig(contentsOf: directory.appendingPathComponent("config.json")).vision.imageSize
         return PreprocessorConfig(size: size)
+    }
+}
+
+/// A throwing computation started on a global queue at init; `wait()` blocks until it is done.
+private final class BackgroundResult<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, Error>?  // written once by the worker, read after `done` is signalled
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        DispatchQueue.global().async {
+            self.result = Result { try body() }
+            self.done.signal()
+        }
+    }
+
+    func wait() -> Result<T, Error> {
+        done.wait()
+        return result!
     }
 }

@@ -29,7 +29,7 @@ let inspectCommand = Command(
         print(String(format: "%d tensors (%@), %d parameters, %.1f MB", summary.tensors.count, dtypes, summary.totalElements,
                      Double(summary.totalBytes) / 1e6))
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir)
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir)
         let configURL = (isDir.boolValue ? url : url.deletingLastPathComponent()).appendingPathComponent("config.json")
         if FileManager.default.fileExists(atPath: configURL.path), let c = try? CLIPConfig(contentsOf: configURL) {
             print("config.json: \(describe(c))")
