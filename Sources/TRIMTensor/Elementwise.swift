@@ -144,18 +144,7 @@ func unnormalizedSoftmaxRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, scal
 /// lanes at a time with `VectorMath.erf`, split across threads for large activations.
 public func geluErf(_ x: Tensor) -> Tensor {
     var y = x
-    y.scalars.withUnsafeMutableBufferPointer { buf in
-        guard let p = buf.baseAddress else { return }
-        let n = buf.count, vecEnd = n & ~15
-        let parts = Parallelism.split(vecEnd / 16, parts: n < 1 << 16 ? 1 : Parallelism.threads)
-        Parallelism.parallelFor(parts.count) { t in
-            for g in parts[t] { store16(p + 16 * g, geluErf16(load16(p + 16 * g))) }
-        }
-        if vecEnd < n {
-            let r = geluErf16(loadPartial16(p + vecEnd, n - vecEnd, fill: 0))
-            for j in 0..<(n - vecEnd) { p[vecEnd + j] = r[j] }
-        }
-    }
+    mapInPlace(&y, geluErf16)
     return y
 }
 
@@ -175,23 +164,31 @@ public func quickGELU(_ x: Tensor) -> Tensor {
 /// `quickGELU` in place (no copy of a large activation): `x ← x / (1 + exp(−1.702 · x))`, 16 lanes at a
 /// time with `VectorMath.exp` (for x < −51 the exp overflows to +∞ and the result is −0, as in PyTorch).
 public func quickGELUInPlace(_ x: inout Tensor) {
+    mapInPlace(&x, quickGELU16)
+}
+
+/// `x_i ← f(x_i)` for every element, 16 lanes at a time: whole vectors in chunks of 16-lane groups split
+/// across threads for large tensors, then the ragged tail as one zero-padded vector (its padding lanes
+/// are computed and dropped). The element-wise activations are all this loop around a 16-lane function.
+@inline(__always)
+private func mapInPlace(_ x: inout Tensor, _ f: (SIMD16<Float>) -> SIMD16<Float>) {
     x.scalars.withUnsafeMutableBufferPointer { buf in
         guard let p = buf.baseAddress else { return }
         let n = buf.count, vecEnd = n & ~15
-        // Whole vectors, in chunks of 16-lane groups split across threads for large activations.
         let parts = Parallelism.split(vecEnd / 16, parts: n < 1 << 16 ? 1 : Parallelism.threads)
         Parallelism.parallelFor(parts.count) { t in
-            for g in parts[t] { store16(p + 16 * g, quickGELU16(load16(p + 16 * g))) }
+            for g in parts[t] { store16(p + 16 * g, f(load16(p + 16 * g))) }
         }
         if vecEnd < n {
-            let y = quickGELU16(loadPartial16(p + vecEnd, n - vecEnd, fill: 0))
+            let y = f(loadPartial16(p + vecEnd, n - vecEnd, fill: 0))
             for j in 0..<(n - vecEnd) { p[vecEnd + j] = y[j] }
         }
     }
 }
 
-/// `quick_gelu` on 16 lanes: `x / (1 + exp(−1.702 · x))` (shared by `quickGELUInPlace` and the GEMM's
-/// fused epilogue, so both give identical results).
+/// `quick_gelu` on 16 lanes: `x / (1 + exp(−1.702 · x))`. The GEMM's fused epilogue (`finishTile`) writes
+/// the same expression out (the optimiser would not inline this call there); KernelTests checks that both
+/// give bit-identical results.
 @inline(__always)
 func quickGELU16(_ v: SIMD16<Float>) -> SIMD16<Float> {
     v / (1 + VectorMath.exp(-1.702 * v))
