@@ -56,6 +56,28 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testPackTransposedMatchesItsDefinition() {
+        // dst[(p·k + kk)·nr + j] = b[(p·nr + j)·ldb + kk], zero-padded: full panels go through the 16 × 16
+        // register transposes (k = 16, 37 and 50 leave 0, 5 and 2 values of kk to the scalar tail), ragged
+        // panels (n = 33, 70) through the scalar copy, and ldb > k reads rows out of a wider matrix.
+        for (n, k, ldb) in [(32, 16, 16), (64, 37, 37), (33, 50, 53), (70, 15, 15), (96, 48, 64)] {
+            let b = Self.random([n, ldb], seed: UInt64(n * 1000 + k)).scalars
+            var dst = [Float](repeating: .nan, count: GEMM.packedCount(n: n, k: k))
+            b.withUnsafeBufferPointer { bp in
+                dst.withUnsafeMutableBufferPointer { GEMM.packTransposed(bp.baseAddress!, ldb: ldb, n: n, k: k, into: $0.baseAddress!) }
+            }
+            for p in 0..<((n + GEMM.nr - 1) / GEMM.nr) {
+                for kk in 0..<k {
+                    for j in 0..<GEMM.nr {
+                        let row = p * GEMM.nr + j
+                        let expected: Float = row < n ? b[row * ldb + kk] : 0
+                        XCTAssertEqual(dst[(p * k + kk) * GEMM.nr + j], expected, "n \(n) k \(k): panel \(p), kk \(kk), j \(j)")
+                    }
+                }
+            }
+        }
+    }
+
     func testLinearKeepsLeadingDimensionsAndHandlesEmptyInputs() {
         let x = Self.random([2, 3, 4], seed: 9)
         let w = Self.random([5, 4], seed: 10)
