@@ -128,7 +128,7 @@ func unnormalizedSoftmaxRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, scal
     let sm = scale * m
     var acc = SIMD16<Float>()
     for j in stride(from: 0, to: vecEnd, by: 16) {
-        let e = VectorMath.exp(load16(p + j) * scale - sm)
+        let e = VectorMath.expNonPositive(load16(p + j) * scale - sm)
         store16(p + j, e)
         acc += e
     }

@@ -48,6 +48,35 @@ public enum VectorMath {
         return y
     }
 
+    /// `e^x` for `x ≤ 0`, the softmax's case (`x = s − max s`): bit-identical to `exp` for `x` in
+    /// [−87.33654, 0], and at most 1.2 · 10⁻³⁸ below that (where `exp` gives 0 or a subnormal — against a
+    /// softmax row's largest term, 1, an absolute error no float sum can see). Not for `x > 0`.
+    ///
+    /// Same reduction and polynomial as `exp`, minus what `x ≤ 0` makes unnecessary: no upper clamp,
+    /// `2^n` (n ≥ −126) built in one step from the rounding sum's bits (`t = 1.5·2²³ + n`, whose low 9 bits
+    /// are n's; shifted by 23 they are n's exponent bits, to which 127's are added), and no final blends.
+    /// About 20 vector instructions instead of 30.
+    @inlinable @inline(__always)
+    public static func expNonPositive(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let lo: Float = -87.33654
+        let xc = x.replacing(with: lo, where: x .< lo)
+        let magic = SIMD16<Float>(repeating: 12_582_912)
+        let t = magic.addingProduct(xc, 1.442_695_04)
+        let n = t - magic
+        var r = xc.addingProduct(n, -0.693_359_375)
+        r = r.addingProduct(n, 2.121_944_4e-4)
+        var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
+        p = SIMD16(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
+        p = SIMD16(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+        p = SIMD16(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+        p = SIMD16(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+        p = SIMD16(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+        let er = (r + 1).addingProduct(p, r * r)
+        let twoToN = unsafeBitCast(
+            (unsafeBitCast(t, to: SIMD16<Int32>.self) &<< 23) &+ 0x3F80_0000, to: SIMD16<Float>.self)
+        return er * twoToN
+    }
+
     /// `erf(x)` in every lane, within 3 ulp of `Foundation.erf` (2.39 ulp measured on a dense sweep of
     /// [−5, 5]; see VectorMathTests), `erf(±∞) = ±1`, NaN in, NaN out.
     ///

@@ -32,6 +32,32 @@ final class VectorMathTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 2, "worst \(worst) ulp at x = \(worstX)")
     }
 
+    func testExpNonPositiveIsExpOnItsRangeAndTinyBelowIt() {
+        // Bit-identical to `exp` on a dense sweep of [-87.33654, 0] (both ends included, the float just
+        // below 0, and -0), then no larger than the smallest normal float's neighbourhood below it.
+        var xs = (0...200_000).map { Float(-87.33654 * Double($0) / 200_000) }
+        xs += [-0.0, -Float.leastNonzeroMagnitude, -Float.ulpOfOne, -87.33654, Float(-87.33654).nextDown]
+        while xs.count % 16 != 0 { xs.append(-1) }
+        for i in stride(from: 0, to: xs.count, by: 16) {
+            var v = SIMD16<Float>()
+            for j in 0..<16 { v[j] = xs[i + j] }
+            let fast = VectorMath.expNonPositive(v), full = VectorMath.exp(v)
+            for j in 0..<16 where xs[i + j] >= -87.33654 {
+                XCTAssertEqual(fast[j].bitPattern, full[j].bitPattern, "x = \(xs[i + j])")
+            }
+        }
+        let below: [Float] = [-87.34, -88, -100, -1000, -Float.greatestFiniteMagnitude, -.infinity, -90, -87.5,
+                              -95, -120, -200, -500, -1e10, -1e30, -88.5, -89]
+        var v = SIMD16<Float>()
+        for (j, x) in below.enumerated() { v[j] = x }
+        let y = VectorMath.expNonPositive(v)
+        for j in 0..<16 {
+            XCTAssertGreaterThanOrEqual(y[j], 0, "x = \(below[j])")
+            XCTAssertLessThanOrEqual(y[j], 1.2e-38, "x = \(below[j])")
+        }
+        XCTAssertEqual(VectorMath.expNonPositive(SIMD16(repeating: 0)), SIMD16(repeating: 1))
+    }
+
     func testExpSpecialValues() {
         var v = SIMD16<Float>(repeating: 0)
         let xs: [Float] = [-.infinity, -1000, -87.4, 0, 1, 88.72, 88.8, .infinity, -0.0, 1e-8]
