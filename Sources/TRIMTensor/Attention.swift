@@ -2,11 +2,11 @@
 //
 // q, k, v are the outputs of the q/k/v projections, `[tokens, heads * headDim]`; head h owns columns
 // h*headDim ..< (h+1)*headDim. Heads are independent, so they run in parallel, one at a time per thread
-// (fused per head: scores, softmax and the product with V before the next head starts): a head's score
-// matrix `[tokens, tokens]` is the only large temporary, and never more than one per thread exists
-// (577² floats = 1.3 MB at ViT-L/14-336, L2-resident). Both products go through the GEMM, which reads
-// Q and the scores in place and needs only Kᵀ and V packed. q, k and v may be three tensors or the
-// column blocks of one fused `[tokens, 3 · width]` projection.
+// (fused per head: scores, softmax and the product with V before the next head starts). Within a head,
+// the query rows go 12 at a time through all three steps, so the scores are never materialised beyond a
+// `[12, tokens]` strip per thread (27 KiB at ViT-L/14-336, 577 tokens). Both products go through the
+// GEMM, which reads Q and the scores in place and needs only Kᵀ and V packed. q, k and v may be three
+// tensors or the column blocks of one fused `[tokens, 3 · width]` projection.
 
 /// Multi-head attention `softmax(Q Kᵀ · scale + mask) V` per head, heads concatenated.
 ///
@@ -59,16 +59,19 @@ private func attention(
         // One head per chunk, handed out dynamically; each head allocates its own scratch (the
         // [tokens, tokens] scores, a packed operand, Q's head slice, the row sums), freed before the next.
         Parallelism.parallelFor(heads) { h in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
-            let packed = UnsafeMutablePointer<Float>.allocate(
-                capacity: max(GEMM.packedCount(n: t, k: d), GEMM.packedCount(n: d, k: t)))
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.mr * t)
+            let packedK = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.packedCount(n: t, k: d))
+            let packedV = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.packedCount(n: d, k: t))
             let qHead = UnsafeMutablePointer<Float>.allocate(capacity: t * d)
-            let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: t)
-            defer { scores.deallocate(); packed.deallocate(); qHead.deallocate(); inverseSums.deallocate() }
+            let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.mr)
+            defer {
+                scores.deallocate(); packedK.deallocate(); packedV.deallocate(); qHead.deallocate()
+                inverseSums.deallocate()
+            }
             attendOneHead(
                 q: qb + h * d, k: kb + h * d, v: vb + h * d, out: ob + h * d,
                 ld: ld, ldo: width, tokens: t, headDim: d, scale: scale, causal: causal,
-                scores: scores, packed: packed, qHead: qHead, inverseSums: inverseSums)
+                scores: scores, packedK: packedK, packedV: packedV, qHead: qHead, inverseSums: inverseSums)
         }
         initialized = t * width
     }
@@ -77,34 +80,44 @@ private func attention(
 
 /// One head: S = Q Kᵀ · scale (+ causal mask), softmax rows, out = S V. q, k, v rows `ld` apart, out's `ldo`.
 ///
-/// Two details keep this close to the GEMM's speed. Q's head slice is first copied into `qHead`
+/// Kᵀ and V are packed once per head; then each block of `GEMM.mr` (12) query rows goes through all
+/// three steps before the next block starts, so the live scores are a `[12, tokens]` strip (27 KiB at
+/// 577 tokens: L1-resident while the softmax and S·V read them) rather than the whole `[tokens, tokens]`
+/// matrix. Every row's arithmetic is the same as unblocked, so the results are bit-identical.
+///
+/// Two more details keep this close to the GEMM's speed. Q's head slice is first copied into `qHead`
 /// (`[t][d]`, contiguous): read in place, its rows are `ld` floats apart — 12 KiB for a fused ViT-L
 /// projection, a multiple of 4 KiB — so the 12 rows a micro-kernel reads would all fall into the same L1
 /// sets. And the softmax is left unnormalised (`e = exp(scale·(s − max))`, one pass fewer over the
-/// `[t, t]` scores): each output row is divided by its sum Σe after S·V, on d values instead of t.
+/// scores): each output row is divided by its sum Σe after S·V, on d values instead of t.
 private func attendOneHead(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
     ld: Int, ldo: Int, tokens t: Int, headDim d: Int, scale: Float, causal: Bool,
-    scores: UnsafeMutablePointer<Float>, packed: UnsafeMutablePointer<Float>, qHead: UnsafeMutablePointer<Float>,
-    inverseSums: UnsafeMutablePointer<Float>
+    scores: UnsafeMutablePointer<Float>, packedK: UnsafeMutablePointer<Float>, packedV: UnsafeMutablePointer<Float>,
+    qHead: UnsafeMutablePointer<Float>, inverseSums: UnsafeMutablePointer<Float>
 ) {
     for i in 0..<t { (qHead + i * d).update(from: q + i * ld, count: d) }
-    // S[t, t] = Q[t, d] · K[t, d]ᵀ
-    GEMM.packTransposed(k, ldb: ld, n: t, k: d, into: packed)
-    GEMM.multiplyAdd(m: t, n: t, k: d, a: qHead, lda: d, packed: packed, c: scores, ldc: t,
-                     panels: 0..<((t + GEMM.nr - 1) / GEMM.nr), rows: 0..<t, overwrite: true)
-    for i in 0..<t {
-        let row = scores + i * t
-        let visible = causal ? i + 1 : t
-        inverseSums[i] = 1 / unnormalizedSoftmaxRow(row, visible, scale: scale)
-        for j in visible..<t { row[j] = 0 }
-    }
-    // out[t, d] = S[t, t] · V[t, d], then each row / Σe
-    GEMM.pack(v, ldb: ld, k: t, n: d, into: packed)
-    GEMM.multiplyAdd(m: t, n: d, k: t, a: scores, lda: t, packed: packed, c: out, ldc: ldo,
-                     panels: 0..<((d + GEMM.nr - 1) / GEMM.nr), rows: 0..<t, overwrite: true)
-    for i in 0..<t {
-        let row = out + i * ldo, inv = inverseSums[i]
-        for j in 0..<d { row[j] *= inv }
+    GEMM.packTransposed(k, ldb: ld, n: t, k: d, into: packedK)
+    GEMM.pack(v, ldb: ld, k: t, n: d, into: packedV)
+    var i0 = 0
+    while i0 < t {
+        let rows = min(GEMM.mr, t - i0)
+        // S[rows, t] = Q[i0 ..< i0 + rows] · Kᵀ
+        GEMM.multiplyAdd(m: rows, n: t, k: d, a: qHead + i0 * d, lda: d, packed: packedK, c: scores, ldc: t,
+                         panels: 0..<((t + GEMM.nr - 1) / GEMM.nr), rows: 0..<rows, overwrite: true)
+        for r in 0..<rows {
+            let row = scores + r * t
+            let visible = causal ? i0 + r + 1 : t
+            inverseSums[r] = 1 / unnormalizedSoftmaxRow(row, visible, scale: scale)
+            for j in visible..<t { row[j] = 0 }
+        }
+        // out[i0 ..< i0 + rows] = S · V, then each row / Σe
+        GEMM.multiplyAdd(m: rows, n: d, k: t, a: scores, lda: t, packed: packedV, c: out + i0 * ldo, ldc: ldo,
+                         panels: 0..<((d + GEMM.nr - 1) / GEMM.nr), rows: 0..<rows, overwrite: true)
+        for r in 0..<rows {
+            let row = out + (i0 + r) * ldo, inv = inverseSums[r]
+            for j in 0..<d { row[j] *= inv }
+        }
+        i0 += rows
     }
 }

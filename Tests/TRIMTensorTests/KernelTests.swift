@@ -223,12 +223,16 @@ final class KernelTests: XCTestCase {
     }
 
     func testAttentionMatchesNaiveWithAndWithoutCausalMask() {
-        // 3 heads of width 10 (not a power of two), 11 tokens.
-        let q = Self.random([11, 30], seed: 31), k = Self.random([11, 30], seed: 32), v = Self.random([11, 30], seed: 33)
-        for causal in [false, true] {
-            let y = multiHeadAttention(q: q, k: k, v: v, heads: 3, scale: 1 / Float(10).squareRoot(), causal: causal)
-            let ref = naiveAttention(q, k, v, heads: 3, scale: 1 / 10.0.squareRoot(), causal: causal)
-            XCTAssertLessThan(Self.relativeError(y.scalars, ref), 1e-6, "causal: \(causal)")
+        // 3 heads of width 10 (not a power of two); 11 tokens (one block of query rows), 29 (two blocks of
+        // 12 and a ragged 5), 40 (more than one 32-key panel).
+        for t in [11, 29, 40] {
+            let q = Self.random([t, 30], seed: UInt64(31 + t)), k = Self.random([t, 30], seed: UInt64(32 + t))
+            let v = Self.random([t, 30], seed: UInt64(33 + t))
+            for causal in [false, true] {
+                let y = multiHeadAttention(q: q, k: k, v: v, heads: 3, scale: 1 / Float(10).squareRoot(), causal: causal)
+                let ref = naiveAttention(q, k, v, heads: 3, scale: 1 / 10.0.squareRoot(), causal: causal)
+                XCTAssertLessThan(Self.relativeError(y.scalars, ref), 1e-6, "tokens \(t), causal: \(causal)")
+            }
         }
     }
 
