@@ -307,7 +307,7 @@ private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
 /// (AVX-512: `vpermt2ps`) instead of 256 scalar moves. One `unshuffle` round moves the element at vector
 /// r, lane c to vector (c₀ r₃ r₂ r₁), lane (r₀ c₃ c₂ c₁) in binary: the 8 index bits rotate right by one,
 /// so after four rounds lane r of vector c holds row r's value c. `scratch` holds 32 vectors. On a
-/// 16 MB weight, one thread: 7.5–8.5 GB/s against 5–5.7 for the scalar copy; at load −50 to −85 ms.
+/// 16 MB weight, one thread: 7.5–8.5 GB/s against 4.9–5.7 for the scalar copy; at load −50 to −85 ms.
 @inline(__always)
 private func transpose16(
     _ rows: UnsafePointer<UnsafePointer<Float>>, _ k0: Int, into dst: UnsafeMutablePointer<Float>,
