@@ -56,8 +56,8 @@ private func attention(
     // Every element is written by its head's S·V product (which overwrites), so `out` starts uninitialised.
     let out = [Float](unsafeUninitializedCapacity: t * width) { op, initialized in
         let ob = op.baseAddress!
-        // One head per chunk, handed out dynamically; each head allocates its own scratch (the
-        // [tokens, tokens] scores, a packed operand, Q's head slice, the row sums), freed before the next.
+        // One head per chunk, handed out dynamically; each head allocates its own scratch (a [12, tokens]
+        // strip of scores, packed Kᵀ and V, Q's head slice, the strip's row sums), freed before the next.
         Parallelism.parallelFor(heads) { h in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.mr * t)
             let packedK = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.packedCount(n: t, k: d))
