@@ -24,8 +24,14 @@ public struct CLIPAttention: Sendable {
     /// `[tokens, hidden]` → `[tokens, hidden]`; `causal` masks future tokens (the text tower). A
     /// `residual` (`[tokens, hidden]`) is added to the output inside the output projection's GEMM.
     public func callAsFunction(_ x: Tensor, causal: Bool, residual: Tensor? = nil) -> Tensor {
+        self(StridedMatrix(x), causal: causal, residual: residual)
+    }
+
+    /// The same on a strided input (see `StridedMatrix`); the attention output handed to `out_proj` is
+    /// strided too.
+    public func callAsFunction(_ x: StridedMatrix, causal: Bool, residual: Tensor? = nil) -> Tensor {
         let headDim = x.columns / heads
-        let attended = multiHeadAttention(
+        let attended = multiHeadAttentionStrided(
             qkv: qkv_proj(x), heads: heads, scale: 1 / Float(headDim).squareRoot(), causal: causal)
         return out_proj(attended, residual: residual)
     }

@@ -18,9 +18,19 @@ public struct CLIPMLP: Sendable {
     /// `[tokens, hidden]` → `[tokens, hidden]`, plus `residual` when given. quick_gelu runs inside fc1's
     /// GEMM and the residual add inside fc2's (no separate passes over the activations).
     public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        self(StridedMatrix(x), residual: residual)
+    }
+
+    /// The same on a strided input (see `StridedMatrix`); fc1's output is strided too, for fc2 to read.
+    public func callAsFunction(_ x: StridedMatrix, residual: Tensor? = nil) -> Tensor {
         switch activation {
-        case .quickGELU: return fc2(fc1(x, quickGELU: true), residual: residual)
-        case .gelu: return fc2(geluErf(fc1(x)), residual: residual)
+        case .quickGELU: return fc2(fc1.strided(x, quickGELU: true), residual: residual)
+        case .gelu:
+            // GELU(0) = 0 keeps the padding zero.
+            let h = fc1.strided(x)
+            let g = geluErf(Tensor(shape: [h.scalars.count], scalars: h.scalars))
+            return fc2(StridedMatrix(rows: h.rows, columns: h.columns, stride: h.stride, scalars: g.scalars),
+                       residual: residual)
         }
     }
 }

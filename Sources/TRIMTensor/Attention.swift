@@ -23,8 +23,9 @@ public func multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, scal
     return q.scalars.withUnsafeBufferPointer { qp in
         k.scalars.withUnsafeBufferPointer { kp in
             v.scalars.withUnsafeBufferPointer { vp in
-                attention(q: qp.baseAddress, k: kp.baseAddress, v: vp.baseAddress, ld: width, tokens: t, width: width,
-                          heads: heads, scale: scale, causal: causal)
+                Tensor(shape: [t, width], scalars: attention(
+                    q: qp.baseAddress, k: kp.baseAddress, v: vp.baseAddress, ld: width, tokens: t, width: width,
+                    heads: heads, scale: scale, causal: causal, outStride: width))
             }
         }
     }
@@ -40,21 +41,24 @@ public func multiHeadAttention(qkv: Tensor, heads: Int, scale: Float, causal: Bo
     precondition(heads > 0 && width % heads == 0, "attention: width \(width) not divisible by \(heads) heads")
     return qkv.scalars.withUnsafeBufferPointer { p in
         let base = p.baseAddress
-        return attention(q: base, k: base.map { $0 + width }, v: base.map { $0 + 2 * width }, ld: 3 * width,
-                         tokens: t, width: width, heads: heads, scale: scale, causal: causal)
+        return Tensor(shape: [t, width], scalars: attention(
+            q: base, k: base.map { $0 + width }, v: base.map { $0 + 2 * width }, ld: 3 * width,
+            tokens: t, width: width, heads: heads, scale: scale, causal: causal, outStride: width))
     }
 }
 
-/// The shared body: q, k, v rows `ld` apart (nil only when there are no elements).
-private func attention(
+/// The shared body: q, k, v rows `ld` apart (nil only when there are no elements); the output's rows are
+/// `outStride` (≥ width) floats apart, with columns width ..< outStride set to zero. Returns the
+/// `t · outStride` floats.
+func attention(
     q: UnsafePointer<Float>?, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?, ld: Int, tokens t: Int, width: Int,
-    heads: Int, scale: Float, causal: Bool
-) -> Tensor {
+    heads: Int, scale: Float, causal: Bool, outStride: Int
+) -> [Float] {
     let d = width / heads
-    if t == 0 || d == 0 { return Tensor(shape: [t, width], scalars: [Float](repeating: 0, count: t * width)) }
+    if t == 0 || d == 0 { return [Float](repeating: 0, count: t * outStride) }
     let qb = q!, kb = k!, vb = v!
     // Every element is written by its head's S·V product (which overwrites), so `out` starts uninitialised.
-    let out = [Float](unsafeUninitializedCapacity: t * width) { op, initialized in
+    return [Float](unsafeUninitializedCapacity: t * outStride) { op, initialized in
         let ob = op.baseAddress!
         // One head per chunk, handed out dynamically; each head allocates its own scratch (a [12, tokens]
         // strip of scores, packed Kᵀ and V, Q's head slice, the strip's row sums), freed before the next.
@@ -70,12 +74,14 @@ private func attention(
             }
             attendOneHead(
                 q: qb + h * d, k: kb + h * d, v: vb + h * d, out: ob + h * d,
-                ld: ld, ldo: width, tokens: t, headDim: d, scale: scale, causal: causal,
+                ld: ld, ldo: outStride, tokens: t, headDim: d, scale: scale, causal: causal,
                 scores: scores, packedK: packedK, packedV: packedV, qHead: qHead, inverseSums: inverseSums)
         }
-        initialized = t * width
+        if outStride > width {
+            for i in 0..<t { (ob + i * outStride + width).initialize(repeating: 0, count: outStride - width) }
+        }
+        initialized = t * outStride
     }
-    return Tensor(shape: [t, width], scalars: out)
 }
 
 /// One head: S = Q Kᵀ · scale (+ causal mask), softmax rows, out = S V. q, k, v rows `ld` apart, out's `ldo`.

@@ -37,7 +37,7 @@ public func layerNorm(_ x: Tensor, weight: [Float], bias: [Float], eps: Float) -
 /// 16 independent lanes (vectorised; also shortens the floating-point dependency chain 16-fold), then
 /// the normalise-scale-shift pass 16 lanes at a time.
 @inline(__always)
-private func layerNormRow(
+func layerNormRow(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ c: Int,
     _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ eps: Float
 ) {

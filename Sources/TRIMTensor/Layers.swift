@@ -32,6 +32,16 @@ public struct Linear: Sendable {
     public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, quickGELU: Bool = false) -> Tensor {
         linear(x, weight, bias: bias, residual: residual, quickGELU: quickGELU)
     }
+
+    /// The same on a strided input (see `StridedMatrix`), read in place; the output is contiguous.
+    public func callAsFunction(_ x: StridedMatrix, residual: Tensor? = nil, quickGELU: Bool = false) -> Tensor {
+        linear(x, weight, bias: bias, residual: residual, quickGELU: quickGELU)
+    }
+
+    /// The same on a strided input, with a strided output for the next GEMM to read (see `StridedMatrix`).
+    public func strided(_ x: StridedMatrix, quickGELU: Bool = false) -> StridedMatrix {
+        linearStrided(x, weight, bias: bias, quickGELU: quickGELU)
+    }
 }
 
 /// `torch.nn.LayerNorm` over the last dimension.
@@ -53,4 +63,7 @@ public struct LayerNorm: Sendable {
 
     /// `[..., features]` → `[..., features]`.
     public func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: eps) }
+
+    /// `[rows, features]` → the same values with a padded row stride, for a GEMM to read (see `StridedMatrix`).
+    public func strided(_ x: Tensor) -> StridedMatrix { layerNormStrided(x, weight: weight, bias: bias, eps: eps) }
 }

@@ -615,27 +615,40 @@ public func linear(
         if quickGELU { quickGELUInPlace(&y) }
         return y
     }
-    // The GEMM's first K block overwrites every element of C with bias + residual + A·B, so C starts
-    // uninitialised.
-    let out = [Float](unsafeUninitializedCapacity: m * n) { c, initialized in
-        let cp = c.baseAddress!
-        x.scalars.withUnsafeBufferPointer { a in
-            do {
-                let p = UnsafePointer(weight.panels.pointer)
-                func run(_ b: UnsafePointer<Float>?, _ r: UnsafePointer<Float>?) {
-                    GEMM.multiplyAddParallel(
-                        m: m, n: n, k: k, a: a.baseAddress!, lda: k, packed: p, c: cp, ldc: n,
-                        epilogue: GEMM.Epilogue(overwrite: true, bias: b, residual: r, quickGELU: quickGELU))
-                }
-                func withResidual(_ b: UnsafePointer<Float>?) {
-                    if let residual { residual.scalars.withUnsafeBufferPointer { run(b, $0.baseAddress!) } } else { run(b, nil) }
-                }
-                if let bias { bias.withUnsafeBufferPointer { withResidual($0.baseAddress!) } } else { withResidual(nil) }
-            }
-        }
-        initialized = m * n
+    let out = x.scalars.withUnsafeBufferPointer { a in
+        linearRows(a.baseAddress!, lda: k, rows: m, weight, bias: bias, residual: residual, quickGELU: quickGELU, ldc: n)
     }
     return Tensor(shape: shape, scalars: out)
+}
+
+/// The body of `linear`: `rows` rows of A `lda` floats apart (k = `weight.inputs` of them used) times Wᵀ,
+/// into `rows · ldc` floats whose columns n ..< ldc are zero. `residual`, when given, is contiguous
+/// `[rows, n]`. Requires rows, k, n > 0.
+func linearRows(
+    _ a: UnsafePointer<Float>, lda: Int, rows m: Int, _ weight: PackedMatrix, bias: [Float]?, residual: Tensor?,
+    quickGELU: Bool, ldc: Int
+) -> [Float] {
+    let n = weight.outputs, k = weight.inputs
+    precondition(residual == nil || ldc == n, "linear: a residual needs a contiguous output")
+    // The GEMM's first K block overwrites every element of C with bias + residual + A·B, so C starts
+    // uninitialised.
+    return [Float](unsafeUninitializedCapacity: m * ldc) { c, initialized in
+        let cp = c.baseAddress!
+        let p = UnsafePointer(weight.panels.pointer)
+        func run(_ b: UnsafePointer<Float>?, _ r: UnsafePointer<Float>?) {
+            GEMM.multiplyAddParallel(
+                m: m, n: n, k: k, a: a, lda: lda, packed: p, c: cp, ldc: ldc,
+                epilogue: GEMM.Epilogue(overwrite: true, bias: b, residual: r, quickGELU: quickGELU))
+        }
+        func withResidual(_ b: UnsafePointer<Float>?) {
+            if let residual { residual.scalars.withUnsafeBufferPointer { run(b, $0.baseAddress!) } } else { run(b, nil) }
+        }
+        if let bias { bias.withUnsafeBufferPointer { withResidual($0.baseAddress!) } } else { withResidual(nil) }
+        if ldc > n {
+            for i in 0..<m { (cp + i * ldc + n).initialize(repeating: 0, count: ldc - n) }
+        }
+        initialized = m * ldc
+    }
 }
 
 /// `x · Wᵀ + bias` with an unpacked `[outputs, inputs]` weight (packs it first; prefer `PackedMatrix`

@@ -78,6 +78,45 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testStridedPathsAreBitIdenticalToTheContiguousOnes() {
+        // 1024 columns get a padded stride (1040), 40 do not; 25 rows = two 12-row blocks and a tail.
+        XCTAssertEqual(StridedMatrix.stride(forColumns: 1024), 1040)
+        XCTAssertEqual(StridedMatrix.stride(forColumns: 3072), 3088)
+        XCTAssertEqual(StridedMatrix.stride(forColumns: 768), 768)
+        for (c, n) in [(1024, 1024), (40, 36)] {
+            let x = Self.random([25, c], seed: UInt64(c)), res = Self.random([25, n], seed: UInt64(c + 1))
+            let w = PackedMatrix(weight: Self.random([n, c], seed: UInt64(c + 2)))
+            let b = Self.random([n], seed: UInt64(c + 3)).scalars
+            let gamma = Self.random([c], seed: UInt64(c + 4)).scalars, beta = Self.random([c], seed: UInt64(c + 5)).scalars
+            let sx = StridedMatrix(x)
+            XCTAssertEqual(sx.stride, StridedMatrix.stride(forColumns: c))
+            XCTAssertEqual(sx.tensor(), x)
+            let ln = layerNormStrided(x, weight: gamma, bias: beta, eps: 1e-5)
+            XCTAssertEqual(ln.tensor(), layerNorm(x, weight: gamma, bias: beta, eps: 1e-5), "layer norm, \(c)")
+            Self.assertPaddingIsZero(ln)
+            XCTAssertEqual(linear(sx, w, bias: b, residual: res), linear(x, w, bias: b, residual: res), "linear, \(c)")
+            let y = linearStrided(sx, w, bias: b, quickGELU: true)
+            XCTAssertEqual(y.tensor(), linear(x, w, bias: b, quickGELU: true), "strided output, \(c)")
+            Self.assertPaddingIsZero(y)
+            // Attention: 4 heads over the first c/… columns of a [25, 3c] fused projection.
+            let qkv = Self.random([25, 3 * c], seed: UInt64(c + 6))
+            for causal in [false, true] {
+                let a = multiHeadAttentionStrided(qkv: qkv, heads: 4, scale: 0.2, causal: causal)
+                XCTAssertEqual(a.tensor(), multiHeadAttention(qkv: qkv, heads: 4, scale: 0.2, causal: causal), "attention, \(c)")
+                Self.assertPaddingIsZero(a)
+            }
+        }
+    }
+
+    static func assertPaddingIsZero(_ m: StridedMatrix, file: StaticString = #filePath, line: UInt = #line) {
+        for r in 0..<m.rows {
+            for j in m.columns..<m.stride where m.scalars[r * m.stride + j] != 0 {
+                XCTFail("padding (\(r), \(j)) = \(m.scalars[r * m.stride + j])", file: file, line: line)
+                return
+            }
+        }
+    }
+
     func testLinearKeepsLeadingDimensionsAndHandlesEmptyInputs() {
         let x = Self.random([2, 3, 4], seed: 9)
         let w = Self.random([5, 4], seed: 10)
