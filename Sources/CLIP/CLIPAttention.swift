@@ -24,7 +24,8 @@ public struct CLIPAttention: Sendable {
     /// `[tokens, hidden]` → `[tokens, hidden]`; `causal` masks future tokens (the text tower). A
     /// `residual` (`[tokens, hidden]`) is added to the output inside the output projection's GEMM.
     public func callAsFunction(_ x: Tensor, causal: Bool, residual: Tensor? = nil) -> Tensor {
-        self(StridedMatrix(x), causal: causal, residual: residual)
+        let y = self(StridedMatrix(x), causal: causal, residual: residual?.reshaped([x.rows, residual!.columns]))
+        return y.reshaped(Array(x.shape.dropLast()) + [y.columns])
     }
 
     /// The same on a strided input (see `StridedMatrix`); the attention output handed to `out_proj` is

@@ -18,7 +18,8 @@ public struct CLIPMLP: Sendable {
     /// `[tokens, hidden]` → `[tokens, hidden]`, plus `residual` when given. quick_gelu runs inside fc1's
     /// GEMM and the residual add inside fc2's (no separate passes over the activations).
     public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
-        self(StridedMatrix(x), residual: residual)
+        let y = self(StridedMatrix(x), residual: residual?.reshaped([x.rows, residual!.columns]))
+        return y.reshaped(Array(x.shape.dropLast()) + [y.columns])
     }
 
     /// The same on a strided input (see `StridedMatrix`); fc1's output is strided too, for fc2 to read.
