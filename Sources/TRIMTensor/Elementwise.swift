@@ -12,11 +12,16 @@ import Foundation
 ///   - eps: added to the variance (CLIP: 1e-5).
 /// - Returns: `[..., C]`.
 public func layerNorm(_ x: Tensor, weight: [Float], bias: [Float], eps: Float) -> Tensor {
-    let c = x.columns
+    Tensor(shape: x.shape, scalars: layerNormRows(x, weight: weight, bias: bias, eps: eps, outStride: x.columns))
+}
+
+/// The body of `layerNorm` and `layerNormStrided`: every row of `x` normalised into rows `outStride`
+/// (≥ columns) floats apart, the floats after each row zero; split across threads for large inputs.
+func layerNormRows(_ x: Tensor, weight: [Float], bias: [Float], eps: Float, outStride s: Int) -> [Float] {
+    let c = x.columns, rows = x.rows
     precondition(weight.count == c && bias.count == c, "layerNorm: weight/bias length ≠ \(c)")
-    var out = [Float](repeating: 0, count: x.count)
-    let rows = x.rows
-    if out.isEmpty { return Tensor(shape: x.shape, scalars: out) }
+    var out = [Float](repeating: 0, count: rows * s)
+    if rows == 0 || c == 0 { return out }
     x.scalars.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
             weight.withUnsafeBufferPointer { w in
@@ -24,20 +29,20 @@ public func layerNorm(_ x: Tensor, weight: [Float], bias: [Float], eps: Float) -
                     let (xp, yp, wp, bp) = (src.baseAddress!, dst.baseAddress!, w.baseAddress!, b.baseAddress!)
                     let parts = Parallelism.split(rows, parts: rows * c < 1 << 16 ? 1 : Parallelism.threads)
                     Parallelism.parallelFor(parts.count) { t in
-                        for r in parts[t] { layerNormRow(xp + r * c, yp + r * c, c, wp, bp, eps) }
+                        for r in parts[t] { layerNormRow(xp + r * c, yp + r * s, c, wp, bp, eps) }
                     }
                 }
             }
         }
     }
-    return Tensor(shape: x.shape, scalars: out)
+    return out
 }
 
 /// One row of `layerNorm`: two passes (mean, then centred sum of squares) for accuracy, each summed in
 /// 16 independent lanes (vectorised; also shortens the floating-point dependency chain 16-fold), then
 /// the normalise-scale-shift pass 16 lanes at a time.
 @inline(__always)
-func layerNormRow(
+private func layerNormRow(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ c: Int,
     _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ eps: Float
 ) {

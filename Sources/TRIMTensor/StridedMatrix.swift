@@ -63,25 +63,9 @@ public struct StridedMatrix: Sendable, Equatable {
 
 /// `layerNorm` written with the row stride `StridedMatrix.stride(forColumns:)`, for a GEMM to read.
 public func layerNormStrided(_ x: Tensor, weight: [Float], bias: [Float], eps: Float) -> StridedMatrix {
-    let c = x.columns, rows = x.rows, s = StridedMatrix.stride(forColumns: c)
-    precondition(weight.count == c && bias.count == c, "layerNorm: weight/bias length ≠ \(c)")
-    var out = [Float](repeating: 0, count: rows * s)
-    if rows > 0 && c > 0 {
-        x.scalars.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                weight.withUnsafeBufferPointer { w in
-                    bias.withUnsafeBufferPointer { b in
-                        let (xp, yp, wp, bp) = (src.baseAddress!, dst.baseAddress!, w.baseAddress!, b.baseAddress!)
-                        let parts = Parallelism.split(rows, parts: rows * c < 1 << 16 ? 1 : Parallelism.threads)
-                        Parallelism.parallelFor(parts.count) { t in
-                            for r in parts[t] { layerNormRow(xp + r * c, yp + r * s, c, wp, bp, eps) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return StridedMatrix(rows: rows, columns: c, stride: s, scalars: out)
+    let s = StridedMatrix.stride(forColumns: x.columns)
+    return StridedMatrix(rows: x.rows, columns: x.columns, stride: s,
+                         scalars: layerNormRows(x, weight: weight, bias: bias, eps: eps, outStride: s))
 }
 
 /// `linear` on a strided input, read in place: `act(x · Wᵀ + bias + residual)` as a contiguous
