@@ -4,32 +4,11 @@
 // a straight loop over `count` elements with no branches that the vectorizer cannot turn into selects.
 // Sources are read with `loadUnaligned`: data offsets in a safetensors file need not be aligned.
 
+import TRIMTensor
+
 #if _endian(big)
   #error("SafeTensors assumes a little-endian host, like the format itself")
 #endif
-
-/// Half → float by bit manipulation, exact for every one of the 65 536 inputs:
-/// - normal numbers: rebias the exponent (15 → 127) by adding 112 << 23 to the shifted bits;
-/// - exponent 31 (±inf, NaN): force an all-ones exponent, keeping the payload (and the quiet bit, 0x200 → 0x400000);
-/// - zero and subnormals: the 10-bit mantissa m is m · 2⁻²⁴, computed exactly in Float arithmetic.
-/// All three candidates are computed and one is selected, so a loop over this has no branches.
-@inline(__always)
-func floatFromHalfBits(_ h: UInt16) -> Float {
-  let bits = UInt32(h)
-  let sign = (bits & 0x8000) << 16
-  let magnitude = bits & 0x7FFF
-  let normal = (magnitude << 13) &+ 0x3800_0000
-  let special = (magnitude << 13) | 0x7F80_0000
-  let subnormal = (Float(Int32(bitPattern: magnitude)) * 0x1p-24).bitPattern
-  let chosen = magnitude >= 0x7C00 ? special : (magnitude < 0x0400 ? subnormal : normal)
-  return Float(bitPattern: chosen | sign)
-}
-
-/// bfloat16 → float: the 16 bits are the top half of the binary32 pattern (exact, NaN payloads kept).
-@inline(__always)
-func floatFromBFloat16Bits(_ h: UInt16) -> Float {
-  Float(bitPattern: UInt32(h) << 16)
-}
 
 /// Converts `count` elements of `dtype` at `src` to Float32 into `dst`.
 /// - Precondition: `dtype.isConvertibleToFloat`; `src` holds `count * dtype.byteSize` bytes.
@@ -43,11 +22,11 @@ func convertToFloat(
     }
   case .F16:
     for i in 0..<count {
-      dst[i] = floatFromHalfBits(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+      dst[i] = HalfPrecision.float(fromHalfBits: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
     }
   case .BF16:
     for i in 0..<count {
-      dst[i] = floatFromBFloat16Bits(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+      dst[i] = HalfPrecision.float(fromBFloat16Bits: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
     }
   case .F64:
     // Round to nearest, like torch's `.float()`.

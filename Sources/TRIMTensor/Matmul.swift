@@ -32,6 +32,41 @@ import Foundation
 // storing (the MLP's activation, likewise fused): see `GEMM.Epilogue`.
 // Threads take disjoint ranges of panels (or of rows when there are too few panels), so no two threads
 // write the same C element; each thread then keeps its own B block in its own core's L2.
+//
+// Weights from an F16 or BF16 checkpoint can stay 16-bit in memory (`WeightStorage`): their panels are
+// packed as 16-bit values, and each thread widens one B block [kb, nc·32] at a time into a float buffer
+// before the row loop — exactly (every F16 and BF16 value is a Float), so the products are bit for bit
+// those of the F32-packed weights. The widened block is reused by every row block (49 at 577 rows), so
+// the widening costs one conversion per 577 multiply-adds.
+
+/// How a packed weight keeps its values in memory (see `PackedMatrix`).
+public enum WeightStorage: String, Sendable, CaseIterable {
+    /// IEEE binary32, as the GEMM multiplies them.
+    case float32
+    /// IEEE binary16 (an F16 checkpoint's values), widened exactly to Float inside the GEMM.
+    case float16
+    /// bfloat16 (a BF16 checkpoint's values), widened exactly to Float inside the GEMM.
+    case bfloat16
+
+    /// Bytes per stored value.
+    public var byteSize: Int { self == .float32 ? 4 : 2 }
+}
+
+/// The packed right-hand side as the GEMM reads it: panels of Floats, or of 16-bit values in `storage`.
+struct PackedOperand {
+    let raw: UnsafeRawPointer
+    let storage: WeightStorage
+
+    init(_ floats: UnsafePointer<Float>) {
+        raw = UnsafeRawPointer(floats)
+        storage = .float32
+    }
+
+    init(raw: UnsafeRawPointer, storage: WeightStorage) {
+        self.raw = raw
+        self.storage = storage
+    }
+}
 
 /// Blocking constants of the packed GEMM (see the file comment).
 public enum GEMM {
@@ -89,6 +124,21 @@ public enum GEMM {
     public static func packTransposed(
         parts: [(pointer: UnsafePointer<Float>, rows: Int)], ldb: Int, k: Int, into dst: UnsafeMutablePointer<Float>
     ) {
+        packPanels(parts: parts, ldb: ldb, k: k, into: dst)
+    }
+
+    /// `packTransposed(parts:)` for 16-bit values (F16 or BF16 bit patterns, moved unchanged): the panels
+    /// of a weight kept in `WeightStorage.float16` / `.bfloat16`.
+    public static func packTransposed(
+        parts: [(pointer: UnsafePointer<UInt16>, rows: Int)], ldb: Int, k: Int, into dst: UnsafeMutablePointer<UInt16>
+    ) {
+        packPanels(parts: parts, ldb: ldb, k: k, into: dst)
+    }
+
+    /// The packing loop of both `packTransposed(parts:)`, for 32- or 16-bit elements.
+    static func packPanels<T: SIMDScalar & ExpressibleByIntegerLiteral>(
+        parts: [(pointer: UnsafePointer<T>, rows: Int)], ldb: Int, k: Int, into dst: UnsafeMutablePointer<T>
+    ) {
         var starts = [0]
         for part in parts { starts.append(starts.last! + part.rows) }
         let n = starts.last!
@@ -96,8 +146,8 @@ public enum GEMM {
         let parallel = n * k >= 1 << 18
         let parts2 = Parallelism.split(panels, parts: parallel ? 4 * Parallelism.threads : 1)
         Parallelism.parallelFor(parts2.count) { t in
-            var rowPointers = [UnsafePointer<Float>](repeating: parts.first?.pointer ?? UnsafePointer(dst), count: nr)
-            let scratch = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: 32)
+            var rowPointers = [UnsafePointer<T>](repeating: parts.first?.pointer ?? UnsafePointer(dst), count: nr)
+            let scratch = UnsafeMutablePointer<SIMD16<T>>.allocate(capacity: 32)
             defer { scratch.deallocate() }
             for p in parts2[t] {
                 let base = dst + p * k * nr
@@ -181,19 +231,25 @@ public enum GEMM {
         if panels.isEmpty || rows.isEmpty { return }
         precondition(k > 0 || !overwrite, "GEMM: overwrite needs k > 0")
         if k == 0 { return }
-        blocked(n: n, k: k, a: a + rows.lowerBound * lda, lda: lda, packed: packed, c: c + rows.lowerBound * ldc,
+        blocked(n: n, k: k, a: a + rows.lowerBound * lda, lda: lda, packed: PackedOperand(packed), c: c + rows.lowerBound * ldc,
                 ldc: ldc, rows: 0..<rows.count, panels: panels, epilogue: Epilogue(overwrite: overwrite))
     }
 
     /// The blocked loop nest of the file comment: C[rows, n] (+)= A · B for the row range `rows` and the
     /// panels `panels`, with `epilogue` applied (its `residual` is offset like C).
     static func blocked(
-        n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+        n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed operand: PackedOperand,
         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, panels: Range<Int>, epilogue e: Epilogue
     ) {
         // Where the micro-kernels spill their accumulators for `finishTile` (one per call, reused).
         let tile = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
         defer { tile.deallocate() }
+        // 16-bit weights: the current B block, widened to Floats ([j1 - j0][kb][32]), on cache-line
+        // boundaries like the packed panels (a misaligned B vector costs two L1 accesses).
+        let packed = operand.raw.assumingMemoryBound(to: Float.self)
+        let halves = operand.storage == .float32 ? nil : operand.raw.assumingMemoryBound(to: UInt16.self)
+        let widened = halves.map { _ in allocateFloats(min(kc, k) * min(nc, panels.count) * nr) }
+        defer { widened?.deallocate() }
         var j0 = panels.lowerBound
         while j0 < panels.upperBound {
             let j1 = min(j0 + nc, panels.upperBound)
@@ -201,6 +257,12 @@ public enum GEMM {
             while k0 < k {
                 let kb = min(kc, k - k0)
                 let first = e.overwrite && k0 == 0, last = k0 + kb == k
+                if let halves, let widened {
+                    for p in j0..<j1 {
+                        widen16(halves + p * k * nr + k0 * nr, into: widened + (p - j0) * kb * nr, count: kb * nr,
+                                operand.storage)
+                    }
+                }
                 var i = rows.lowerBound
                 while i < rows.upperBound {
                     let height = min(mr, rows.upperBound - i)
@@ -211,7 +273,9 @@ public enum GEMM {
                             first: first, activate: last && e.quickGELU,
                             bias: first ? e.bias.map { $0 + n0 } : nil,
                             residual: first ? e.residual.map { $0 + i * ldc + n0 } : nil)
-                        let bp = packed + p * k * nr + k0 * nr, cp = c + i * ldc + n0, width = min(nr, n - n0)
+                        let bp: UnsafePointer<Float>
+                        if let widened { bp = UnsafePointer(widened + (p - j0) * kb * nr) } else { bp = packed + (p * k + k0) * nr }
+                        let cp = c + i * ldc + n0, width = min(nr, n - n0)
                         #if arch(x86_64)
                         if height <= 4 {
                             microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
@@ -248,6 +312,18 @@ public enum GEMM {
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
         packed: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        epilogue: Epilogue
+    ) {
+        multiplyAddParallel(m: m, n: n, k: k, a: a, lda: lda, operand: PackedOperand(packed), c: c, ldc: ldc,
+                            epilogue: epilogue)
+    }
+
+    /// `multiplyAddParallel` on panels of any `WeightStorage`.
+    static func multiplyAddParallel(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int,
+        operand packed: PackedOperand,
         c: UnsafeMutablePointer<Float>, ldc: Int,
         epilogue: Epilogue
     ) {
@@ -293,6 +369,12 @@ struct TileStore {
     var residual: UnsafePointer<Float>?
 }
 
+/// `count` uninitialised Floats starting on a 64-byte (cache-line) boundary; free with `deallocate()`.
+func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        .bindMemory(to: Float.self, capacity: max(count, 1))
+}
+
 @inline(__always)
 private func store16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
@@ -304,28 +386,60 @@ private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
 }
 
 /// Transposes the 16 × 16 block `rows[r][k0 + c]` (r, c < 16) into `dst[c · nr + r]` with vector permutes
-/// (AVX-512: `vpermt2ps`) instead of 256 scalar moves. One `unshuffle` round moves the element at vector
+/// (AVX-512: `vpermt2ps`, or `vpermt2w` for 16-bit values) instead of 256 scalar moves. One `unshuffle` round moves the element at vector
 /// r, lane c to vector (c₀ r₃ r₂ r₁), lane (r₀ c₃ c₂ c₁) in binary: the 8 index bits rotate right by one,
 /// so after four rounds lane r of vector c holds row r's value c. `scratch` holds 32 vectors. On a
 /// 16 MB weight, one thread: 7.5–8.5 GB/s against 4.9–5.7 for the scalar copy; at load −50 to −85 ms.
 @inline(__always)
-private func transpose16(
-    _ rows: UnsafePointer<UnsafePointer<Float>>, _ k0: Int, into dst: UnsafeMutablePointer<Float>,
-    scratch a: UnsafeMutablePointer<SIMD16<Float>>
+private func transpose16<T: SIMDScalar>(
+    _ rows: UnsafePointer<UnsafePointer<T>>, _ k0: Int, into dst: UnsafeMutablePointer<T>,
+    scratch a: UnsafeMutablePointer<SIMD16<T>>
 ) {
     let b = a + 16
-    for r in 0..<16 { a[r] = load16(rows[r] + k0) }
+    for r in 0..<16 { a[r] = UnsafeRawPointer(rows[r] + k0).loadUnaligned(as: SIMD16<T>.self) }
     unshuffle(a, into: b); unshuffle(b, into: a); unshuffle(a, into: b); unshuffle(b, into: a)
-    for c in 0..<16 { store16(dst + c * GEMM.nr, a[c]) }
+    for c in 0..<16 { UnsafeMutableRawPointer(dst + c * GEMM.nr).storeBytes(of: a[c], as: SIMD16<T>.self) }
 }
 
 /// One transposition round: `w[i]` = the even lanes of `v[2i]` then of `v[2i+1]`, `w[8+i]` the odd ones.
 @inline(__always)
-private func unshuffle(_ v: UnsafeMutablePointer<SIMD16<Float>>, into w: UnsafeMutablePointer<SIMD16<Float>>) {
+private func unshuffle<T: SIMDScalar>(_ v: UnsafeMutablePointer<SIMD16<T>>, into w: UnsafeMutablePointer<SIMD16<T>>) {
     for i in 0..<8 {
         w[i] = SIMD16(lowHalf: v[2 * i].evenHalf, highHalf: v[2 * i + 1].evenHalf)
         w[8 + i] = SIMD16(lowHalf: v[2 * i].oddHalf, highHalf: v[2 * i + 1].oddHalf)
     }
+}
+
+/// Widens `count` (a multiple of 16) packed 16-bit values in `storage` to Floats, exactly: one
+/// `vcvtph2ps` per 16 halves with F16C / AVX-512 (`-target-cpu native`), a zero-extend and shift per 16
+/// bfloat16s.
+@inline(__always)
+private func widen16(
+    _ src: UnsafePointer<UInt16>, into dst: UnsafeMutablePointer<Float>, count: Int, _ storage: WeightStorage
+) {
+    var i = 0
+    if storage == .bfloat16 {
+        while i < count {
+            let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt16>.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16,
+                                                        as: SIMD16<UInt32>.self)
+            i += 16
+        }
+        return
+    }
+    #if (os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64)
+    // No Float16 on Intel Macs: the same exact conversion, by hand, one value at a time.
+    while i < count {
+        dst[i] = HalfPrecision.float(fromHalfBits: src[i])
+        i += 1
+    }
+    #else
+    while i < count {
+        let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float16>.self)
+        store16(dst + i, SIMD16<Float>(h))
+        i += 16
+    }
+    #endif
 }
 
 @inline(__always)
@@ -504,12 +618,17 @@ private func microKernel4(
 
 /// A weight matrix `W[n, k]` (the `nn.Linear` layout: one row per output feature) packed once for
 /// fast `x · Wᵀ`. Packing costs one pass over the weights; keep the value and reuse it.
+///
+/// The values are kept as Floats, or — for weights that come as F16 or BF16 — as those 16-bit values
+/// (`storage`), at half the memory; the GEMM widens them exactly, so the products are the same bit for bit.
 public struct PackedMatrix: Sendable {
     /// Output features `n` (rows of the original weight).
     public let outputs: Int
     /// Input features `k` (columns of the original weight).
     public let inputs: Int
-    /// Panels of 32 output features, each `[inputs][32]`.
+    /// How the values are kept in memory.
+    public let storage: WeightStorage
+    /// Panels of 32 output features, each `[inputs][32]`, in `storage`.
     let panels: PanelStorage
 
     /// Packs `weight` of shape `[outputs, inputs]`.
@@ -523,57 +642,73 @@ public struct PackedMatrix: Sendable {
     /// Packs `outputs × inputs` row-major floats read straight from `weights` (e.g. a memory-mapped
     /// checkpoint, avoiding an intermediate copy). `weights` may be nil only when the matrix is empty.
     public init(outputs n: Int, inputs k: Int, weights: UnsafePointer<Float>?) {
-        self.init(stacking: weights.map { [($0, n)] } ?? [], outputs: n, inputs: k)
+        self.init(stacking: weights.map { [($0, n)] } ?? [], outputs: n, inputs: k, storage: .float32)
     }
 
     /// Packs several `[rows, inputs]` row-major weights stacked into one `[Σ rows, inputs]` matrix, read
     /// straight from their pointers: e.g. an attention layer's q, k and v projections, so that all
     /// three come out of one GEMM (one pass over the input, one dispatch) as `[tokens, 3·hidden]`.
     public init(stacking parts: [(pointer: UnsafePointer<Float>, rows: Int)], inputs k: Int) {
-        self.init(stacking: parts, outputs: parts.reduce(0) { $0 + $1.rows }, inputs: k)
+        self.init(stacking: parts, outputs: parts.reduce(0) { $0 + $1.rows }, inputs: k, storage: .float32)
     }
 
-    private init(stacking parts: [(pointer: UnsafePointer<Float>, rows: Int)], outputs n: Int, inputs k: Int) {
+    /// `init(stacking:inputs:)` for 16-bit weights kept as they are: the bit patterns of F16
+    /// (`storage: .float16`) or BF16 (`.bfloat16`) values, e.g. straight from an F16 checkpoint's mapping.
+    public init(stacking parts: [(pointer: UnsafePointer<UInt16>, rows: Int)], inputs k: Int, storage: WeightStorage) {
+        precondition(storage != .float32, "PackedMatrix: 16-bit values need storage .float16 or .bfloat16")
+        self.init(stacking: parts, outputs: parts.reduce(0) { $0 + $1.rows }, inputs: k, storage: storage)
+    }
+
+    private init<T: SIMDScalar & ExpressibleByIntegerLiteral>(
+        stacking parts: [(pointer: UnsafePointer<T>, rows: Int)], outputs n: Int, inputs k: Int, storage: WeightStorage
+    ) {
+        precondition(MemoryLayout<T>.size == storage.byteSize, "PackedMatrix: \(T.self) values for \(storage) storage")
         precondition(n >= 0 && k >= 0 && parts.allSatisfy { $0.rows >= 0 }, "PackedMatrix: negative shape [\(n), \(k)]")
         outputs = n
         inputs = k
+        self.storage = storage
         let count = GEMM.packedCount(n: n, k: k)
-        panels = PanelStorage(count: count)
+        panels = PanelStorage(bytes: count * storage.byteSize)
         guard count > 0 else { return }
         precondition(!parts.isEmpty, "PackedMatrix: no weights for a [\(n), \(k)] matrix")
-        GEMM.packTransposed(parts: parts, ldb: k, k: k, into: panels.pointer)
+        GEMM.packPanels(parts: parts, ldb: k, k: k, into: panels.raw.bindMemory(to: T.self, capacity: count))
     }
+
+    /// Bytes the packed values occupy (the zero-padded last panel included).
+    public var byteCount: Int { panels.bytes }
+
+    /// The panels as the GEMM reads them.
+    var operand: PackedOperand { PackedOperand(raw: UnsafeRawPointer(panels.raw), storage: storage) }
 }
 
-/// The packed floats of one weight matrix: an anonymous mapping of their own, asking Linux for 2 MiB
+/// The packed values of one weight matrix: an anonymous mapping of their own, asking Linux for 2 MiB
 /// pages (transparent huge pages in `madvise` mode) when the matrix spans at least one. Packing a
 /// ViT-L/14 writes 1.7 GB of these; with 4 KiB pages that is 420,000 page faults at load.
 final class PanelStorage: @unchecked Sendable {
-    /// `count` floats (never written after packing; shared read-only by all threads).
-    let pointer: UnsafeMutablePointer<Float>
-    let count: Int
+    /// `bytes` bytes, 64-byte aligned (never written after packing; shared read-only by all threads).
+    let raw: UnsafeMutableRawPointer
+    let bytes: Int
     private let mapping: (base: UnsafeMutableRawPointer, length: Int)?
 
-    init(count: Int) {
-        self.count = count
-        let bytes = count * MemoryLayout<Float>.stride
+    init(bytes: Int) {
+        self.bytes = bytes
         let huge = 2 << 20
         #if os(Linux)
         if bytes >= huge {
-            // Over-allocate by one huge page so that the floats can start on a 2 MiB boundary.
+            // Over-allocate by one huge page so that the values can start on a 2 MiB boundary.
             let length = bytes + huge
-            let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            if let raw, raw != MAP_FAILED {
-                let aligned = (Int(bitPattern: raw) + huge - 1) / huge * huge
+            let base = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if let base, base != MAP_FAILED {
+                let aligned = (Int(bitPattern: base) + huge - 1) / huge * huge
                 let start = UnsafeMutableRawPointer(bitPattern: aligned)!
                 _ = madvise(start, bytes / huge * huge, Int32(MADV_HUGEPAGE))
-                pointer = start.bindMemory(to: Float.self, capacity: count)
-                mapping = (raw, length)
+                raw = start
+                mapping = (base, length)
                 return
             }
         }
         #endif
-        pointer = .allocate(capacity: max(count, 1))
+        raw = .allocate(byteCount: max(bytes, 64), alignment: 64)
         mapping = nil
     }
 
@@ -583,7 +718,7 @@ final class PanelStorage: @unchecked Sendable {
             munmap(mapping.base, mapping.length)
             #endif
         } else {
-            pointer.deallocate()
+            raw.deallocate()
         }
     }
 }
@@ -634,10 +769,10 @@ func linearRows(
     // uninitialised.
     return [Float](unsafeUninitializedCapacity: m * ldc) { c, initialized in
         let cp = c.baseAddress!
-        let p = UnsafePointer(weight.panels.pointer)
+        let p = weight.operand
         func run(_ b: UnsafePointer<Float>?, _ r: UnsafePointer<Float>?) {
             GEMM.multiplyAddParallel(
-                m: m, n: n, k: k, a: a, lda: lda, packed: p, c: cp, ldc: ldc,
+                m: m, n: n, k: k, a: a, lda: lda, operand: p, c: cp, ldc: ldc,
                 epilogue: GEMM.Epilogue(overwrite: true, bias: b, residual: r, quickGELU: quickGELU))
         }
         func withResidual(_ b: UnsafePointer<Float>?) {

@@ -78,6 +78,41 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testSixteenBitWeightsGiveTheFloatProductsBitForBit() {
+        // The same values packed as Floats and as F16 / BF16 bit patterns must give identical products:
+        // k = 600 crosses a K block (kc = 512), n = 45 and 300 leave a ragged panel and span several
+        // column blocks (nc = 8 panels), 1, 13 and 40 rows take the 4- and 12-row kernels, and the larger
+        // shapes run on every thread. Bias, residual and quick_gelu ride along in the epilogue.
+        for storage in [WeightStorage.float16, .bfloat16] {
+            for (m, n, k) in [(1, 32, 7), (13, 45, 600), (40, 300, 600), (5, 64, 1)] {
+                let x = Self.random([m, k], seed: UInt64(m * 7 + k)), res = Self.random([m, n], seed: UInt64(n))
+                let b = Self.random([n], seed: UInt64(n + 1)).scalars
+                // Random 16-bit patterns of finite values (F16: exponent field ≤ 14, subnormals included;
+                // BF16: magnitudes in [2⁻⁷, 1)), and the Floats they stand for.
+                var bits = [UInt16](), s: UInt64 = UInt64(m * n * k) | 1
+                for _ in 0..<(n * k) {
+                    s ^= s << 13; s ^= s >> 7; s ^= s << 17
+                    let r = UInt16(truncatingIfNeeded: s >> 20)
+                    bits.append(storage == .float16 ? r & 0xBBFF : (r & 0x80FF) | 0x3C00 | (r & 0x0300))
+                }
+                let floats = bits.map {
+                    storage == .float16 ? HalfPrecision.float(fromHalfBits: $0) : HalfPrecision.float(fromBFloat16Bits: $0)
+                }
+                let wide = PackedMatrix(weight: Tensor(shape: [n, k], scalars: floats))
+                let narrow = bits.withUnsafeBufferPointer {
+                    PackedMatrix(stacking: [($0.baseAddress!, n)], inputs: k, storage: storage)
+                }
+                XCTAssertEqual(narrow.storage, storage)
+                XCTAssertEqual(wide.storage, .float32)
+                XCTAssertEqual(narrow.byteCount * 2, wide.byteCount)
+                let label = "\(storage) m \(m) n \(n) k \(k)"
+                XCTAssertEqual(linear(x, narrow), linear(x, wide), label)
+                XCTAssertEqual(linear(x, narrow, bias: b, residual: res, quickGELU: true),
+                               linear(x, wide, bias: b, residual: res, quickGELU: true), label)
+            }
+        }
+    }
+
     func testStridedPathsAreBitIdenticalToTheContiguousOnes() {
         // 1024 columns get a padded stride (1040), 40 do not; 25 rows = two 12-row blocks and a tail.
         XCTAssertEqual(StridedMatrix.stride(forColumns: 1024), 1040)
