@@ -25,16 +25,19 @@ public struct CLIPModel: Sendable {
     ///   - directory: holds `config.json` and the safetensors weights.
     ///   - visionLayers: load only this many vision encoder layers (TRIM needs 23 of ViT-L's 24); `nil` = all.
     ///   - loadText: whether to load the text tower.
-    public init(directory: URL, visionLayers: Int? = nil, loadText: Bool = true) throws {
+    ///   - weightPrecision: whether F16 / BF16 weight matrices stay 16-bit in memory (half the bytes);
+    ///     the results are the same bit for bit either way.
+    public init(directory: URL, visionLayers: Int? = nil, loadText: Bool = true,
+                weightPrecision: WeightPrecision = .checkpoint) throws {
         let config = try CLIPConfig(contentsOf: directory.appendingPathComponent("config.json"))
         let source = try SafeTensorsCheckpoint.open(directory)
         try self.init(config: config, weights: source, sourceName: directory.path,
-                      visionLayers: visionLayers, loadText: loadText)
+                      visionLayers: visionLayers, loadText: loadText, weightPrecision: weightPrecision)
     }
 
     /// Builds the model from a configuration and any tensor source with Hugging Face names.
     public init(config: CLIPConfig, weights: any TensorSource, sourceName: String,
-                visionLayers: Int? = nil, loadText: Bool = true) throws {
+                visionLayers: Int? = nil, loadText: Bool = true, weightPrecision: WeightPrecision = .checkpoint) throws {
         try config.validate()
         self.config = config
         // Encoder layers beyond `num_hidden_layers` mean config.json describes a different (shallower) model:
@@ -47,7 +50,7 @@ public struct CLIPModel: Sendable {
                     reason: "config.json has \(tower == "vision_model" ? "vision" : "text")_config.num_hidden_layers = \(count)")
             }
         }
-        let w = WeightLoader(source: weights, sourceName: sourceName)
+        let w = WeightLoader(source: weights, sourceName: sourceName, precision: weightPrecision)
         vision_model = try CLIPVisionTransformer(w, config: config.vision, prefix: "vision_model", loadLayers: visionLayers)
         visual_projection = try w.linear("visual_projection", outputs: config.projectionDim,
                                          inputs: config.vision.hiddenSize, bias: false)

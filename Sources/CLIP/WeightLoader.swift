@@ -9,6 +9,8 @@ struct WeightLoader {
     let source: any TensorSource
     /// How the source is named in errors (usually its path).
     let sourceName: String
+    /// Whether F16 / BF16 weight matrices stay 16-bit once packed.
+    var precision: WeightPrecision = .checkpoint
 
     /// The tensor `name`, which must exist with exactly `shape`.
     func tensor(_ name: String, shape: [Int]) throws -> Tensor {
@@ -30,56 +32,27 @@ struct WeightLoader {
     }
 
     /// `prefix.weight [outputs, inputs]` and (when `bias`) `prefix.bias [outputs]` as a packed `Linear`.
-    /// An F32 weight in a single mapped file is packed straight from the mapping (no intermediate copy).
+    /// The weight is packed straight from the file mapping (no intermediate copy) when it is F32, or F16 /
+    /// BF16 kept at that precision (see `precision`).
     func linear(_ prefix: String, outputs: Int, inputs: Int, bias: Bool = true) throws -> Linear {
         try stackedLinear([prefix], outputs: outputs, inputs: inputs, bias: bias)
     }
 
     /// Several `[outputs, inputs]` linear layers (`prefixes[i].weight`, `.bias`) stacked into one packed
     /// `[prefixes.count · outputs, inputs]` `Linear` whose output holds their outputs side by side (the
-    /// fused q/k/v projection). Weights are packed straight from the mapping when they are F32 in a
-    /// single mapped file, otherwise from a converted copy; each tensor's file pages are released once packed.
+    /// fused q/k/v projection), packed by `TensorSource.packedMatrix`; each tensor's file pages are
+    /// released once packed.
     func stackedLinear(_ prefixes: [String], outputs: Int, inputs: Int, bias: Bool = true) throws -> Linear {
         let names = prefixes.map { $0 + ".weight" }
-        var infos = [TensorInfo]()
-        for name in names { infos.append(try check(name, shape: [outputs, inputs])) }
+        for name in names { try check(name, shape: [outputs, inputs]) }
         var b: [Float]?
         if bias {
             b = []
             for prefix in prefixes { b! += try tensor(prefix + ".bias", shape: [outputs]).scalars }
         }
-        if outputs * inputs == 0 {
-            return Linear(weight: PackedMatrix(outputs: outputs * names.count, inputs: inputs, weights: nil), bias: b)
-        }
-        let packed = try withFloatPointers(names[...], infos[...], []) { pointers in
-            PackedMatrix(stacking: pointers.map { ($0, outputs) }, inputs: inputs)
-        }
+        let packed = try source.packedMatrix(stacking: names, rows: outputs, inputs: inputs, precision: precision)
         names.forEach(releasePages(of:))
         return Linear(weight: packed, bias: b)
-    }
-
-    /// Calls `body` with a float pointer to each tensor in `names` (with headers `infos`): into the
-    /// mapping for an aligned F32 tensor of a single file, into a converted copy otherwise.
-    private func withFloatPointers<R>(
-        _ names: ArraySlice<String>, _ infos: ArraySlice<TensorInfo>, _ done: [UnsafePointer<Float>],
-        _ body: ([UnsafePointer<Float>]) throws -> R
-    ) throws -> R {
-        guard let name = names.first, let info = infos.first else { return try body(done) }
-        let count = info.shape.reduce(1, *)
-        if info.dtype == .F32, let file = source as? SafeTensorsFile {
-            let mapped = try file.withUnsafeBytes(of: name) { raw -> R? in
-                guard let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0,
-                    raw.count == count * MemoryLayout<Float>.size
-                else { return nil }
-                return try withFloatPointers(names.dropFirst(), infos.dropFirst(),
-                                             done + [base.assumingMemoryBound(to: Float.self)], body)
-            }
-            if let mapped { return mapped }
-        }
-        let copy = try source.tensor(name)
-        return try copy.scalars.withUnsafeBufferPointer { buffer in
-            try withFloatPointers(names.dropFirst(), infos.dropFirst(), done + [buffer.baseAddress!], body)
-        }
     }
 
     /// Tells the kernel it may drop the mapped file pages of tensor `name` (already copied or packed), so

@@ -96,7 +96,7 @@ public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
   }
 
   /// The opened shard holding `name`, checked to really contain it.
-  private func shard(holding name: String) throws -> SafeTensorsFile {
+  func shard(holding name: String) throws -> SafeTensorsFile {
     guard let fileName = weightMap[name] else {
       throw SafeTensorsError.tensorNotFound(file: indexURL.lastPathComponent, tensor: name)
     }

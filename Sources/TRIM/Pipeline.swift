@@ -58,8 +58,11 @@ public struct TRIMPipeline: Sendable {
     public let projector: Projector?
 
     /// Loads a model directory (and optionally a projector) for runs with `selectLayer` (Python-style,
-    /// default −2: LLaVA's `hidden_states[-2]`).
-    public init(modelDirectory: URL, projector projectorURL: URL? = nil, selectLayer: Int = -2) throws {
+    /// default −2: LLaVA's `hidden_states[-2]`). `weightPrecision` says whether F16 / BF16 weight
+    /// matrices stay 16-bit in memory (the default; half the bytes) or become Floats — the results are
+    /// the same bit for bit.
+    public init(modelDirectory: URL, projector projectorURL: URL? = nil, selectLayer: Int = -2,
+                weightPrecision: WeightPrecision = .checkpoint) throws {
         self.modelDirectory = modelDirectory
         let config = try CLIPConfig(contentsOf: modelDirectory.appendingPathComponent("config.json"))
         let k = try Self.hiddenStateIndex(selectLayer, layers: config.vision.layers)
@@ -68,14 +71,14 @@ public struct TRIMPipeline: Sendable {
         let tokenizerLoad = BackgroundResult { try CLIPTokenizer.forModelDirectory(modelDirectory) }
         let model = Result {
             try CLIPModel(config: config, weights: try SafeTensorsCheckpoint.open(modelDirectory),
-                          sourceName: modelDirectory.path, visionLayers: k)
+                          sourceName: modelDirectory.path, visionLayers: k, weightPrecision: weightPrecision)
         }
         let tokenizerResult = tokenizerLoad.wait()
         clip = try model.get()
         tokenizer = try tokenizerResult.get()
         preprocessor = try PreprocessorConfig.forModel(directory: modelDirectory, imageSize: config.vision.imageSize)
         if let projectorURL {
-            let p = try Projector(contentsOf: projectorURL)
+            let p = try Projector(contentsOf: projectorURL, weightPrecision: weightPrecision)
             guard p.inputWidth == config.vision.hiddenSize else {
                 throw TRIMError.projectorMismatch(projectorInput: p.inputWidth, visionWidth: config.vision.hiddenSize)
             }

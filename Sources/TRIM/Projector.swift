@@ -30,28 +30,32 @@ public struct Projector: Sendable {
     public var outputWidth: Int { linear_2?.outputs ?? linear_1.outputs }
 
     /// Loads a projector from a `.safetensors` file, a checkpoint directory or a `model.safetensors.index.json`.
-    public init(contentsOf url: URL) throws {
+    ///
+    /// `weightPrecision`: whether F16 / BF16 weights (e.g. llava-hf's) stay 16-bit in memory; the results
+    /// are the same either way.
+    public init(contentsOf url: URL, weightPrecision: WeightPrecision = .checkpoint) throws {
         let source = try SafeTensorsCheckpoint.open(url)
-        try self.init(source: source, sourceName: url.path)
+        try self.init(source: source, sourceName: url.path, weightPrecision: weightPrecision)
     }
 
     /// Finds the projector tensors in `source` by name (see the type's documentation).
-    public init(source: any TensorSource, sourceName: String) throws {
+    public init(source: any TensorSource, sourceName: String, weightPrecision: WeightPrecision = .checkpoint) throws {
         let names = source.tensorNames
         func find(_ suffix: String) -> String? {
             names.first { $0 == suffix || $0.hasSuffix("." + suffix) }
         }
-        func load(_ name: String) throws -> Tensor { try source.tensor(name) }
         func layer(_ weight: String, _ bias: String?) throws -> Linear {
-            let w = try load(weight)
-            guard w.rank == 2, w.shape[0] >= 1, w.shape[1] >= 1 else {
-                throw TRIMError.invalidProjector(path: sourceName, reason: "'\(weight)' has shape \(w.shape), expected [out, in], both ≥ 1")
+            // The shape from the header first: the weight itself is packed straight from the file.
+            let shape = try source.info(weight)?.shape ?? source.tensor(weight).shape
+            guard shape.count == 2, shape[0] >= 1, shape[1] >= 1 else {
+                throw TRIMError.invalidProjector(path: sourceName, reason: "'\(weight)' has shape \(shape), expected [out, in], both ≥ 1")
             }
-            let b = try bias.map(load)
-            if let b, b.shape != [w.shape[0]] {
-                throw TRIMError.invalidProjector(path: sourceName, reason: "'\(bias!)' has shape \(b.shape), expected [\(w.shape[0])]")
+            let b = try bias.map(source.tensor)
+            if let b, b.shape != [shape[0]] {
+                throw TRIMError.invalidProjector(path: sourceName, reason: "'\(bias!)' has shape \(b.shape), expected [\(shape[0])]")
             }
-            return Linear(weight: w, bias: b)
+            let w = try source.packedMatrix(stacking: [weight], rows: shape[0], inputs: shape[1], precision: weightPrecision)
+            return Linear(weight: w, bias: b?.scalars)
         }
         if let w1 = find("multi_modal_projector.linear_1.weight"), let w2 = find("multi_modal_projector.linear_2.weight") {
             kind = .mlp2xGELU

@@ -87,6 +87,26 @@ final class CLIPGoldenTests: XCTestCase {
         print("\(dir): worst max|Δ|/max|ref| = \(worst)")
     }
 
+    func testHalfPrecisionWeightsGiveTheSameResultsAsFloats() throws {
+        // clip-tiny is an F16 checkpoint: by default its weight matrices stay 16-bit (half the bytes), and
+        // every output must equal, bit for bit, the one from weights converted to Floats at load.
+        let dir = Self.root.appendingPathComponent("Weights/clip-tiny")
+        let narrow = try CLIPModel(directory: dir), wide = try CLIPModel(directory: dir, weightPrecision: .float32)
+        let layer = { (m: CLIPModel) in m.vision_model.layers[0].mlp.fc1.weight }
+        XCTAssertEqual(layer(narrow).storage, .float16)
+        XCTAssertEqual(layer(wide).storage, .float32)
+        XCTAssertEqual(layer(narrow).byteCount * 2, layer(wide).byteCount)
+        XCTAssertEqual(narrow.text_projection?.weight.storage, .float16)
+        let ref = try SafeTensorsFile(url: Self.root.appendingPathComponent("Tests/Goldens/clip/clip-tiny.safetensors"))
+        let px = try ref.tensor("pixel_values_0"), ids = try ref.int64s("input_ids_0").map { Int($0) }
+        XCTAssertEqual(try narrow.vision_model.hiddenStates(px, upTo: 4), try wide.vision_model.hiddenStates(px, upTo: 4))
+        XCTAssertEqual(try narrow.imageEmbeds(px), try wide.imageEmbeds(px))
+        XCTAssertEqual(try narrow.textEmbeds(ids), try wide.textEmbeds(ids))
+        // An F32 checkpoint is packed as Floats whatever the setting.
+        let odd = try CLIPModel(directory: Self.root.appendingPathComponent("Weights/clip-odd"))
+        XCTAssertEqual(odd.vision_model.layers[0].mlp.fc1.weight.storage, .float32)
+    }
+
     func testLoadingFewerVisionLayersGivesTheSameHiddenState() throws {
         let dir = Self.root.appendingPathComponent("Weights/clip-tiny")
         let capped = try CLIPModel(directory: dir, visionLayers: 3, loadText: false)

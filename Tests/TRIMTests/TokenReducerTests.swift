@@ -98,6 +98,56 @@ final class ProjectorTests: XCTestCase {
         XCTAssertEqual(linear(Tensor(shape: [1, 2], scalars: [2, 3])).scalars, [2, 3, 15])
     }
 
+    /// An in-memory safetensors file of 16-bit tensors (`dtype` "F16" or "BF16", bit patterns given), its
+    /// header padded with spaces so that the data starts at an even or an odd byte.
+    static func sixteenBitFile(_ tensors: [(name: String, shape: [Int], bits: [UInt16])], dtype: String,
+                               oddData: Bool) throws -> SafeTensorsFile {
+        var entries = [String](), data = [UInt8](), offset = 0
+        for t in tensors {
+            let shape = t.shape.map(String.init).joined(separator: ",")
+            entries.append("\"\(t.name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + 2 * t.bits.count)]}")
+            for b in t.bits { data += [UInt8(b & 0xFF), UInt8(b >> 8)] }
+            offset += 2 * t.bits.count
+        }
+        var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
+        while (8 + header.count) % 2 != (oddData ? 1 : 0) { header.append(0x20) }
+        let length = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
+        return try SafeTensorsFile(bytes: length + header + data)
+    }
+
+    func testSixteenBitProjectorWeightsStayHalfSizeAndGiveTheSameResults() throws {
+        // llava-hf ships its projector in F16: kept 16-bit (the default) it must project exactly as when
+        // converted to Floats, whether the file's data is 2-byte aligned (packed from the mapping) or not
+        // (packed from a copy).
+        var s: UInt64 = 0x5EED
+        func bits(_ count: Int, _ bf16: Bool) -> [UInt16] {
+            (0..<count).map { _ in
+                s ^= s << 13; s ^= s >> 7; s ^= s << 17
+                let r = UInt16(truncatingIfNeeded: s >> 20)
+                return bf16 ? (r & 0x80FF) | 0x3C00 | (r & 0x0300) : r & 0xBBFF
+            }
+        }
+        for (dtype, storage) in [("F16", WeightStorage.float16), ("BF16", .bfloat16)] {
+            let bf = dtype == "BF16"
+            let tensors = [("multi_modal_projector.linear_1.weight", [40, 24], bits(40 * 24, bf)),
+                           ("multi_modal_projector.linear_1.bias", [40], bits(40, bf)),
+                           ("multi_modal_projector.linear_2.weight", [33, 40], bits(33 * 40, bf)),
+                           ("multi_modal_projector.linear_2.bias", [33], bits(33, bf))]
+            let x = Tensor(shape: [3, 24], scalars: (0..<72).map { Float($0 % 11) / 7 - 0.6 })
+            for odd in [false, true] {
+                let file = try Self.sixteenBitFile(tensors.map { (name: $0.0, shape: $0.1, bits: $0.2) }, dtype: dtype,
+                                                   oddData: odd)
+                let narrow = try Projector(source: file, sourceName: "mem")
+                let wide = try Projector(source: file, sourceName: "mem", weightPrecision: .float32)
+                XCTAssertEqual(narrow.linear_1.weight.storage, storage)
+                XCTAssertEqual(narrow.linear_2?.weight.storage, storage)
+                XCTAssertEqual(wide.linear_2?.weight.storage, .float32)
+                XCTAssertEqual(narrow.linear_1.weight.byteCount * 2, wide.linear_1.weight.byteCount)
+                XCTAssertEqual(narrow(x), wide(x), "\(dtype), odd data offset: \(odd)")
+            }
+        }
+    }
+
     func testFilesWithoutProjectorTensorsOrWithBadShapesAreTypedErrors() throws {
         var w = SafeTensorsWriter()
         w.add("something.else", Tensor(shape: [2], scalars: [1, 2]))

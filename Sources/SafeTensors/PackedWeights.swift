@@ -1,0 +1,97 @@
+import TRIMTensor
+
+/// Whether weight matrices that a checkpoint stores as F16 or BF16 stay 16-bit once packed.
+public enum WeightPrecision: String, Sendable, CaseIterable {
+    /// F16 and BF16 weight matrices keep their 16 bits in memory (half the bytes of Floats); the GEMM
+    /// widens them exactly, so every result is bit for bit the one `.float32` gives. F32 and F64 weights
+    /// are packed as Floats.
+    case checkpoint
+    /// Every weight matrix is converted to Float at load.
+    case float32
+}
+
+extension TensorSource {
+    /// The `[rows, inputs]` tensors `names` stacked into one `[names.count · rows, inputs]` packed weight
+    /// (e.g. q, k and v projections side by side). The values are read straight from the file mapping
+    /// when they are aligned there, otherwise from a copy. With `.checkpoint` and all tensors F16 (or all
+    /// BF16) in safetensors files, the panels keep those 16-bit values (`WeightStorage.float16` /
+    /// `.bfloat16`); anything else is packed as Floats (F16, BF16 exactly; F64 rounded to nearest).
+    /// - Precondition: every tensor exists with `rows · inputs` float elements (checked by the caller).
+    public func packedMatrix(stacking names: [String], rows: Int, inputs: Int, precision: WeightPrecision) throws
+        -> PackedMatrix
+    {
+        let count = rows * inputs
+        if count == 0 || names.isEmpty {
+            return PackedMatrix(outputs: rows * names.count, inputs: inputs, weights: nil)
+        }
+        var files = [SafeTensorsFile]()
+        var dtypes = Set<DType>()
+        for name in names {
+            if let file = try fileHolding(name) { files.append(file) }
+            if let info = try info(name) { dtypes.insert(info.dtype) }
+        }
+        if precision == .checkpoint, files.count == names.count, dtypes == [.F16] || dtypes == [.BF16] {
+            let storage: WeightStorage = dtypes == [.F16] ? .float16 : .bfloat16
+            return try withHalfPointers(Array(zip(names, files))[...], count: count, []) { pointers in
+                PackedMatrix(stacking: pointers.map { ($0, rows) }, inputs: inputs, storage: storage)
+            }
+        }
+        return try withFloatPointers(names[...], count: count, []) { pointers in
+            PackedMatrix(stacking: pointers.map { ($0, rows) }, inputs: inputs)
+        }
+    }
+
+    /// The file that holds `name` when this source is a safetensors file or a sharded checkpoint.
+    private func fileHolding(_ name: String) throws -> SafeTensorsFile? {
+        if let file = self as? SafeTensorsFile { return file }
+        if let sharded = self as? ShardedSafeTensors { return try sharded.shard(holding: name) }
+        return nil
+    }
+
+    /// Calls `body` with a float pointer to each tensor in `names`: into the mapping for an aligned F32
+    /// tensor, into a converted copy otherwise.
+    private func withFloatPointers<R>(
+        _ names: ArraySlice<String>, count: Int, _ done: [UnsafePointer<Float>],
+        _ body: ([UnsafePointer<Float>]) throws -> R
+    ) throws -> R {
+        guard let name = names.first else { return try body(done) }
+        if try info(name)?.dtype == .F32, let file = try fileHolding(name) {
+            let mapped = try file.withUnsafeBytes(of: name) { raw -> R? in
+                guard let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0,
+                    raw.count == count * MemoryLayout<Float>.size
+                else { return nil }
+                return try withFloatPointers(names.dropFirst(), count: count,
+                                             done + [base.assumingMemoryBound(to: Float.self)], body)
+            }
+            if let mapped { return mapped }
+        }
+        let copy = try tensor(name)
+        precondition(copy.count == count, "packedMatrix: '\(name)' has \(copy.count) elements, not \(count)")
+        return try copy.scalars.withUnsafeBufferPointer { buffer in
+            try withFloatPointers(names.dropFirst(), count: count, done + [buffer.baseAddress!], body)
+        }
+    }
+
+    /// Calls `body` with a pointer to each F16 / BF16 tensor's 16-bit values: into the mapping when they
+    /// are 2-byte aligned there, into a copy otherwise.
+    private func withHalfPointers<R>(
+        _ tensors: ArraySlice<(String, SafeTensorsFile)>, count: Int, _ done: [UnsafePointer<UInt16>],
+        _ body: ([UnsafePointer<UInt16>]) throws -> R
+    ) throws -> R {
+        guard let (name, file) = tensors.first else { return try body(done) }
+        return try file.withUnsafeBytes(of: name) { raw in
+            precondition(raw.count == count * 2, "packedMatrix: '\(name)' has \(raw.count) bytes, not \(count * 2)")
+            if let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
+                return try withHalfPointers(tensors.dropFirst(), count: count,
+                                            done + [base.assumingMemoryBound(to: UInt16.self)], body)
+            }
+            let copy = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+                initialized = count
+            }
+            return try copy.withUnsafeBufferPointer {
+                try withHalfPointers(tensors.dropFirst(), count: count, done + [$0.baseAddress!], body)
+            }
+        }
+    }
+}
