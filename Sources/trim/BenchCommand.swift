@@ -9,18 +9,20 @@ let benchCommand = Command(
     name: "bench",
     summary: "per-stage timings of a TRIM run (median of N runs)",
     usage: """
-        usage: trim bench --model DIR [--image FILE] [--prompt TEXT] [--projector PATH] [--runs N] [--json]
+        usage: trim bench --model DIR [--image FILE] [--prompt TEXT] [--projector PATH] [--runs N]
+                          [--weights checkpoint|float32] [--json]
 
         Loads the model once (timed as `load`), then runs decode, preprocess, vision, text, scores and
         projector N times (default 5) and prints the median of each stage; `total` is one full reduce
         with the model already loaded. Defaults: the bundled demo image and prompt. Build with
         `swift build -c release -Xswiftc -target-cpu -Xswiftc native` for meaningful numbers.
+        `--weights` as for `reduce` (F16 / BF16 weights kept 16-bit, the default, or made Floats).
 
           --json   {"runs":N,"median_s":{"load":…,"decode":…,"preprocess":…,"vision":…,"text":…,
                    "scores":…,"projector":…,"total":…},"vision_gflops":…}
         """,
     run: { args in
-        let a = try Arguments(args, options: ["model", "image", "prompt", "projector", "runs", "select-layer"],
+        let a = try Arguments(args, options: ["model", "image", "prompt", "projector", "runs", "select-layer", "weights"],
                               flags: ["json", "gemm"])
         try a.noPositional()
         if a.flag("gemm") { return gemmBench(runs: try a.int("runs", in: 1...1000) ?? 5, json: a.flag("json")) }
@@ -37,6 +39,7 @@ let benchCommand = Command(
         var options = ReductionOptions()
         if let k = try a.int("select-layer", in: -1000...1000) { options.selectLayer = k }
         let projector = try a.value("projector").map { try existingPath($0, what: "projector") }
+        let precision = try weightPrecision(a)
 
         func seconds(_ body: () throws -> Void) rethrows -> Double {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -44,7 +47,8 @@ let benchCommand = Command(
             return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         }
         var pipeline: TRIMPipeline?
-        let load = try seconds { pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer) }
+        let load = try seconds { pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
+                                                             weightPrecision: precision) }
         let p = pipeline!
         let bytes = try [UInt8](Data(contentsOf: imageURL))
         var samples: [String: [Double]] = [:]
@@ -86,33 +90,41 @@ let benchCommand = Command(
 /// `linear` on the ViT-L/14-336 shapes, `[577, k] · W[n, k]ᵀ`, median of `runs` after one warm-up, with
 /// `Parallelism.threads` threads (set `TRIM_THREADS` to compare 1 and 2). With one thread the CPU time
 /// of the calling thread is also reported: on a shared machine it is immune to time slices lost to
-/// other processes, so single-thread GFLOP/s per CPU-second compare kernels more reliably.
+/// other processes, so single-thread GFLOP/s per CPU-second compare kernels more reliably. The same
+/// shapes with F16-stored weights (`WeightStorage.float16`) are timed in alternation with the F32 ones,
+/// so that both see the same machine.
 func gemmBench(runs: Int, json: Bool) {
     let shapes = [(577, 1024, 1024), (577, 1024, 3072), (577, 1024, 4096), (577, 4096, 1024)]
-    var rows: [(String, JSONValue)] = [], cpuRows: [(String, JSONValue)] = []
+    var rows: [(String, JSONValue)] = [], cpuRows: [(String, JSONValue)] = [], halfRows: [(String, JSONValue)] = []
     for (m, k, n) in shapes {
         var seed: UInt32 = 12345
         func next() -> Float { seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
         let x = Tensor(shape: [m, k], scalars: (0..<(m * k)).map { _ in next() })
         let w = PackedMatrix(weight: Tensor(shape: [n, k], scalars: (0..<(n * k)).map { _ in next() }))
-        var times: [Double] = [], cpuTimes: [Double] = []
-        for r in 0...runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = threadCPUSeconds()
-            let y = linear(x, w)
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dc = threadCPUSeconds() - c0
-            precondition(y.count == m * n)
-            if r > 0 { times.append(dt); cpuTimes.append(dc) }
+        // Random F16 values of magnitude below 1 (exponent field ≤ 14).
+        let halves = (0..<(n * k)).map { _ in UInt16(truncatingIfNeeded: Int(next() * 65536)) & 0xBBFF }
+        let w16 = halves.withUnsafeBufferPointer {
+            PackedMatrix(stacking: [($0.baseAddress!, n)], inputs: k, storage: .float16)
         }
-        times.sort()
-        cpuTimes.sort()
-        let gflops = 2 * Double(m * n * k) / times[times.count / 2] / 1e9
-        let cpuGflops = 2 * Double(m * n * k) / cpuTimes[cpuTimes.count / 2] / 1e9
+        var times: [Double] = [], cpuTimes: [Double] = [], halfTimes: [Double] = []
+        for r in 0...runs {
+            for half in r % 2 == 0 ? [false, true] : [true, false] {
+                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = threadCPUSeconds()
+                let y = linear(x, half ? w16 : w)
+                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dc = threadCPUSeconds() - c0
+                precondition(y.count == m * n)
+                if r == 0 { continue }
+                if half { halfTimes.append(dt) } else { times.append(dt); cpuTimes.append(dc) }
+            }
+        }
+        func gflops(_ ts: [Double]) -> Double { 2 * Double(m * n * k) / ts.sorted()[ts.count / 2] / 1e9 }
         let name = "\(m)x\(k)x\(n)"
-        rows.append((name, .double(gflops)))
-        cpuRows.append((name, .double(cpuGflops)))
+        rows.append((name, .double(gflops(times))))
+        cpuRows.append((name, .double(gflops(cpuTimes))))
+        halfRows.append((name, .double(gflops(halfTimes))))
         if !json {
-            print(String(format: "  %-16@ %7.1f GFLOP/s (%d threads); per CPU-second of the calling thread: %.1f",
-                         name as NSString, gflops, Parallelism.threads, cpuGflops))
+            print(String(format: "  %-16@ %7.1f GFLOP/s (%d threads); per CPU-second of the calling thread: %.1f; F16 weights: %.1f",
+                         name as NSString, gflops(times), Parallelism.threads, gflops(cpuTimes), gflops(halfTimes)))
         }
     }
     // The ceiling all of these are measured against: fused multiply-adds with no memory traffic at all.
@@ -120,6 +132,7 @@ func gemmBench(runs: Int, json: Bool) {
     if json {
         printJSON([("threads", .int(Parallelism.threads)), ("gemm_gflops", .object(JSONObject(rows))),
                    ("gemm_gflops_per_thread_cpu_s", .object(JSONObject(cpuRows))),
+                   ("gemm_gflops_f16_weights", .object(JSONObject(halfRows))),
                    ("fma_peak_gflops", .double(peak))])
     } else {
         print(String(format: "  FMA peak         %7.1f GFLOP/s (%d threads; best of %d; 16 independent 16-lane chains, no memory)",

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import TRIM
 import TRIMImage
 import TRIMJSON
@@ -22,6 +23,8 @@ let reduceCommand = Command(
           --keep-ratio R         keep the top int(N·R) patches instead of the IQR outliers
           --no-mean-token        do not append the mean of the unselected patches
           --select-layer K       hidden state fed to the LLM, Python-style (default -2)
+          --weights checkpoint|float32  keep F16 / BF16 weight matrices 16-bit in memory (default) or
+                                 convert them to Floats at load; the results are the same bit for bit
           --no-pad               skip LLaVA's pad-to-square
           --json                 print one JSON object instead of the report
           --dump FILE.safetensors  write every intermediate (SPEC names) for numpy
@@ -30,7 +33,7 @@ let reduceCommand = Command(
     run: { args in
         let a = try Arguments(
             args, options: ["model", "image", "prompt", "projector", "scoring", "keep-ratio", "iqr-multiplier",
-                            "select-layer", "dump", "heatmap"],
+                            "select-layer", "dump", "heatmap", "weights"],
             flags: ["no-mean-token", "json", "no-pad"])
         try a.noPositional()
         let options = try reductionOptions(a)
@@ -38,7 +41,8 @@ let reduceCommand = Command(
         let imageURL = try existingPath(try a.required("image"), what: "image")
         let prompt = try a.required("prompt")
         let projector = try a.value("projector").map { try existingPath($0, what: "projector") }
-        let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer)
+        let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
+                                        weightPrecision: try weightPrecision(a))
         let decodeStart = DispatchTime.now().uptimeNanoseconds
         let image = try ImageDecoder.decode(contentsOf: imageURL)
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
@@ -68,6 +72,15 @@ func reductionOptions(_ a: Arguments) throws -> ReductionOptions {
     o.meanToken = !a.flag("no-mean-token")
     if let k = try a.int("select-layer", in: -1000...1000) { o.selectLayer = k }
     return o
+}
+
+/// `--weights checkpoint|float32` (default `checkpoint`), shared by `reduce` and `bench`.
+func weightPrecision(_ a: Arguments) throws -> WeightPrecision {
+    guard let s = a.value("weights") else { return .checkpoint }
+    guard let w = WeightPrecision(rawValue: s) else {
+        throw UsageError("--weights must be 'checkpoint' or 'float32', got '\(s)'")
+    }
+    return w
 }
 
 /// `--dump` and `--heatmap`.

@@ -73,12 +73,28 @@ final class CLITests: XCTestCase {
     func testUsageErrorsExitTwo() throws {
         for args in [[], ["frobnicate"], ["reduce", "--bogus"], ["reduce", "--model"], ["tokenize"],
                      ["reduce", "--model", tiny, "--image", image, "--prompt", "x", "--scoring", "cosine"],
-                     ["reduce", "--model", tiny, "--image", image, "--prompt", "x", "--keep-ratio", "2"]] {
+                     ["reduce", "--model", tiny, "--image", image, "--prompt", "x", "--keep-ratio", "2"],
+                     ["reduce", "--model", tiny, "--image", image, "--prompt", "x", "--weights", "f16"]] {
             XCTAssertEqual(try trim(args).code, 2, "\(args)")
         }
         let help = try trim(["reduce", "--help"])
         XCTAssertEqual(help.code, 0)
         XCTAssertTrue(help.out.contains("--keep-ratio"))
+    }
+
+    func testWeightsOptionGivesTheSameReduction() throws {
+        // clip-tiny is F16: kept 16-bit (default) or made Floats, the dump must be the same byte for byte.
+        let dir = try TrimBinary.makeTemporaryDirectory("weights")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var dumps = [Data]()
+        for weights in ["checkpoint", "float32"] {
+            let dump = dir.appendingPathComponent("\(weights).safetensors")
+            let r = try trim(["reduce", "--model", tiny, "--image", image, "--prompt", "a red ball", "--weights", weights,
+                              "--dump", dump.path, "--json"])
+            XCTAssertEqual(r.code, 0, r.err)
+            dumps.append(try Data(contentsOf: dump))
+        }
+        XCTAssertEqual(dumps[0], dumps[1])
     }
 
     func testTokenizeJSONAndInspect() throws {
