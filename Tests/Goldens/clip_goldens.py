@@ -187,12 +187,17 @@ def main():
     ap.add_argument("--random-shape", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="output directory for --preset / --random-shape (model + goldens.safetensors)")
+    ap.add_argument("--dtype", choices=["float32", "float16", "bfloat16"],
+                    help="storage dtype of the weights (overrides the preset's; the reference runs in float32 on "
+                         "exactly the stored values)")
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     if a.preset or a.random_shape:
         if not a.out:
             sys.exit("--out DIR is required with --preset or --random-shape")
-        preset = random_shape(a.seed) if a.random_shape else PRESETS[a.preset]
+        preset = dict(random_shape(a.seed) if a.random_shape else PRESETS[a.preset])
+        if a.dtype:
+            preset["dtype"] = a.dtype
         print(json.dumps(preset))
         make(a.preset or f"random-{a.seed}", preset, a.out, os.path.join(a.out, "goldens.safetensors"), a.seed)
         return
