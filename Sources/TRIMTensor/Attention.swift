@@ -63,10 +63,13 @@ func attention(
         // One head per chunk, handed out dynamically; each head allocates its own scratch (a [12, tokens]
         // strip of scores, packed Kᵀ and V, Q's head slice, the strip's row sums), freed before the next.
         Parallelism.parallelFor(heads) { h in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.mr * t)
-            let packedK = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.packedCount(n: t, k: d))
-            let packedV = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.packedCount(n: d, k: t))
-            let qHead = UnsafeMutablePointer<Float>.allocate(capacity: t * d)
+            // On cache-line boundaries: a B vector of the packed Kᵀ / V, or a scores vector, that straddles
+            // two lines costs two L1 accesses (malloc aligns to 16 bytes). Measured at 577 tokens: one
+            // attention 8.10 → 7.81 ms on 2 threads, 18.0 → 16.5 ms on one.
+            let scores = allocateFloats(GEMM.mr * t)
+            let packedK = allocateFloats(GEMM.packedCount(n: t, k: d))
+            let packedV = allocateFloats(GEMM.packedCount(n: d, k: t))
+            let qHead = allocateFloats(t * d)
             let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: GEMM.mr)
             defer {
                 scores.deallocate(); packedK.deallocate(); packedV.deallocate(); qHead.deallocate()
