@@ -509,38 +509,50 @@ private func microKernel12(
     var c80 = SIMD16<Float>(), c81 = SIMD16<Float>(), c90 = SIMD16<Float>(), c91 = SIMD16<Float>()
     var ca0 = SIMD16<Float>(), ca1 = SIMD16<Float>(), cb0 = SIMD16<Float>(), cb1 = SIMD16<Float>()
     let l = rows - 1
-    var a0 = a, a1 = a + min(1, l) * lda, a2 = a + min(2, l) * lda, a3 = a + min(3, l) * lda
-    var a4 = a + min(4, l) * lda, a5 = a + min(5, l) * lda, a6 = a + min(6, l) * lda, a7 = a + min(7, l) * lda
-    var a8 = a + min(8, l) * lda, a9 = a + min(9, l) * lda, a10 = a + min(10, l) * lda, a11 = a + min(11, l) * lda
-    var bp = b
-    for _ in 0..<kb {
+    let a0 = a, a1 = a + min(1, l) * lda, a2 = a + min(2, l) * lda, a3 = a + min(3, l) * lda
+    let a4 = a + min(4, l) * lda, a5 = a + min(5, l) * lda, a6 = a + min(6, l) * lda, a7 = a + min(7, l) * lda
+    let a8 = a + min(8, l) * lda, a9 = a + min(9, l) * lda, a10 = a + min(10, l) * lda, a11 = a + min(11, l) * lda
+    /// One k: 2 loads of B, 12 broadcasts of A (row r, column k), 24 FMAs.
+    @inline(__always) func step(_ k: Int, _ bp: UnsafePointer<Float>) {
         let b0 = load16(bp), b1 = load16(bp + 16)
-        var s = SIMD16<Float>(repeating: a0.pointee)
+        var s = SIMD16<Float>(repeating: a0[k])
         c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a1.pointee)
+        s = SIMD16<Float>(repeating: a1[k])
         c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a2.pointee)
+        s = SIMD16<Float>(repeating: a2[k])
         c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a3.pointee)
+        s = SIMD16<Float>(repeating: a3[k])
         c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a4.pointee)
+        s = SIMD16<Float>(repeating: a4[k])
         c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a5.pointee)
+        s = SIMD16<Float>(repeating: a5[k])
         c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a6.pointee)
+        s = SIMD16<Float>(repeating: a6[k])
         c60 = c60.addingProduct(s, b0); c61 = c61.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a7.pointee)
+        s = SIMD16<Float>(repeating: a7[k])
         c70 = c70.addingProduct(s, b0); c71 = c71.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a8.pointee)
+        s = SIMD16<Float>(repeating: a8[k])
         c80 = c80.addingProduct(s, b0); c81 = c81.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a9.pointee)
+        s = SIMD16<Float>(repeating: a9[k])
         c90 = c90.addingProduct(s, b0); c91 = c91.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a10.pointee)
+        s = SIMD16<Float>(repeating: a10[k])
         ca0 = ca0.addingProduct(s, b0); ca1 = ca1.addingProduct(s, b1)
-        s = SIMD16<Float>(repeating: a11.pointee)
+        s = SIMD16<Float>(repeating: a11[k])
         cb0 = cb0.addingProduct(s, b0); cb1 = cb1.addingProduct(s, b1)
-        // Pointer steps rather than indices: no overflow checks in the loop.
-        a0 += 1; a1 += 1; a2 += 1; a3 += 1; a4 += 1; a5 += 1; a6 += 1; a7 += 1; a8 += 1; a9 += 1; a10 += 1; a11 += 1
+    }
+    // Unrolled by four k: one index for all twelve rows of A (addresses base + 4k, the next three k as
+    // displacements) and one loop branch per 96 FMAs. Measured against the rolled loop with one pointer
+    // per row (300 alternated rounds, one thread, the four ViT shapes): +1.0–3.0 % in the machine's fast
+    // mode, ±1 % in its slow mode. The order of the FMAs on each accumulator is unchanged.
+    var k = 0, bp = b
+    while k + 4 <= kb {
+        step(k, bp); step(k + 1, bp + 32); step(k + 2, bp + 64); step(k + 3, bp + 96)
+        k += 4
+        bp += 4 * GEMM.nr
+    }
+    while k < kb {
+        step(k, bp)
+        k += 1
         bp += GEMM.nr
     }
     if rows == 12 && width == GEMM.nr && !store.activate && store.bias == nil && store.residual == nil {
