@@ -190,7 +190,7 @@ def load_projector(path):
     t = load_file(path)
     for names in (HF_NAMES, LLAVA_NAMES):
         if names[0] in t:
-            w1, b1, w2, b2 = (t[n] for n in names)
+            w1, b1, w2, b2 = (t[n].float() for n in names)  # F16 / BF16 files: exactly the stored values
             return lambda x: F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2)
     raise SystemExit(f"no projector tensors in {path}")
 
