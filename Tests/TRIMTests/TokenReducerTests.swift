@@ -102,6 +102,12 @@ final class ProjectorTests: XCTestCase {
     /// header padded with spaces so that the data starts at an even or an odd byte.
     static func sixteenBitFile(_ tensors: [(name: String, shape: [Int], bits: [UInt16])], dtype: String,
                                oddData: Bool) throws -> SafeTensorsFile {
+        try SafeTensorsFile(bytes: sixteenBitBytes(tensors, dtype: dtype, oddData: oddData))
+    }
+
+    /// The bytes of `sixteenBitFile`.
+    static func sixteenBitBytes(_ tensors: [(name: String, shape: [Int], bits: [UInt16])], dtype: String,
+                                oddData: Bool) -> [UInt8] {
         var entries = [String](), data = [UInt8](), offset = 0
         for t in tensors {
             let shape = t.shape.map(String.init).joined(separator: ",")
@@ -112,7 +118,7 @@ final class ProjectorTests: XCTestCase {
         var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
         while (8 + header.count) % 2 != (oddData ? 1 : 0) { header.append(0x20) }
         let length = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
-        return try SafeTensorsFile(bytes: length + header + data)
+        return length + header + data
     }
 
     func testSixteenBitProjectorWeightsStayHalfSizeAndGiveTheSameResults() throws {
@@ -146,6 +152,41 @@ final class ProjectorTests: XCTestCase {
                 XCTAssertEqual(narrow(x), wide(x), "\(dtype), odd data offset: \(odd)")
             }
         }
+    }
+
+    func testSixteenBitProjectorInAShardedCheckpointIsPackedFromItsShard() throws {
+        // A llava-hf-style index over two F16 shards on disk (the projector in the second): the weights
+        // are packed 16-bit straight from the shard's mapping, and project as the Float-converted ones do.
+        let dir = try TrimBinary.makeTemporaryDirectory("f16-shards")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func bits(_ count: Int, _ seed: Int) -> [UInt16] { (0..<count).map { UInt16(truncatingIfNeeded: ($0 * 7919 + seed) % 0x7800) ^ (($0 & 1) == 0 ? 0 : 0x8000) } }
+        let shard1 = Self.sixteenBitBytes([(name: "language_model.model.embed_tokens.weight", shape: [10, 8], bits: bits(80, 1))],
+                                          dtype: "F16", oddData: false)
+        let shard2 = Self.sixteenBitBytes([(name: "multi_modal_projector.linear_1.weight", shape: [48, 20], bits: bits(960, 2)),
+                                           (name: "multi_modal_projector.linear_1.bias", shape: [48], bits: bits(48, 3)),
+                                           (name: "multi_modal_projector.linear_2.weight", shape: [40, 48], bits: bits(1920, 4)),
+                                           (name: "multi_modal_projector.linear_2.bias", shape: [40], bits: bits(40, 5))],
+                                          dtype: "F16", oddData: false)
+        try Data(shard1).write(to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
+        try Data(shard2).write(to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+        let index = """
+            {"metadata": {}, "weight_map": {"language_model.model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+             "multi_modal_projector.linear_1.weight": "model-00002-of-00002.safetensors",
+             "multi_modal_projector.linear_1.bias": "model-00002-of-00002.safetensors",
+             "multi_modal_projector.linear_2.weight": "model-00002-of-00002.safetensors",
+             "multi_modal_projector.linear_2.bias": "model-00002-of-00002.safetensors"}}
+            """
+        let indexURL = dir.appendingPathComponent("model.safetensors.index.json")
+        try Data(index.utf8).write(to: indexURL)
+        let sharded = try ShardedSafeTensors(indexURL: indexURL)
+        let narrow = try Projector(source: sharded, sourceName: indexURL.path)
+        XCTAssertEqual(sharded.openedShardNames, ["model-00002-of-00002.safetensors"])
+        XCTAssertEqual(narrow.linear_1.weight.storage, .float16)
+        XCTAssertEqual(narrow.linear_2?.weight.storage, .float16)
+        let wide = try Projector(contentsOf: dir, weightPrecision: .float32)
+        XCTAssertEqual(wide.linear_1.weight.storage, .float32)
+        let x = Tensor(shape: [5, 20], scalars: (0..<100).map { Float($0 % 13) / 9 - 0.7 })
+        XCTAssertEqual(narrow(x), wide(x))
     }
 
     func testFilesWithoutProjectorTensorsOrWithBadShapesAreTypedErrors() throws {
