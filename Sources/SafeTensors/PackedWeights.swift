@@ -16,19 +16,29 @@ extension TensorSource {
     /// when they are aligned there, otherwise from a copy. With `.checkpoint` and all tensors F16 (or all
     /// BF16) in safetensors files, the panels keep those 16-bit values (`WeightStorage.float16` /
     /// `.bfloat16`); anything else is packed as Floats (F16, BF16 exactly; F64 rounded to nearest).
-    /// - Precondition: every tensor exists with `rows · inputs` float elements (checked by the caller).
+    /// Throws when a tensor is missing, does not hold `rows · inputs` elements, or has no float dtype.
     public func packedMatrix(stacking names: [String], rows: Int, inputs: Int, precision: WeightPrecision) throws
         -> PackedMatrix
     {
+        precondition(rows >= 0 && inputs >= 0, "packedMatrix: negative shape [\(rows), \(inputs)]")
         let count = rows * inputs
-        if count == 0 || names.isEmpty {
-            return PackedMatrix(outputs: rows * names.count, inputs: inputs, weights: nil)
-        }
         var files = [SafeTensorsFile]()
         var dtypes = Set<DType>()
         for name in names {
-            if let file = try fileHolding(name) { files.append(file) }
-            if let info = try info(name) { dtypes.insert(info.dtype) }
+            let file = try fileHolding(name)
+            guard let info = try info(name) else {
+                throw SafeTensorsError.tensorNotFound(file: file?.fileName ?? "checkpoint", tensor: name)
+            }
+            guard info.elementCount == count else {
+                throw SafeTensorsError.invalidHeader(
+                    file: file?.fileName ?? "checkpoint", tensor: name,
+                    reason: "shape \(info.shape) where a [\(rows), \(inputs)] weight was expected")
+            }
+            if let file { files.append(file) }
+            dtypes.insert(info.dtype)
+        }
+        if count == 0 || names.isEmpty {
+            return PackedMatrix(outputs: rows * names.count, inputs: inputs, weights: nil)
         }
         if precision == .checkpoint, files.count == names.count, dtypes == [.F16] || dtypes == [.BF16] {
             let storage: WeightStorage = dtypes == [.F16] ? .float16 : .bfloat16
