@@ -22,8 +22,8 @@ extension TensorSource {
     {
         precondition(rows >= 0 && inputs >= 0, "packedMatrix: negative shape [\(rows), \(inputs)]")
         let count = rows * inputs
-        var files = [SafeTensorsFile]()
-        var dtypes = Set<DType>()
+        // Each tensor's header and file, looked up once.
+        var tensors = [PackSource]()
         for name in names {
             let file = try fileHolding(name)
             guard let info = try info(name) else {
@@ -34,19 +34,19 @@ extension TensorSource {
                     file: file?.fileName ?? "checkpoint", tensor: name,
                     reason: "shape \(info.shape) where a [\(rows), \(inputs)] weight was expected")
             }
-            if let file { files.append(file) }
-            dtypes.insert(info.dtype)
+            tensors.append(PackSource(name: name, dtype: info.dtype, file: file))
         }
         if count == 0 || names.isEmpty {
             return PackedMatrix(outputs: rows * names.count, inputs: inputs, weights: nil)
         }
+        let dtypes = Set(tensors.map(\.dtype)), files = tensors.compactMap(\.file)
         if precision == .checkpoint, files.count == names.count, dtypes == [.F16] || dtypes == [.BF16] {
             let storage: WeightStorage = dtypes == [.F16] ? .float16 : .bfloat16
             return try withHalfPointers(Array(zip(names, files))[...], count: count, []) { pointers in
                 PackedMatrix(stacking: pointers.map { ($0, rows) }, inputs: inputs, storage: storage)
             }
         }
-        return try withFloatPointers(names[...], count: count, []) { pointers in
+        return try withFloatPointers(tensors[...], count: count, []) { pointers in
             PackedMatrix(stacking: pointers.map { ($0, rows) }, inputs: inputs)
         }
     }
@@ -58,27 +58,27 @@ extension TensorSource {
         return nil
     }
 
-    /// Calls `body` with a float pointer to each tensor in `names`: into the mapping for an aligned F32
-    /// tensor, into a converted copy otherwise.
+    /// Calls `body` with a float pointer to each of `tensors`: into the mapping for an aligned F32 tensor
+    /// of a file, into a converted copy otherwise.
     private func withFloatPointers<R>(
-        _ names: ArraySlice<String>, count: Int, _ done: [UnsafePointer<Float>],
+        _ tensors: ArraySlice<PackSource>, count: Int, _ done: [UnsafePointer<Float>],
         _ body: ([UnsafePointer<Float>]) throws -> R
     ) throws -> R {
-        guard let name = names.first else { return try body(done) }
-        if try info(name)?.dtype == .F32, let file = try fileHolding(name) {
-            let mapped = try file.withUnsafeBytes(of: name) { raw -> R? in
+        guard let t = tensors.first else { return try body(done) }
+        if t.dtype == .F32, let file = t.file {
+            let mapped = try file.withUnsafeBytes(of: t.name) { raw -> R? in
                 guard let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0,
                     raw.count == count * MemoryLayout<Float>.size
                 else { return nil }
-                return try withFloatPointers(names.dropFirst(), count: count,
+                return try withFloatPointers(tensors.dropFirst(), count: count,
                                              done + [base.assumingMemoryBound(to: Float.self)], body)
             }
             if let mapped { return mapped }
         }
-        let copy = try tensor(name)
-        precondition(copy.count == count, "packedMatrix: '\(name)' has \(copy.count) elements, not \(count)")
+        let copy = try tensor(t.name)
+        precondition(copy.count == count, "packedMatrix: '\(t.name)' has \(copy.count) elements, not \(count)")
         return try copy.scalars.withUnsafeBufferPointer { buffer in
-            try withFloatPointers(names.dropFirst(), count: count, done + [buffer.baseAddress!], body)
+            try withFloatPointers(tensors.dropFirst(), count: count, done + [buffer.baseAddress!], body)
         }
     }
 
@@ -104,4 +104,12 @@ extension TensorSource {
             }
         }
     }
+}
+
+/// One tensor to pack: its name, its header's dtype, and the safetensors file holding it (nil for other
+/// kinds of `TensorSource`).
+private struct PackSource {
+    let name: String
+    let dtype: DType
+    let file: SafeTensorsFile?
 }
