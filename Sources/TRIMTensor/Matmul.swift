@@ -237,6 +237,12 @@ public enum GEMM {
 
     /// The blocked loop nest of the file comment: C[rows, n] (+)= A · B for the row range `rows` and the
     /// panels `panels`, with `epilogue` applied (its `residual` is offset like C).
+    ///
+    /// Never inlined: inlined into a closure (as a single-threaded `Parallelism.parallelFor` runs its body),
+    /// the micro-kernel's accumulators came out guarded by dynamic exclusivity checks, which cost a third of
+    /// the time (see `attendOneHead`). One call per GEMM chunk costs nothing; `.ci/run` checks the release
+    /// binary for `swift_beginAccess` calls in TRIMTensor.
+    @inline(never)
     static func blocked(
         n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed operand: PackedOperand,
         c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, panels: Range<Int>, epilogue e: Epilogue
