@@ -87,7 +87,9 @@ public enum Deflate {
             let v = UInt32(bytes[p]) << 16 | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2])
             return Int((v &* 2_654_435_761) >> UInt32(32 - hashBits))
         }
-        @inline(__always) func insert(_ p: Int) {
+        // `head` and `previous` go in as inout rather than captured: a nested function that mutates
+        // captured arrays gets a dynamic exclusivity check (`swift_beginAccess`) on every call.
+        @inline(__always) func insert(_ p: Int, _ head: inout [Int], _ previous: inout [Int]) {
             guard p + 2 < n else { return }
             let h = hash(p)
             previous[p & (window - 1)] = head[h]
@@ -129,12 +131,12 @@ public enum Deflate {
                 while DeflateTables.distanceBase[ds] > bestDistance { ds -= 1 }
                 w.writeCode(ds, 5)
                 w.write(bestDistance - DeflateTables.distanceBase[ds], DeflateTables.distanceExtra[ds])
-                for q in p..<(p + bestLength) { insert(q) }
+                for q in p..<(p + bestLength) { insert(q, &head, &previous) }
                 p += bestLength
             } else {
                 let (code, len) = fixedCode(Int(bytes[p]))
                 w.writeCode(code, len)
-                insert(p)
+                insert(p, &head, &previous)
                 p += 1
             }
         }
