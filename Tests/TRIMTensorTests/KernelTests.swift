@@ -163,8 +163,10 @@ final class KernelTests: XCTestCase {
 
     func testParallelLinearSplitsByRowsAndByPanelsIdentically() {
         // Large enough to take the threaded path; few panels (n = 40) forces the row split,
-        // many panels (n = 300) the panel split. Results must equal the naive product.
-        for (m, k, n) in [(100, 200, 40), (50, 120, 300)] {
+        // many panels (n = 300) the panel split in small chunks, and n = 1285 (41 panels, at least two
+        // column blocks per thread on two threads) the split into column-block chunks, 6 of them with a
+        // ragged last one. Results must equal the naive product.
+        for (m, k, n) in [(100, 200, 40), (50, 120, 300), (30, 70, 41 * GEMM.nr - 27)] {
             let x = Self.random([m, k], seed: 77)
             let w = Self.random([n, k], seed: 78)
             let y = linear(x, weight: w)
