@@ -8,7 +8,7 @@ final class SafeTensorsWriterTests: XCTestCase {
   func testWriterOutputReadsBackExactlyWithPaddedHeader() throws {
     var w = SafeTensorsWriter(metadata: ["format": "pt", "b": "ü \"q\""])
     let features = Tensor(
-      shape: [2, 3], scalars: [1, -2.5, .infinity, -0.0, 1e-45, .greatestFiniteMagnitude])
+      shape: [2, 3], scalars: [1, -2.5, .infinity, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude])
     w.add("features", features)
     w.add("scalar", Tensor(shape: [], scalars: [0.5]))
     w.add("kept_indices", int64s: [0, 5, -1, Int64.max], shape: [4])

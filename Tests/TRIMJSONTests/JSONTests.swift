@@ -222,7 +222,7 @@ final class JSONSerializeTests: XCTestCase {
     XCTAssertEqual(JSON.serialize(.double(.nan)), "null")
     XCTAssertEqual(JSON.serialize(.double(-.infinity)), "null")
     XCTAssertEqual(JSON.serialize(.int(Int.min)), "-9223372036854775808")
-    for d in [0.1, 1.0 / 3, 1e300, 5e-324, 123456.789, -2.5e-7, Double(Float(0.1))] {
+    for d in [0.1, 1.0 / 3, 1e300, .leastNonzeroMagnitude, 123456.789, -2.5e-7, Double(Float(0.1))] {
       XCTAssertEqual(try JSON.parse(JSON.serialize(.double(d))).doubleValue, d)
     }
   }

@@ -34,8 +34,9 @@ enum TrimBinary {
     /// through files in `directory` (no pipe that a chatty child could fill and block on).
     static func run(_ executable: URL, _ arguments: [String], in directory: URL, timeLimit: TimeInterval) throws -> Outcome {
         let outURL = directory.appendingPathComponent("stdout.txt"), errURL = directory.appendingPathComponent("stderr.txt")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        // A failure here surfaces as the FileHandle error on the next line.
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let outHandle = try FileHandle(forWritingTo: outURL), errHandle = try FileHandle(forWritingTo: errURL)
         defer {
             try? outHandle.close()
