@@ -105,6 +105,37 @@ public enum GEMM {
         }
     }
 
+    /// The micro-kernel family of an x86-64 build, chosen once per process (see `kernel`).
+    public enum Kernel: String, Sendable, CaseIterable {
+        /// 12 × 32 tiles in 24 `SIMD16<Float>` accumulators: sized for AVX-512's 32 zmm registers.
+        case avx512
+        /// 6 × 16 tiles in 6 `SIMD16<Float>` accumulators (12 ymm registers), four per 12 × 32 tile: sized
+        /// for AVX2's 16 ymm registers, where the 12 × 32 kernel's 48 ymm accumulators would spill.
+        case avx2
+    }
+
+    /// The micro-kernel this process uses on x86-64: `TRIM_GEMM_KERNEL=avx512|avx2` if set, otherwise the
+    /// faster of the two on an L1-resident 12 × 256 × 32 product, timed once at first use (under 1 ms).
+    ///
+    /// Swift has no compile-time test for the target's vector extensions, and the right kernel depends on
+    /// what the code was compiled for (`-target-cpu native` on an AVX2 machine makes every `SIMD16<Float>` two
+    /// ymm registers), so the build is measured instead of guessed: an AVX-512 build runs the 12 × 32 kernel
+    /// at about twice the 6 × 16 one's speed, an AVX2 build (`-target-cpu haswell`) the 6 × 16 one at 2.3×
+    /// the spilling 12 × 32 one (PERFORMANCE.md, item 24). Both compute every element of C with the same
+    /// multiply-adds in the same order, so the choice never changes a result, only the speed. Elsewhere
+    /// (arm64) the 4-row kernel is used and this value is not consulted.
+    public static let kernel: Kernel = {
+        if let s = ProcessInfo.processInfo.environment["TRIM_GEMM_KERNEL"], let k = Kernel(rawValue: s) { return k }
+        #if arch(x86_64)
+        return fasterKernel()
+        #else
+        return .avx512
+        #endif
+    }()
+
+    /// Tests force one kernel to compare the two bit for bit (not thread-safe; tests only).
+    nonisolated(unsafe) static var kernelOverride: Kernel?
+
     /// Number of packed floats for a `[k, n]` right-hand side.
     @inlinable public static func packedCount(n: Int, k: Int) -> Int { ((n + nr - 1) / nr) * k * nr }
 
@@ -256,6 +287,9 @@ public enum GEMM {
         let halves = operand.storage == .float32 ? nil : operand.raw.assumingMemoryBound(to: UInt16.self)
         let widened = halves.map { _ in allocateFloats(min(kc, k) * min(nc, panels.count) * nr) }
         defer { widened?.deallocate() }
+        #if arch(x86_64)
+        let narrow = (kernelOverride ?? kernel) == .avx2
+        #endif
         var j0 = panels.lowerBound
         while j0 < panels.upperBound {
             let j1 = min(j0 + nc, panels.upperBound)
@@ -283,7 +317,9 @@ public enum GEMM {
                         if let widened { bp = UnsafePointer(widened + (p - j0) * kb * nr) } else { bp = packed + (p * k + k0) * nr }
                         let cp = c + i * ldc + n0, width = min(nr, n - n0)
                         #if arch(x86_64)
-                        if height <= 4 {
+                        if narrow {
+                            narrowTile(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
+                        } else if height <= 4 {
                             microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
                         } else {
                             microKernel12(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
@@ -508,6 +544,101 @@ private func finishTile(
 }
 
 #if arch(x86_64)
+extension GEMM {
+    /// `kernel`'s measurement: both kernels on the same L1-resident product (A 12 × 256, one 256 × 32 panel),
+    /// alternated, best of 5 rounds of 20 calls each. The 6 × 16 family is chosen only when it is clearly
+    /// faster (by more than a quarter): a wrong pick costs a factor of about two either way, a close call nothing.
+    static func fasterKernel() -> Kernel {
+        let kb = 256, lda = kb + 16
+        let a = allocateFloats(12 * lda + 1), b = allocateFloats(kb * nr), c = allocateFloats(mr * nr)
+        let tile = allocateFloats(mr * nr)
+        defer { a.deallocate(); b.deallocate(); c.deallocate(); tile.deallocate() }
+        for i in 0..<(12 * lda + 1) { a[i] = Float(i % 7) * 0.25 - 0.75 }
+        for i in 0..<(kb * nr) { b[i] = Float(i % 5) * 0.125 - 0.25 }
+        let store = TileStore(first: true, activate: false, bias: nil, residual: nil)
+        var best = [UInt64.max, UInt64.max]
+        for _ in 0..<5 {
+            for v in 0..<2 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                for call in 0..<20 {
+                    // A shifted by one float on odd calls, so no two consecutive calls are the same work.
+                    let ap = UnsafePointer(a + (call & 1))
+                    if v == 0 {
+                        microKernel12(kb, ap, lda, 12, b, c, nr, width: nr, store: store, tile: tile)
+                    } else {
+                        narrowTile(kb, ap, lda, 12, b, c, nr, width: nr, store: store, tile: tile)
+                    }
+                }
+                best[v] = min(best[v], DispatchTime.now().uptimeNanoseconds - t0)
+            }
+        }
+        return Double(best[1]) < 0.75 * Double(best[0]) ? .avx2 : .avx512
+    }
+}
+
+/// C[rows, width] (+)= A[rows, kb] · Bpanel[kb, 32] with the AVX2-sized kernel (`GEMM.Kernel.avx2`): the
+/// 12 × 32 tile as (up to) four 6 × 16 blocks, each accumulated into `tile` (rows 32 apart), then stored or
+/// finished exactly as `microKernel12` does. Every element gets the same multiply-adds in the same order as
+/// in `microKernel12`, so the results are bit-identical.
+@inline(__always)
+private func narrowTile(
+    _ kb: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: Int, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, width: Int, store: TileStore, tile: UnsafeMutablePointer<Float>
+) {
+    var r0 = 0
+    while r0 < rows {
+        let h = min(6, rows - r0)
+        microKernel6x16(kb, a + r0 * lda, lda, h, b, tile + r0 * GEMM.nr)
+        if width > 16 { microKernel6x16(kb, a + r0 * lda, lda, h, b + 16, tile + r0 * GEMM.nr + 16) }
+        r0 += 6
+    }
+    if rows == 12 && width == GEMM.nr && !store.activate && store.bias == nil && store.residual == nil {
+        if store.first {
+            for r in 0..<12 {
+                store16(c + r * ldc, load16(tile + r * GEMM.nr)); store16(c + r * ldc + 16, load16(tile + r * GEMM.nr + 16))
+            }
+        } else {
+            for r in 0..<12 {
+                addStore16(c + r * ldc, load16(tile + r * GEMM.nr)); addStore16(c + r * ldc + 16, load16(tile + r * GEMM.nr + 16))
+            }
+        }
+        return
+    }
+    finishTile(tile, c, ldc, rows: rows, width: width, store)
+}
+
+/// tile[rows, 16] (rows 32 apart) = A[rows, kb] · the 16 panel columns starting at `b` (rows ≤ 6; rows ≥ `rows`
+/// read row `rows − 1` again and are written to `tile` but never stored to C). Six `SIMD16<Float>`
+/// accumulators: with AVX2 each is two ymm registers, 12 in all, plus B's two and a broadcast — 15 of 16.
+/// Written with 16-lane values rather than two 8-lane halves on purpose: with separate halves LLVM grouped
+/// the multiply-adds by B half, kept all six broadcasts live and spilled three accumulators per k
+/// (65 against 113 GFLOP/s for this form, `-target-cpu haswell`, one thread).
+@inline(__always)
+private func microKernel6x16(
+    _ kb: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: Int, _ b: UnsafePointer<Float>, _ t: UnsafeMutablePointer<Float>
+) {
+    var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>()
+    var c3 = SIMD16<Float>(), c4 = SIMD16<Float>(), c5 = SIMD16<Float>()
+    let l = rows - 1
+    let a0 = a, a1 = a + min(1, l) * lda, a2 = a + min(2, l) * lda, a3 = a + min(3, l) * lda
+    let a4 = a + min(4, l) * lda, a5 = a + min(5, l) * lda
+    var k = 0, bp = b
+    while k < kb {
+        let bv = load16(bp)
+        c0 = c0.addingProduct(SIMD16<Float>(repeating: a0[k]), bv)
+        c1 = c1.addingProduct(SIMD16<Float>(repeating: a1[k]), bv)
+        c2 = c2.addingProduct(SIMD16<Float>(repeating: a2[k]), bv)
+        c3 = c3.addingProduct(SIMD16<Float>(repeating: a3[k]), bv)
+        c4 = c4.addingProduct(SIMD16<Float>(repeating: a4[k]), bv)
+        c5 = c5.addingProduct(SIMD16<Float>(repeating: a5[k]), bv)
+        k += 1
+        bp += GEMM.nr
+    }
+    let n = GEMM.nr
+    store16(t, c0); store16(t + n, c1); store16(t + 2 * n, c2); store16(t + 3 * n, c3); store16(t + 4 * n, c4)
+    store16(t + 5 * n, c5)
+}
+
 /// C[rows, width] (+)= A[rows, kb] · Bpanel[kb, 32]: the 12-row register-blocked micro-kernel (see the file
 /// comment). A's rows are `lda` apart; rows ≥ `rows` (≤ 12) read row `rows - 1` again and are not stored.
 @inline(__always)

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-import TRIMTensor
+@testable import TRIMTensor
 
 /// Every kernel against a naive scalar version written in Double, on shapes chosen to hit the edges:
 /// not multiples of the SIMD width or of the 12 × 32 / 4 × 32 micro-kernels, single rows, K = 1, K
@@ -204,6 +204,44 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(g.scalars, separate.scalars, "m = \(m)")
         }
     }
+
+    #if arch(x86_64)
+    func testBothMicroKernelFamiliesGiveTheSameBits() throws {
+        // The AVX2-sized 6 × 16 kernels (four per 12 × 32 tile) against the AVX-512-sized 12 × 32 / 4 × 32
+        // ones: every row tail (m = 1…25), a ragged panel (n = 45), three K blocks, bias, residual and
+        // quick_gelu, one- and multi-threaded, F16 weights, and a whole attention. Same bits, not just close.
+        let k = 2 * GEMM.kc + 3, n = 45
+        let w = Self.random([n, k], seed: 151), b = Self.random([n], seed: 152).scalars
+        let packed = PackedMatrix(weight: w)
+        let halves = w.scalars.map { Float16($0).bitPattern }
+        let packed16 = halves.withUnsafeBufferPointer { PackedMatrix(stacking: [($0.baseAddress!, n)], inputs: k, storage: .float16) }
+        let qkv = Self.random([77, 3 * 64], seed: 153)
+        let big = Self.random([40, 300], seed: 154), wBig = PackedMatrix(weight: Self.random([700, 300], seed: 155))
+        func run() -> [[Float]] {
+            var out: [[Float]] = []
+            for m in [1, 2, 4, 5, 6, 7, 11, 12, 13, 17, 23, 25] {
+                let x = Self.random([m, k], seed: UInt64(160 + m)), res = Self.random([m, n], seed: UInt64(190 + m))
+                out.append(linear(x, packed, bias: b, residual: res, quickGELU: true).scalars)
+                out.append(linear(x, packed, bias: b).scalars)
+                out.append(linear(x, packed16, bias: b).scalars)
+            }
+            out.append(linear(big, wBig).scalars)  // threaded: 22 panels in chunks
+            out.append(multiHeadAttention(qkv: qkv, heads: 4, scale: 0.125, causal: false).scalars)
+            out.append(multiHeadAttention(qkv: qkv, heads: 4, scale: 0.125, causal: true).scalars)
+            return out
+        }
+        defer { GEMM.kernelOverride = nil }
+        GEMM.kernelOverride = .avx512
+        let wide = run()
+        GEMM.kernelOverride = .avx2
+        let narrow = run()
+        XCTAssertEqual(wide.count, narrow.count)
+        for (i, (x, y)) in zip(wide, narrow).enumerated() { XCTAssertEqual(x, y, "case \(i)") }
+        // And both against the naive product, so that neither is wrong in the same way.
+        let x = Self.random([13, k], seed: 173)
+        XCTAssertLessThan(Self.relativeError(linear(x, packed, bias: b).scalars, naiveLinear(x, w, b)), 1e-6)
+    }
+    #endif
 
     func testStackedWeightsEqualSeparateProductsAndFusedAttentionEqualsSeparate() {
         // Three [20, 24] weights stacked (20 is not a multiple of 32: panels straddle the parts).
