@@ -19,8 +19,11 @@ import Foundation
 // accumulators — with AVX-512, 24 of the 32 zmm registers, leaving room for the two B vectors and a
 // broadcast — and every k costs 2 vector loads of B, 12 broadcasts of A (one from each row) and 24 fused
 // multiply-adds, enough independent chains to cover the FMA latency on both FMA ports. A row tail of at
-// most 4 rows goes through a 4 × 32 kernel instead (577 = 48 · 12 + 1 rows at ViT-L/14-336); elsewhere
-// (NEON's 32 × 128-bit registers) mr = 4 keeps the 8 accumulators in registers.
+// most 4 rows goes through a 4 × 32 kernel instead (577 = 48 · 12 + 1 rows at ViT-L/14-336). Built for
+// AVX2 (16 ymm registers), every SIMD16<Float> is two ymm registers and those 24 accumulators would be 48,
+// so x86-64 has a second family (`GEMM.Kernel.avx2`) that computes the same 12 × 32 tile as four 6 × 16
+// blocks of 6 accumulators (12 ymm); which family runs is measured once per process (`GEMM.kernel`).
+// Elsewhere (arm64) mr = 4 with the 4 × 32 kernel (not measured: this project has no arm64 machine).
 //
 // A used to be packed into [kc][mr] micro-panels first, as BLIS does; measured on the ViT shapes (best of
 // 30, one thread), reading the mr rows in place is as fast or faster — 577×4096×1024 went from 134–138 to
