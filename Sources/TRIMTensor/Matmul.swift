@@ -123,8 +123,8 @@ public enum GEMM {
     /// Swift has no compile-time test for the target's vector extensions, and the right kernel depends on
     /// what the code was compiled for (`-target-cpu native` on an AVX2 machine makes every `SIMD16<Float>` two
     /// ymm registers), so the build is measured instead of guessed: an AVX-512 build runs the 12 × 32 kernel
-    /// at about twice the 6 × 16 one's speed, an AVX2 build (`-target-cpu haswell`) the 6 × 16 one at 2.3×
-    /// the spilling 12 × 32 one (PERFORMANCE.md, item 24). Both compute every element of C with the same
+    /// about 1.5× as fast as the 6 × 16 one, an AVX2 build (`-target-cpu haswell`) the 6 × 16 one about twice
+    /// as fast as the spilling 12 × 32 one (PERFORMANCE.md, item 24). Both compute every element of C with the same
     /// multiply-adds in the same order, so the choice never changes a result, only the speed. Elsewhere
     /// (arm64) the 4-row kernel is used and this value is not consulted.
     public static let kernel: Kernel = {
