@@ -117,16 +117,17 @@ public enum GEMM {
         case avx2
     }
 
-    /// The micro-kernel this process uses on x86-64: `TRIM_GEMM_KERNEL=avx512|avx2` if set, otherwise the
-    /// faster of the two on an L1-resident 12 × 256 × 32 product, timed once at first use (under 1 ms).
+    /// The micro-kernel this process uses on x86-64: `TRIM_GEMM_KERNEL=avx512|avx2` if set (other values are
+    /// ignored), otherwise the faster of the two on an L1-resident 12 × 256 × 32 product, timed once at first
+    /// use (under 1 ms).
     ///
     /// Swift has no compile-time test for the target's vector extensions, and the right kernel depends on
     /// what the code was compiled for (`-target-cpu native` on an AVX2 machine makes every `SIMD16<Float>` two
     /// ymm registers), so the build is measured instead of guessed: an AVX-512 build runs the 12 × 32 kernel
     /// about 1.5× as fast as the 6 × 16 one, an AVX2 build (`-target-cpu haswell`) the 6 × 16 one about twice
-    /// as fast as the spilling 12 × 32 one (PERFORMANCE.md, item 24). Both compute every element of C with the same
-    /// multiply-adds in the same order, so the choice never changes a result, only the speed. Elsewhere
-    /// (arm64) the 4-row kernel is used and this value is not consulted.
+    /// as fast as the spilling 12 × 32 one (PERFORMANCE.md, item 24). Both compute every element of C with
+    /// the same multiply-adds in the same order, so the choice never changes a result, only the speed.
+    /// Elsewhere (arm64) the 4-row kernel is used and this value is not consulted.
     public static let kernel: Kernel = {
         if let s = ProcessInfo.processInfo.environment["TRIM_GEMM_KERNEL"], let k = Kernel(rawValue: s) { return k }
         #if arch(x86_64)
