@@ -581,8 +581,8 @@ extension GEMM {
 }
 
 /// C[rows, width] (+)= A[rows, kb] · Bpanel[kb, 32] with the AVX2-sized kernel (`GEMM.Kernel.avx2`): the
-/// 12 × 32 tile as (up to) four 6 × 16 blocks, each accumulated into `tile` (rows 32 apart), then stored or
-/// finished exactly as `microKernel12` does. Every element gets the same multiply-adds in the same order as
+/// 12 × 32 tile as (up to) four 6 × 16 blocks, each accumulated into `tile` (rows 32 apart), then finished
+/// by `finishTile` as `microKernel12` finishes its spilled tiles. Every element gets the same multiply-adds in the same order as
 /// in `microKernel12`, so the results are bit-identical.
 @inline(__always)
 private func narrowTile(
@@ -596,18 +596,7 @@ private func narrowTile(
         if width > 16 { microKernel6x16(kb, a + r0 * lda, lda, h, b + 16, tile + r0 * GEMM.nr + 16) }
         r0 += 6
     }
-    if rows == 12 && width == GEMM.nr && !store.activate && store.bias == nil && store.residual == nil {
-        if store.first {
-            for r in 0..<12 {
-                store16(c + r * ldc, load16(tile + r * GEMM.nr)); store16(c + r * ldc + 16, load16(tile + r * GEMM.nr + 16))
-            }
-        } else {
-            for r in 0..<12 {
-                addStore16(c + r * ldc, load16(tile + r * GEMM.nr)); addStore16(c + r * ldc + 16, load16(tile + r * GEMM.nr + 16))
-            }
-        }
-        return
-    }
+    // The accumulators are already spilled, so every tile — plain or not — is finished by `finishTile`.
     finishTile(tile, c, ldc, rows: rows, width: width, store)
 }
 
