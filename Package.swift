@@ -3,7 +3,8 @@
 //
 // The targets follow the pipeline, each depending only on what comes before it:
 //   TRIMTensor (kernels) → TRIMJSON, SafeTensors (weight files) → Inflate, TRIMImage, CLIPTokenizer
-//   → CLIP (vision + text transformers) → TRIM (token reduction, projector, pipeline) → trim (command line).
+//   → CLIP (vision + text transformers) → TRIM (token reduction, projector, pipeline)
+//   → TRIMEval (scenes with object masks, precision / recall of what reducers keep) → trim (command line).
 //
 // For speed, build with the host's vector ISA: `swift build -c release -Xswiftc -target-cpu -Xswiftc native`.
 // The manifest itself carries no unsafe flags, so the package stays usable as a versioned dependency.
@@ -14,7 +15,7 @@ let package = Package(
     products: [
         .library(
             name: "TRIM",
-            targets: ["TRIM", "CLIP", "CLIPTokenizer", "TRIMImage", "Inflate", "SafeTensors", "TRIMJSON", "TRIMTensor"]),
+            targets: ["TRIM", "TRIMEval", "CLIP", "CLIPTokenizer", "TRIMImage", "Inflate", "SafeTensors", "TRIMJSON", "TRIMTensor"]),
         .executable(name: "trim", targets: ["trim"]),
     ],
     targets: [
@@ -38,8 +39,10 @@ let package = Package(
         .target(
             name: "TRIM",
             dependencies: ["CLIP", "CLIPTokenizer", "TRIMImage", "SafeTensors", "TRIMTensor", "TRIMJSON", "TRIMResources"]),
+        // The demo world (scenes with object masks) and the metrics of `trim eval`.
+        .target(name: "TRIMEval", dependencies: ["TRIM", "TRIMImage", "TRIMJSON"]),
         // The `trim` command line: wiring only.
-        .executableTarget(name: "trim", dependencies: ["TRIM"]),
+        .executableTarget(name: "trim", dependencies: ["TRIM", "TRIMEval"]),
 
         .testTarget(name: "TRIMTensorTests", dependencies: ["TRIMTensor"]),
         .testTarget(name: "TRIMJSONTests", dependencies: ["TRIMJSON"]),
@@ -49,5 +52,6 @@ let package = Package(
         .testTarget(name: "CLIPTokenizerTests", dependencies: ["CLIPTokenizer", "TRIMJSON"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "SafeTensors", "TRIMTensor"]),
         .testTarget(name: "TRIMTests", dependencies: ["TRIM", "SafeTensors", "TRIMTensor"]),
+        .testTarget(name: "TRIMEvalTests", dependencies: ["TRIMEval", "TRIM", "TRIMImage"]),
     ]
 )

@@ -97,18 +97,17 @@ public struct TRIMPipeline: Sendable {
         return k
     }
 
-    /// Runs TRIM on a decoded image.
+    /// Runs TRIM on a decoded image: `encode` then `reduce`.
     /// - Parameters:
     ///   - padToSquare: LLaVA's "pad" aspect mode (default), else plain CLIP preprocessing.
     public func run(image: RGBImage, prompt: String, options: ReductionOptions = ReductionOptions(),
                     padToSquare: Bool = true) throws -> TRIMResult {
-        var timings: [(String, Double)] = []
-        func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
-            let start = DispatchTime.now().uptimeNanoseconds
-            let value = try body()
-            timings.append((stage, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
-            return value
-        }
+        try validate(options)
+        let encoded = try encode(image: image, selectLayer: options.selectLayer, padToSquare: padToSquare)
+        return try reduce(encoded, prompt: prompt, options: options)
+    }
+
+    private func validate(_ options: ReductionOptions) throws {
         let vision = clip.vision_model
         let k = try Self.hiddenStateIndex(options.selectLayer, layers: vision.config.layers)
         guard k <= vision.layers.count else {
@@ -117,28 +116,94 @@ public struct TRIMPipeline: Sendable {
         if case .keepRatio(let r) = options.selection, !(r >= 0 && r <= 1) {
             throw TRIMError.invalidOption("keep ratio \(r) is outside 0…1")
         }
-        let pixelValues = try timed("preprocess") { try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: padToSquare) }
+    }
+
+    /// The prompt-independent half of a run: preprocess, the vision tower up to `selectLayer`, and the
+    /// patch tokens in CLIP space. Reduce it against any number of prompts with `reduce(_:prompt:options:)`;
+    /// the results are those of `run` bit for bit.
+    public func encode(image: RGBImage, selectLayer: Int = -2, padToSquare: Bool = true) throws -> EncodedImage {
+        var timings = StageTimer()
+        let vision = clip.vision_model
+        let k = try Self.hiddenStateIndex(selectLayer, layers: vision.config.layers)
+        guard k <= vision.layers.count else {
+            throw TRIMError.invalidOption("select layer \(selectLayer) needs \(k) vision layers; this pipeline loaded \(vision.layers.count)")
+        }
+        let pixelValues = try timings.time("preprocess") {
+            try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: padToSquare)
+        }
         // [N+1, D] → drop the class token → [N, D]
-        let features = try timed("vision") {
-            let h = try vision.hiddenState(pixelValues, afterLayers: k)
-            return h.rows(1..<h.rows)
+        let hidden = try timings.time("vision") { try vision.hiddenState(pixelValues, afterLayers: k) }
+        let features = hidden.rows(1..<hidden.rows)
+        // The patch tokens in CLIP space: timed apart, and counted in the "scores" stage of each reduction.
+        var tokenTimer = StageTimer()
+        let imageTokens = tokenTimer.time("image tokens") { clip.visual_projection(vision.post_layernorm(features)) }  // [N, P]
+        return EncodedImage(pixelValues: pixelValues, classToken: Array(hidden.scalars[0..<hidden.columns]),
+                            features: features, imageTokens: imageTokens, selectLayer: selectLayer,
+                            padToSquare: padToSquare, timings: timings.stages,
+                            imageTokenSeconds: tokenTimer.stages[0].seconds)
+    }
+
+    /// The prompt's token ids (with start and end tokens, truncated to the text context) and `text_embeds [P]`.
+    public func embedPrompt(_ prompt: String) throws -> (ids: [Int], embeds: Tensor) {
+        let ids = tokenizer.encode(prompt, truncateTo: min(CLIPTokenizer.contextLength, clip.config.text.maxPositions))
+        return (ids, try clip.textEmbeds(ids))
+    }
+
+    /// The prompt-dependent half of a run: text tower, scores, selection, mean token, projector.
+    /// `options.selectLayer` must be the one `encoded` was made with.
+    public func reduce(_ encoded: EncodedImage, prompt: String, options: ReductionOptions = ReductionOptions())
+        throws -> TRIMResult
+    {
+        try validate(options)
+        guard options.selectLayer == encoded.selectLayer else {
+            throw TRIMError.invalidOption("the image was encoded at select layer \(encoded.selectLayer), the options ask for \(options.selectLayer)")
         }
-        let (ids, textEmbeds) = try timed("text") {
-            let ids = tokenizer.encode(prompt, truncateTo: min(CLIPTokenizer.contextLength, clip.config.text.maxPositions))
-            return (ids, try clip.textEmbeds(ids))
-        }
-        let (imageTokens, scores, selection, reduced) = timed("scores") {
-            let imageTokens = clip.visual_projection(vision.post_layernorm(features))  // [N, P]
-            let scores = scorePatches(imageTokens: imageTokens, textEmbeds: textEmbeds, scoring: options.scoring)
+        var timings = StageTimer(stages: encoded.timings)
+        let (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
+        let (scores, selection, reduced) = timings.time("scores") {
+            let scores = scorePatches(imageTokens: encoded.imageTokens, textEmbeds: textEmbeds, scoring: options.scoring)
             let selection = selectPatches(scores: scores.scores, rule: options.selection)
-            let reduced = reduceFeatures(features, kept: selection.keptIndices, meanToken: options.meanToken)
-            return (imageTokens, scores, selection, reduced)
+            let reduced = reduceFeatures(encoded.features, kept: selection.keptIndices, meanToken: options.meanToken)
+            return (scores, selection, reduced)
         }
-        let projected = projector.map { p in timed("projector") { p(reduced) } }
+        timings.stages[timings.stages.count - 1].seconds += encoded.imageTokenSeconds
+        let projected = projector.map { p in timings.time("projector") { p(reduced) } }
         return TRIMResult(
-            pixelValues: pixelValues, features: features, imageTokens: imageTokens, inputIDs: ids,
-            textEmbeds: textEmbeds, patchScores: scores, selection: selection, reduced: reduced,
-            projected: projected, timings: timings)
+            pixelValues: encoded.pixelValues, features: encoded.features, imageTokens: encoded.imageTokens,
+            inputIDs: ids, textEmbeds: textEmbeds, patchScores: scores, selection: selection, reduced: reduced,
+            projected: projected, timings: timings.stages)
+    }
+}
+
+/// The prompt-independent part of a run (`TRIMPipeline.encode`): what every prompt about one image shares.
+public struct EncodedImage: Sendable {
+    /// `pixel_values [3, H, W]`.
+    public var pixelValues: Tensor
+    /// `[D]`: the class token's row of the selected hidden state.
+    public var classToken: [Float]
+    /// `features [N, D]`: the selected hidden state without the class token.
+    public var features: Tensor
+    /// `image_tokens [N, P]`: `post_layernorm(features) · visual_projectionᵀ`.
+    public var imageTokens: Tensor
+    /// The hidden state it was taken from, Python-style (−2 = LLaVA's).
+    public var selectLayer: Int
+    /// Whether LLaVA's pad-to-square was applied.
+    public var padToSquare: Bool
+    /// Seconds per stage (preprocess, vision).
+    public var timings: [(stage: String, seconds: Double)]
+    /// Seconds spent on `imageTokens` (reported within each reduction's "scores" stage, as TRIM's scoring).
+    public var imageTokenSeconds: Double
+}
+
+/// Wall-clock seconds per named stage, in order.
+struct StageTimer {
+    var stages: [(stage: String, seconds: Double)] = []
+
+    mutating func time<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let value = try body()
+        stages.append((stage, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        return value
     }
 }
 

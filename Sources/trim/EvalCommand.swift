@@ -1,0 +1,175 @@
+import Foundation
+import TRIM
+import TRIMEval
+import TRIMJSON
+import TRIMResources
+
+let evalCommand = Command(
+    name: "eval",
+    summary: "measure what reducers keep on scenes with object masks (precision, recall, prompt sensitivity)",
+    usage: """
+        usage: trim eval [--model DIR] [--scenes N] [--seed S] [--input DIR] [options]
+
+        Draws N scenes of the demo world (coloured balls, squares, triangles and stars on muted
+        backgrounds; a renderer of its own, seeds from S on — the demo model never saw them), or reads a
+        scene directory, runs the vision tower once per scene and every method on every prompt, and prints
+        per method and selection rule:
+          precision  kept patches touching the prompted object / kept        (median and mean)
+          recall     patches the object covers by half that were kept        (median and mean)
+          kept       median kept patches; tokens: mean rows handed to the LLM
+          overlap    median Jaccard of the kept sets of two prompts about different objects of one
+                     scene (prompt sensitivity: 0 = disjoint, 1 = the same patches whatever is asked)
+          time       the method's own time per prompt, after the shared vision pass
+
+          --model DIR            CLIP checkpoint directory (default: the bundled demo model, clip-demo)
+          --scenes N             generated scenes (default 100)
+          --seed S               first scene seed (default 1000000; scene i uses S + i)
+          --input DIR            read DIR/scenes.jsonl instead (see Docs/EVAL.md for the format)
+          --write-scenes DIR     also write the scenes evaluated (PNG + masks + scenes.jsonl) to DIR
+          --scoring paper|authors|both  TRIM's similarity (default both: the paper's cosine and the
+                                 released code's negated dot product, side by side)
+          --iqr-multiplier M     IQR rule multiplier (default 1.5)
+          --keep-ratio R         also evaluate TRIM keeping the top int(N·R) patches
+          --json                 print one JSON object instead of the table
+          --quiet                no progress line
+        """,
+    run: { args in
+        let a = try Arguments(
+            args, options: ["model", "scenes", "seed", "input", "write-scenes", "scoring", "iqr-multiplier", "keep-ratio"],
+            flags: ["json", "quiet"])
+        try a.noPositional()
+        let modelURL: URL
+        if let m = a.value("model") { modelURL = try existingPath(m, what: "model directory") } else {
+            guard let u = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
+            modelURL = u
+        }
+        let count = try a.int("scenes", in: 1...1_000_000) ?? 100
+        let seed = try a.int("seed", in: 0...Int(Int32.max)) ?? 1_000_000
+        let scorings: [Scoring]
+        switch a.value("scoring") ?? "both" {
+        case "both": scorings = [.paper, .authors]
+        case let s:
+            guard let sc = Scoring(rawValue: s) else { throw UsageError("--scoring must be paper, authors or both, got '\(s)'") }
+            scorings = [sc]
+        }
+        let multiplier = Float(try a.double("iqr-multiplier", in: 0...1000) ?? 1.5)
+        let ratio = try a.double("keep-ratio", in: 0...1)
+
+        let pipeline = try TRIMPipeline(modelDirectory: modelURL)
+        var methods: [EvalMethod] = []
+        for s in scorings {
+            var o = ReductionOptions()
+            o.scoring = s
+            o.selection = .iqr(multiplier: multiplier)
+            methods.append(.trim(pipeline, options: o))
+            if let ratio {
+                o.selection = .keepRatio(ratio)
+                methods.append(.trim(pipeline, options: o))
+            }
+        }
+
+        let scenes: [Scene]
+        let source: String
+        if let input = a.value("input") {
+            scenes = try SceneDirectory.read(try existingPath(input, what: "scene directory"))
+            source = input
+        } else {
+            scenes = (0..<count).map { SceneGenerator.scene(seed: UInt64(seed + $0)) }
+            source = "\(count) generated scenes, seeds \(seed)…\(seed + count - 1)"
+        }
+        if let dir = a.value("write-scenes") { try SceneDirectory.write(scenes, to: URL(fileURLWithPath: dir)) }
+
+        let progress = Progress(label: "eval", quiet: a.flag("quiet"))
+        let result = Evaluation(pipeline: pipeline, methods: methods).run(scenes) { done, total in
+            progress.update(done: done, total: total, unit: "scenes")
+        }
+        progress.finish()
+        let prompts = scenes.reduce(0) { $0 + $1.prompts.count }
+        let visionPerScene = scenes.isEmpty ? 0 : result.visionSeconds / Double(scenes.count)
+        for (scene, message) in result.failures.prefix(20) {
+            FileHandle.standardError.write(Data("warning: \(scene): \(message)\n".utf8))
+        }
+        if a.flag("json") {
+            func num(_ x: Double?) -> JSONValue { x.map { .double($0) } ?? .null }
+            let rows: [JSONValue] = result.rows.map { r in
+                .object(JSONObject([
+                    ("method", .string(r.method)), ("rule", .string(r.rule)), ("prompts", .int(r.prompts)),
+                    ("empty", .int(r.empty)), ("precision_median", num(r.precision.median)),
+                    ("precision_mean", num(r.precision.mean)), ("recall_median", num(r.recall.median)),
+                    ("recall_mean", num(r.recall.mean)), ("kept_median", num(r.keptMedian)),
+                    ("tokens_mean", num(r.tokensMean)), ("overlap_median", num(r.jaccard)), ("pairs", .int(r.pairs)),
+                    ("ms_per_prompt", .double(r.secondsPerPrompt * 1000)),
+                ]))
+            }
+            printJSON([("model", .string(modelURL.path)), ("source", .string(source)), ("scenes", .int(scenes.count)),
+                       ("prompts", .int(prompts)), ("vision_ms_per_scene", .double(visionPerScene * 1000)),
+                       ("methods", .array(rows)),
+                       ("failures", .array(result.failures.map { .string("\($0.0): \($0.1)") }))])
+            return
+        }
+        print("trim eval: \(modelURL.path)")
+        print("scenes:    \(source); \(prompts) prompts; vision \(formatSeconds(visionPerScene)) per scene")
+        print(evalTable(result.rows))
+        if !result.failures.isEmpty { print("failures:  \(result.failures.count) (see stderr)") }
+    })
+
+/// The `trim eval` table, one row per method and rule.
+func evalTable(_ rows: [EvalRow]) -> String {
+    func f(_ x: Double?, _ digits: Int = 2) -> String { x.map { String(format: "%.\(digits)f", $0) } ?? "—" }
+    var lines = [
+        "method      rule                  prompts  precision (mean)  recall (mean)  kept  tokens  overlap  empty  ms/prompt",
+    ]
+    for r in rows {
+        lines.append(
+            r.method.padding(toLength: 12, withPad: " ", startingAt: 0)
+                + r.rule.padding(toLength: 22, withPad: " ", startingAt: 0)
+                + String(format: "%7d", r.prompts)
+                + "  " + "\(f(r.precision.median)) (\(f(r.precision.mean)))".padding(toLength: 16, withPad: " ", startingAt: 0)
+                + "  " + "\(f(r.recall.median)) (\(f(r.recall.mean)))".padding(toLength: 13, withPad: " ", startingAt: 0)
+                + "  " + right(f(r.keptMedian, 0), 4) + "  " + right(f(r.tokensMean, 1), 6)
+                + "  " + right(f(r.jaccard), 7) + String(format: "  %5d", r.empty)
+                + String(format: "  %9.2f", r.secondsPerPrompt * 1000))
+    }
+    return lines.joined(separator: "\n")
+}
+
+/// `s` right-aligned in `width` columns.
+func right(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+
+/// A progress line on stderr: rewritten in place on a terminal, a plain line every few seconds otherwise.
+final class Progress: @unchecked Sendable {
+    let label: String
+    let quiet: Bool
+    let terminal = isatty(2) != 0  // standard error
+    let start = DispatchTime.now().uptimeNanoseconds
+    var lastPrint: UInt64 = 0
+    var wrote = false
+
+    init(label: String, quiet: Bool) {
+        self.label = label
+        self.quiet = quiet
+    }
+
+    func update(done: Int, total: Int, unit: String) {
+        guard !quiet else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard done == total || now - lastPrint > (terminal ? 200_000_000 : 5_000_000_000) else { return }
+        lastPrint = now
+        let elapsed = Double(now - start) / 1e9
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = "\(label): \(done)/\(total) \(unit) · " + String(format: "%.2f", rate) + "/s · elapsed "
+            + clock(elapsed) + " · eta " + clock(eta)
+        FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
+        wrote = true
+    }
+
+    func finish() {
+        if terminal && wrote && !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    private func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}
