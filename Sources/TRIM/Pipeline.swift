@@ -61,11 +61,22 @@ public struct TRIMPipeline: Sendable {
     /// default −2: LLaVA's `hidden_states[-2]`). `weightPrecision` says whether F16 / BF16 weight
     /// matrices stay 16-bit in memory (the default; half the bytes) or become Floats — the results are
     /// the same bit for bit.
+    ///
+    /// `needs` says what the reducers to be run need from the towers (default: TRIM's); only
+    /// `.nextLayerQueriesKeys` changes what is loaded — the vision layer after the selected hidden state.
     public init(modelDirectory: URL, projector projectorURL: URL? = nil, selectLayer: Int = -2,
-                weightPrecision: WeightPrecision = .checkpoint) throws {
+                weightPrecision: WeightPrecision = .checkpoint,
+                needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws {
         self.modelDirectory = modelDirectory
         let config = try CLIPConfig(contentsOf: modelDirectory.appendingPathComponent("config.json"))
-        let k = try Self.hiddenStateIndex(selectLayer, layers: config.vision.layers)
+        var k = try Self.hiddenStateIndex(selectLayer, layers: config.vision.layers)
+        if needs.contains(.nextLayerQueriesKeys) {
+            guard k < config.vision.layers else {
+                throw TRIMError.invalidOption(
+                    "select layer \(selectLayer) is the tower's last hidden state; PruMerge needs the q/k of the layer after it")
+            }
+            k += 1
+        }
         // The tokenizer's files (≈ 60 ms to read and index) load on another thread while the weights are
         // packed; errors are still reported in the same order (model first).
         let tokenizerLoad = BackgroundResult { try CLIPTokenizer.forModelDirectory(modelDirectory) }
@@ -121,7 +132,11 @@ public struct TRIMPipeline: Sendable {
     /// The prompt-independent half of a run: preprocess, the vision tower up to `selectLayer`, and the
     /// patch tokens in CLIP space. Reduce it against any number of prompts with `reduce(_:prompt:options:)`;
     /// the results are those of `run` bit for bit.
-    public func encode(image: RGBImage, selectLayer: Int = -2, padToSquare: Bool = true) throws -> EncodedImage {
+    ///
+    /// `needs` adds what reducers other than TRIM ask for: `.nextLayerQueriesKeys` runs the next layer's
+    /// `layer_norm1` and its stacked q/k/v product (v is discarded) on the selected hidden state.
+    public func encode(image: RGBImage, selectLayer: Int = -2, padToSquare: Bool = true,
+                       needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
         var timings = StageTimer()
         let vision = clip.vision_model
         let k = try Self.hiddenStateIndex(selectLayer, layers: vision.config.layers)
@@ -136,11 +151,25 @@ public struct TRIMPipeline: Sendable {
         let features = hidden.rows(1..<hidden.rows)
         // The patch tokens in CLIP space: timed apart, and counted in the "scores" stage of each reduction.
         var tokenTimer = StageTimer()
-        let imageTokens = tokenTimer.time("image tokens") { clip.visual_projection(vision.post_layernorm(features)) }  // [N, P]
+        let imageTokens = needs.contains(.imageTokens)
+            ? tokenTimer.time("image tokens") { clip.visual_projection(vision.post_layernorm(features)) }  // [N, P]
+            : nil
+        var queries: Tensor?, keys: Tensor?
+        if needs.contains(.nextLayerQueriesKeys) {
+            guard k < vision.layers.count else {
+                throw TRIMError.missingInput(reducer: "prumerge", input: "vision layer \(k + 1) (load the pipeline with .nextLayerQueriesKeys)")
+            }
+            (queries, keys) = timings.time("next-layer q/k") {
+                let layer = vision.layers[k]
+                let qkv = layer.self_attn.qkv_proj(layer.layer_norm1(hidden))  // [N+1, 3D]: q | k | v
+                let d = hidden.columns
+                return (qkv.columnSlice(0..<d), qkv.columnSlice(d..<(2 * d)))
+            }
+        }
         return EncodedImage(pixelValues: pixelValues, classToken: Array(hidden.scalars[0..<hidden.columns]),
-                            features: features, imageTokens: imageTokens, selectLayer: selectLayer,
-                            padToSquare: padToSquare, timings: timings.stages,
-                            imageTokenSeconds: tokenTimer.stages[0].seconds)
+                            features: features, imageTokens: imageTokens, queries: queries, keys: keys,
+                            selectLayer: selectLayer, padToSquare: padToSquare, timings: timings.stages,
+                            imageTokenSeconds: tokenTimer.stages.first?.seconds ?? 0)
     }
 
     /// The prompt's token ids (with start and end tokens, truncated to the text context) and `text_embeds [P]`.
@@ -158,10 +187,13 @@ public struct TRIMPipeline: Sendable {
         guard options.selectLayer == encoded.selectLayer else {
             throw TRIMError.invalidOption("the image was encoded at select layer \(encoded.selectLayer), the options ask for \(options.selectLayer)")
         }
+        guard let imageTokens = encoded.imageTokens else {
+            throw TRIMError.missingInput(reducer: "trim", input: "image_tokens (encode with .imageTokens)")
+        }
         var timings = StageTimer(stages: encoded.timings)
         let (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
         let (scores, selection, reduced) = timings.time("scores") {
-            let scores = scorePatches(imageTokens: encoded.imageTokens, textEmbeds: textEmbeds, scoring: options.scoring)
+            let scores = scorePatches(imageTokens: imageTokens, textEmbeds: textEmbeds, scoring: options.scoring)
             let selection = selectPatches(scores: scores.scores, rule: options.selection)
             let reduced = reduceFeatures(encoded.features, kept: selection.keptIndices, meanToken: options.meanToken)
             return (scores, selection, reduced)
@@ -169,10 +201,56 @@ public struct TRIMPipeline: Sendable {
         timings.stages[timings.stages.count - 1].seconds += encoded.imageTokenSeconds
         let projected = projector.map { p in timings.time("projector") { p(reduced) } }
         return TRIMResult(
-            pixelValues: encoded.pixelValues, features: encoded.features, imageTokens: encoded.imageTokens,
+            pixelValues: encoded.pixelValues, features: encoded.features, imageTokens: imageTokens,
             inputIDs: ids, textEmbeds: textEmbeds, patchScores: scores, selection: selection, reduced: reduced,
             projected: projected, timings: timings.stages)
     }
+}
+
+extension TRIMPipeline {
+    /// Runs any reducer of the family on an encoded image: the text tower when it needs the prompt, the
+    /// reducer, then the projector on its rows. `prompt` may be `nil` for reducers that ignore it.
+    public func reduce(_ encoded: EncodedImage, prompt: String?, reducer: any TokenReducer) throws -> ReductionResult {
+        var timings = StageTimer(stages: encoded.timings)
+        var ids: [Int]?, textEmbeds: Tensor?
+        if reducer.needs.contains(.promptEmbedding) {
+            guard let prompt else { throw TRIMError.missingInput(reducer: reducer.name, input: "a prompt") }
+            (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
+        }
+        let input = ReducerInput(
+            features: encoded.features, classToken: encoded.classToken, gridSize: clip.config.vision.gridSize,
+            imageTokens: encoded.imageTokens, textEmbeds: textEmbeds, queries: encoded.queries, keys: encoded.keys)
+        let reduction = try timings.time(reducer.needs.contains(.imageTokens) ? "scores" : "reduce") {
+            try reducer.reduce(input)
+        }
+        if reducer.needs.contains(.imageTokens) { timings.stages[timings.stages.count - 1].seconds += encoded.imageTokenSeconds }
+        let projected = projector.map { p in timings.time("projector") { p(reduction.reduced) } }
+        return ReductionResult(method: reducer.name, settings: reducer.settings, encoded: encoded, inputIDs: ids,
+                               textEmbeds: textEmbeds, reduction: reduction, projected: projected, timings: timings.stages)
+    }
+}
+
+/// One reducer's run on one image (and prompt): the shared encoding, the reduction, the projected rows.
+public struct ReductionResult: Sendable {
+    /// The reducer's `--method` name and settings line.
+    public var method: String, settings: String
+    /// The prompt-independent part (pixels, features, image tokens, …).
+    public var encoded: EncodedImage
+    /// The prompt's ids and `text_embeds`, when the reducer used the prompt.
+    public var inputIDs: [Int]?, textEmbeds: Tensor?
+    /// The reducer's rows and choice.
+    public var reduction: Reduction
+    /// `projected [R, H]` when a projector was given.
+    public var projected: Tensor?
+    /// Seconds per stage, in pipeline order.
+    public var timings: [(stage: String, seconds: Double)]
+
+    /// N, the patches before reduction.
+    public var total: Int { encoded.features.rows }
+    /// Number of single-patch rows (kept patches).
+    public var kept: Int { reduction.keptIndices.count }
+    /// Rows handed to the language model.
+    public var tokens: Int { reduction.reduced.rows }
 }
 
 /// The prompt-independent part of a run (`TRIMPipeline.encode`): what every prompt about one image shares.
@@ -183,8 +261,10 @@ public struct EncodedImage: Sendable {
     public var classToken: [Float]
     /// `features [N, D]`: the selected hidden state without the class token.
     public var features: Tensor
-    /// `image_tokens [N, P]`: `post_layernorm(features) · visual_projectionᵀ`.
-    public var imageTokens: Tensor
+    /// `image_tokens [N, P]`: `post_layernorm(features) · visual_projectionᵀ` (when encoded with `.imageTokens`).
+    public var imageTokens: Tensor?
+    /// The next layer's `q_proj` / `k_proj` outputs `[N+1, D]` (when encoded with `.nextLayerQueriesKeys`).
+    public var queries: Tensor?, keys: Tensor?
     /// The hidden state it was taken from, Python-style (−2 = LLaVA's).
     public var selectLayer: Int
     /// Whether LLaVA's pad-to-square was applied.

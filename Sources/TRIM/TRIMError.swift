@@ -8,6 +8,8 @@ public enum TRIMError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     /// A model directory that cannot be used.
     case invalidModel(path: String, reason: String)
+    /// A reducer was run without an input it needs (the pipeline was not loaded or encoded for it).
+    case missingInput(reducer: String, input: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum TRIMError: Error, CustomStringConvertible, Equatable {
             return "projector takes \(p)-wide features but the vision tower produces \(v)-wide ones"
         case .invalidOption(let reason): return "invalid option: \(reason)"
         case .invalidModel(let path, let reason): return "invalid model \(path): \(reason)"
+        case .missingInput(let reducer, let input):
+            return "\(reducer) needs \(input), which this run did not compute (load and encode with the reducer's needs)"
         }
     }
 }

@@ -74,6 +74,16 @@ public struct Tensor: Sendable, Equatable {
         return Tensor(shape: [indices.count, c], scalars: out)
     }
 
+    /// Columns `range` of every row of a matrix: `[rows, range.count]`.
+    public func columnSlice(_ range: Range<Int>) -> Tensor {
+        let c = columns
+        precondition(range.lowerBound >= 0 && range.upperBound <= c, "Tensor.columnSlice: \(range) out of 0..<\(c)")
+        var out = [Float]()
+        out.reserveCapacity(rows * range.count)
+        for r in 0..<rows { out.append(contentsOf: scalars[(r * c + range.lowerBound)..<(r * c + range.upperBound)]) }
+        return Tensor(shape: [rows, range.count], scalars: out)
+    }
+
     /// Stacks equally wide row blocks on top of each other: `[Σ rows, columns]`.
     public static func concatenateRows(_ parts: [Tensor]) -> Tensor {
         guard let first = parts.first else { return Tensor(shape: [0, 0]) }

@@ -31,7 +31,7 @@ let benchCommand = Command(
         if let p = a.value("image") {
             imageURL = try existingPath(p, what: "image")
         } else {
-            guard let u = BundledResources.url(for: Demo.image) else { throw CLIError.missingBundledFile(Demo.image) }
+            guard let u = BundledResources.url(for: Demo.benchImage) else { throw CLIError.missingBundledFile(Demo.benchImage) }
             imageURL = u
         }
         let prompt = a.value("prompt") ?? Demo.prompt

@@ -1,9 +1,45 @@
 import Foundation
 import TRIMTensor
 
-// TRIM's core, SPEC §1 steps 6–8: score every patch against the prompt in CLIP's joint space, keep the
-// outliers, append one mean token for the rest. Everything here is plain arithmetic on tensors; the
-// models that produce `imageTokens` and `textEmbeds` live in the CLIP module.
+// TRIM (Song et al., "Less is More", COLING 2025; released code FreedomIntelligence/TRIM,
+// llava/model/multimodal_encoder/clip_encoder.py), SPEC §1 steps 6–8: score every patch against the prompt
+// in CLIP's joint space (`image_tokens` · `text_embeds`), softmax, keep the IQR outliers in spatial order,
+// append one mean token for the rest. Needs: the prompt's `text_embeds` and the patches' `image_tokens`.
+// Everything here is plain arithmetic on tensors; the models that produce them live in the CLIP module.
+
+/// TRIM as a member of the reducer family (`--method trim`).
+public struct TRIMReducer: TokenReducer {
+    /// Scoring, selection rule and mean token (`selectLayer` is the pipeline's business).
+    public var options: ReductionOptions
+
+    /// TRIM with `options` (default: the paper's).
+    public init(options: ReductionOptions = ReductionOptions()) { self.options = options }
+
+    public var name: String { "trim" }
+
+    public var settings: String {
+        let sel: String
+        switch options.selection {
+        case .iqr(let m): sel = "IQR ×\(m)"
+        case .keepRatio(let r): sel = "keep ratio \(r)"
+        }
+        return "scoring \(options.scoring.rawValue) · \(sel)\(options.meanToken ? " · mean token" : "")"
+    }
+
+    public var needs: ReducerNeeds { [.promptEmbedding, .imageTokens] }
+
+    /// Scores (`scores [N]`, the ranking signal), selection in spatial order, mean token.
+    public func reduce(_ input: ReducerInput) throws -> Reduction {
+        let tokens = try input.required(input.imageTokens, "image_tokens", by: name)
+        let text = try input.required(input.textEmbeds, "the prompt's text_embeds", by: name)
+        let scores = scorePatches(imageTokens: tokens, textEmbeds: text, scoring: options.scoring)
+        let selection = selectPatches(scores: scores.scores, rule: options.selection)
+        return Reduction(
+            reduced: reduceFeatures(input.features, kept: selection.keptIndices, meanToken: options.meanToken),
+            keptIndices: selection.keptIndices, signal: ("scores", scores.scores), q1: selection.q1, q3: selection.q3,
+            upper: selection.upper)
+    }
+}
 
 /// How patch–prompt similarity is measured before the softmax (SPEC §1 step 6).
 public enum Scoring: String, Sendable, CaseIterable {
@@ -113,17 +149,13 @@ public func selectPatches(scores: [Float], rule: SelectionRule) -> PatchSelectio
     let n = scores.count
     switch rule {
     case .iqr(let m):
-        guard n > 0 else { return PatchSelection(keptIndices: [], q1: nil, q3: nil, upper: nil) }
-        let sorted = scores.sorted()
-        let q1 = numpyPercentile(sorted: sorted, 25), q3 = numpyPercentile(sorted: sorted, 75)
-        let upper = q3 + m * (q3 - q1)  // float32, as numpy computes it from float32 quartiles
-        let kept = scores.indices.filter { scores[$0] > upper }
-        return PatchSelection(keptIndices: kept, q1: q1, q3: q3, upper: upper)
+        // float32 quartiles and bound, as numpy computes them from float32 scores
+        let o = iqrOutliers(scores, multiplier: m)
+        return PatchSelection(keptIndices: o.indices, q1: o.q1, q3: o.q3, upper: o.upper)
     case .keepRatio(let r):
         let k = min(max(Int(Double(n) * r), 0), n)
         // Highest scores first; ties broken by the lower index so the result is deterministic.
-        let order = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
-        return PatchSelection(keptIndices: order.prefix(k).sorted(), q1: nil, q3: nil, upper: nil)
+        return PatchSelection(keptIndices: topK(scores, k).sorted(), q1: nil, q3: nil, upper: nil)
     }
 }
 

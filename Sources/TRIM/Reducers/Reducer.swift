@@ -1,0 +1,153 @@
+import Foundation
+import TRIMTensor
+
+// The reducer family: one interface for every method that shortens the image-token sequence on the
+// CLIP side of LLaVA (TRIM, PruMerge, PruMerge+, a random control, …). Each method says what it needs from
+// the towers; the pipeline computes only that, in one vision pass, and hands it over as a `ReducerInput`.
+// What several methods share (IQR outliers, top-k with index tie-breaks, cosine rows, row gathering)
+// lives once, at the end of this file.
+
+/// What a reducer needs from the towers beyond the selected hidden state (which every reducer gets).
+public struct ReducerNeeds: OptionSet, Sendable, Hashable {
+    /// The raw bits.
+    public let rawValue: Int
+    /// An option set from its bits.
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// The prompt's `text_embeds [P]` (the text tower).
+    public static let promptEmbedding = ReducerNeeds(rawValue: 1 << 0)
+    /// The patches in CLIP's joint space, `image_tokens [N, P]` (`post_layernorm` + `visual_projection`).
+    public static let imageTokens = ReducerNeeds(rawValue: 1 << 1)
+    /// `q_proj` and `k_proj` outputs, full width with biases, of the encoder layer that is fed the selected
+    /// hidden state (the last layer for LLaVA's `hidden_states[-2]`), `[N+1, D]` each: PruMerge's signal.
+    /// Only that layer's `layer_norm1` and projections run; its attention and MLP do not.
+    public static let nextLayerQueriesKeys = ReducerNeeds(rawValue: 1 << 2)
+}
+
+/// What the pipeline hands a reducer: the features and whatever the reducer said it needs.
+public struct ReducerInput: Sendable {
+    /// `x`: the selected hidden state without the class token, `[N, D]` (LLaVA's image features).
+    public var features: Tensor
+    /// The class token's row of the same hidden state, `[D]`.
+    public var classToken: [Float]
+    /// Patches per side of the grid (N = gridSize²).
+    public var gridSize: Int
+    /// `image_tokens [N, P]`, when needed.
+    public var imageTokens: Tensor?
+    /// The prompt's `text_embeds [P]`, when needed.
+    public var textEmbeds: Tensor?
+    /// `q_proj` / `k_proj` outputs of the next layer, `[N+1, D]` each (class token first), when needed.
+    public var queries: Tensor?, keys: Tensor?
+
+    /// An input from its parts.
+    public init(features: Tensor, classToken: [Float], gridSize: Int, imageTokens: Tensor? = nil,
+                textEmbeds: Tensor? = nil, queries: Tensor? = nil, keys: Tensor? = nil)
+    {
+        self.features = features
+        self.classToken = classToken
+        self.gridSize = gridSize
+        self.imageTokens = imageTokens
+        self.textEmbeds = textEmbeds
+        self.queries = queries
+        self.keys = keys
+    }
+
+    /// Number of patches N.
+    public var patchCount: Int { features.rows }
+
+    /// The input `need` names, or a `TRIMError.missingInput` saying which reducer lacked it.
+    func required(_ tensor: Tensor?, _ what: String, by reducer: String) throws -> Tensor {
+        guard let tensor else { throw TRIMError.missingInput(reducer: reducer, input: what) }
+        return tensor
+    }
+}
+
+/// What a reducer hands on: the rows for the language model and how it chose them.
+public struct Reduction: Sendable {
+    /// `reduced [R, D]`: the rows handed to the projector / LLM.
+    public var reduced: Tensor
+    /// The patch indices of the rows of `reduced` that are single (possibly merged-into) patches, in row
+    /// order; rows that are not one patch (a mean or weighted-sum token) are not listed.
+    public var keptIndices: [Int]
+    /// What the method ranks patches by, `[N]`, under its dump name (`scores`, `cls_attention`, …); drawn
+    /// by the heat map.
+    public var signal: (name: String, values: [Float])
+    /// IQR statistics of the signal, when the method used the IQR rule: `upper` is the bound a kept patch
+    /// exceeds.
+    public var q1: Float?, q3: Float?, upper: Float?
+    /// Further named tensors for the dump.
+    public var extras: [(name: String, tensor: Tensor)]
+
+    /// A reduction from its parts.
+    public init(reduced: Tensor, keptIndices: [Int], signal: (name: String, values: [Float]), q1: Float? = nil,
+                q3: Float? = nil, upper: Float? = nil, extras: [(name: String, tensor: Tensor)] = [])
+    {
+        self.reduced = reduced
+        self.keptIndices = keptIndices
+        self.signal = signal
+        self.q1 = q1
+        self.q3 = q3
+        self.upper = upper
+        self.extras = extras
+    }
+}
+
+/// A token-reduction method.
+public protocol TokenReducer: Sendable {
+    /// The `--method` name, e.g. `trim`, `prumerge+`.
+    var name: String { get }
+    /// One line of its settings, e.g. `scoring paper · IQR ×1.5 · mean token`.
+    var settings: String { get }
+    /// What it needs from the towers.
+    var needs: ReducerNeeds { get }
+    /// Chooses and builds the rows.
+    func reduce(_ input: ReducerInput) throws -> Reduction
+}
+
+// MARK: - Shared by the reducers
+
+/// The indices of the IQR outliers of `values` (`> Q3 + m·(Q3 − Q1)`, numpy's linear percentiles on
+/// float32, the bound in float32), ascending, with the statistics.
+public func iqrOutliers(_ values: [Float], multiplier m: Float = 1.5) -> (indices: [Int], q1: Float?, q3: Float?, upper: Float?) {
+    guard !values.isEmpty else { return ([], nil, nil, nil) }
+    let sorted = values.sorted()
+    let q1 = numpyPercentile(sorted: sorted, 25), q3 = numpyPercentile(sorted: sorted, 75)
+    let upper = q3 + m * (q3 - q1)
+    return (values.indices.filter { values[$0] > upper }, q1, q3, upper)
+}
+
+/// The `k` largest values' indices, largest first; equal values go to the lower index (`torch.topk` leaves
+/// ties unspecified; this makes them deterministic).
+public func topK(_ values: [Float], _ k: Int) -> [Int] {
+    let k = min(max(k, 0), values.count)
+    guard k > 0 else { return [] }
+    return values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k).map { $0 }
+}
+
+/// Rows of `x` scaled to unit L2 norm (`F.normalize`, eps 1e-12), `[R, C]`.
+public func l2NormalizedRows(_ x: Tensor) -> Tensor {
+    let r = x.rows, c = x.columns
+    var out = x.scalars
+    for i in 0..<r {
+        var ss: Float = 0
+        for j in 0..<c { ss += out[i * c + j] * out[i * c + j] }
+        let inv = 1 / max(ss.squareRoot(), 1e-12)
+        for j in 0..<c { out[i * c + j] *= inv }
+    }
+    return Tensor(shape: [r, c], scalars: out)
+}
+
+/// The dot products of row `i` of `a` with every row of `b`, `[b.rows]` (cosines when both are normalised).
+public func rowDots(_ a: Tensor, _ i: Int, _ b: Tensor) -> [Float] {
+    let c = a.columns
+    precondition(b.columns == c, "rowDots: widths \(c) and \(b.columns) differ")
+    return a.scalars.withUnsafeBufferPointer { pa in
+        b.scalars.withUnsafeBufferPointer { pb in
+            (0..<b.rows).map { j in
+                var s: Float = 0
+                for t in 0..<c { s += pa[i * c + t] * pb[j * c + t] }
+                return s
+            }
+        }
+    }
+}
