@@ -56,6 +56,8 @@ public struct TRIMPipeline: Sendable {
     public let preprocessor: PreprocessorConfig
     /// LLaVA's projector, when given.
     public let projector: Projector?
+    /// Text embeddings of the prompts seen so far (bounded).
+    let promptCache = PromptCache()
 
     /// Loads a model directory (and optionally a projector) for runs with `selectLayer` (Python-style,
     /// default −2: LLaVA's `hidden_states[-2]`). `weightPrecision` says whether F16 / BF16 weight
@@ -137,14 +139,28 @@ public struct TRIMPipeline: Sendable {
     /// `layer_norm1` and its stacked q/k/v product (v is discarded) on the selected hidden state.
     public func encode(image: RGBImage, selectLayer: Int = -2, padToSquare: Bool = true,
                        needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
-        var timings = StageTimer()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let pixelValues = try preprocess(image, padToSquare: padToSquare)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return try encode(pixelValues: pixelValues, preprocessSeconds: seconds, selectLayer: selectLayer,
+                          padToSquare: padToSquare, needs: needs)
+    }
+
+    /// LLaVA's pad (unless `padToSquare` is false) and CLIP's preprocessing: `pixel_values [3, S, S]`.
+    /// Separate from `encode(pixelValues:…)` so a batch can prepare the next image while one is encoded.
+    public func preprocess(_ image: RGBImage, padToSquare: Bool = true) throws -> Tensor {
+        try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: padToSquare)
+    }
+
+    /// `encode(image:…)` from pixels already preprocessed (`preprocess`); `preprocessSeconds` is reported
+    /// as the "preprocess" stage.
+    public func encode(pixelValues: Tensor, preprocessSeconds: Double = 0, selectLayer: Int = -2, padToSquare: Bool = true,
+                       needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
+        var timings = StageTimer(stages: [("preprocess", preprocessSeconds)])
         let vision = clip.vision_model
         let k = try Self.hiddenStateIndex(selectLayer, layers: vision.config.layers)
         guard k <= vision.layers.count else {
             throw TRIMError.invalidOption("select layer \(selectLayer) needs \(k) vision layers; this pipeline loaded \(vision.layers.count)")
-        }
-        let pixelValues = try timings.time("preprocess") {
-            try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: padToSquare)
         }
         // [N+1, D] → drop the class token → [N, D]
         let hidden = try timings.time("vision") { try vision.hiddenState(pixelValues, afterLayers: k) }
@@ -173,9 +189,17 @@ public struct TRIMPipeline: Sendable {
     }
 
     /// The prompt's token ids (with start and end tokens, truncated to the text context) and `text_embeds [P]`.
+    ///
+    /// LLaVA's image placeholder `<image>` is replaced by a space first, as the released TRIM evaluation
+    /// scripts do (`cur_prompt.replace('<image>', ' ')`), so LLaVA question files can be fed as they are.
+    /// Results are cached per distinct prompt (at most `PromptCache.capacity`), bit-identical to a fresh run.
     public func embedPrompt(_ prompt: String) throws -> (ids: [Int], embeds: Tensor) {
-        let ids = tokenizer.encode(prompt, truncateTo: min(CLIPTokenizer.contextLength, clip.config.text.maxPositions))
-        return (ids, try clip.textEmbeds(ids))
+        if let hit = promptCache[prompt] { return hit }
+        let text = prompt.replacingOccurrences(of: "<image>", with: " ")
+        let ids = tokenizer.encode(text, truncateTo: min(CLIPTokenizer.contextLength, clip.config.text.maxPositions))
+        let value = (ids, try clip.textEmbeds(ids))
+        promptCache[prompt] = value
+        return value
     }
 
     /// The prompt-dependent half of a run: text tower, scores, selection, mean token, projector.
@@ -313,5 +337,31 @@ private final class BackgroundResult<T: Sendable>: @unchecked Sendable {
     func wait() -> Result<T, Error> {
         done.wait()
         return result!
+    }
+}
+
+/// A bounded, thread-safe map prompt → (ids, text_embeds); the oldest entry goes first when full.
+final class PromptCache: @unchecked Sendable {
+    /// Distinct prompts kept (a text embedding of ViT-L's CLIP is 3 KB).
+    static let capacity = 4096
+    private let lock = NSLock()
+    private var entries: [String: (ids: [Int], embeds: Tensor)] = [:]
+    private var order: [String] = []
+    private var head = 0
+
+    subscript(prompt: String) -> (ids: [Int], embeds: Tensor)? {
+        get { lock.withLock { entries[prompt] } }
+        set {
+            guard let newValue else { return }
+            lock.withLock {
+                if entries.updateValue(newValue, forKey: prompt) != nil { return }
+                order.append(prompt)
+                if order.count - head > Self.capacity {
+                    entries[order[head]] = nil
+                    head += 1
+                    if head > Self.capacity { order.removeFirst(head); head = 0 }
+                }
+            }
+        }
     }
 }

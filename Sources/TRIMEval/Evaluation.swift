@@ -23,31 +23,57 @@ public struct EvalMethod: Sendable {
     public var name: String
     /// The selection rule or variant, e.g. `paper · IQR ×1.5`.
     public var rule: String
-    /// Whether its choice depends on the prompt.
-    public var usesPrompt: Bool
-    /// Chooses patches for one prompt about an encoded image.
-    public var choose: @Sendable (EncodedImage, String) throws -> Choice
+    /// What it needs the shared vision pass to compute.
+    public var needs: ReducerNeeds
+    /// The index of an earlier method whose kept count for the same prompt is this one's budget (the random
+    /// control at a matched budget), or `nil`.
+    public var budgetFrom: Int?
+    /// Chooses patches for one prompt about an encoded image, given the budget (when `budgetFrom` is set).
+    public var choose: @Sendable (EncodedImage, String, Int?) throws -> Choice
 
     /// A method from its parts.
-    public init(name: String, rule: String, usesPrompt: Bool = true,
-                choose: @escaping @Sendable (EncodedImage, String) throws -> Choice)
+    public init(name: String, rule: String, needs: ReducerNeeds, budgetFrom: Int? = nil,
+                choose: @escaping @Sendable (EncodedImage, String, Int?) throws -> Choice)
     {
         self.name = name
         self.rule = rule
-        self.usesPrompt = usesPrompt
+        self.needs = needs
+        self.budgetFrom = budgetFrom
         self.choose = choose
     }
 
-    /// TRIM with the pipeline's own scoring and selection.
+    /// Any reducer of the family, run through the pipeline (projector excluded: it does not choose).
+    public static func reducer(_ pipeline: TRIMPipeline, _ reducer: any TokenReducer, rule: String? = nil) -> EvalMethod {
+        EvalMethod(name: reducer.name, rule: rule ?? reducer.settings, needs: reducer.needs) { encoded, prompt, _ in
+            let input = ReducerInput(
+                features: encoded.features, classToken: encoded.classToken, gridSize: pipeline.clip.config.vision.gridSize,
+                imageTokens: encoded.imageTokens,
+                textEmbeds: reducer.needs.contains(.promptEmbedding) ? try pipeline.embedPrompt(prompt).embeds : nil,
+                queries: encoded.queries, keys: encoded.keys)
+            let r = try reducer.reduce(input)
+            return Choice(kept: r.keptIndices, tokens: r.reduced.rows)
+        }
+    }
+
+    /// TRIM with the given scoring and selection.
     public static func trim(_ pipeline: TRIMPipeline, options: ReductionOptions) -> EvalMethod {
         let rule: String
         switch options.selection {
         case .iqr(let m): rule = "\(options.scoring.rawValue) · IQR ×\(m)"
         case .keepRatio(let r): rule = "\(options.scoring.rawValue) · ratio \(r)"
         }
-        return EvalMethod(name: "trim", rule: rule) { encoded, prompt in
-            let r = try pipeline.reduce(encoded, prompt: prompt, options: options)
-            return Choice(kept: r.selection.keptIndices, tokens: r.tokens)
+        return reducer(pipeline, TRIMReducer(options: options), rule: rule)
+    }
+
+    /// The control: as many uniformly random patches as method `budgetFrom` kept for the same prompt, plus
+    /// the mean token; seeded by the scene and prompt, so reruns agree.
+    public static func random(budgetFrom: Int, label: String) -> EvalMethod {
+        EvalMethod(name: "random", rule: "budget of \(label)", needs: [], budgetFrom: budgetFrom) { encoded, prompt, k in
+            var seed: UInt64 = 1469598103934665603  // FNV-1a of the prompt, mixed with the image's first pixels
+            for b in prompt.utf8 { seed = (seed ^ UInt64(b)) &* 1099511628211 }
+            for v in encoded.pixelValues.scalars.prefix(64) { seed = (seed ^ UInt64(v.bitPattern)) &* 1099511628211 }
+            let kept = RandomSelection.sample(k ?? 0, of: encoded.features.rows, seed: seed)
+            return Choice(kept: kept, tokens: kept.count + 1)
         }
     }
 }
@@ -107,7 +133,8 @@ public struct Evaluation {
             defer { progress(n + 1, scenes.count) }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let encoded: EncodedImage
-            do { encoded = try pipeline.encode(image: scene.image) } catch {
+            let needs = methods.reduce(ReducerNeeds()) { $0.union($1.needs) }
+            do { encoded = try pipeline.encode(image: scene.image, needs: needs) } catch {
                 failures.append((scene.name, "\(error)"))
                 continue
             }
@@ -116,11 +143,14 @@ public struct Evaluation {
                 patchCoverage(mask: $0.mask, width: scene.image.width, height: scene.image.height, config: config,
                               padToSquare: encoded.padToSquare, grid: grid)
             }
+            var keptCount: [Int: [Int: Int]] = [:]  // method → prompt → kept count (for matched budgets)
             for (m, method) in methods.enumerated() {
-                for p in scene.prompts {
+                for (pi, p) in scene.prompts.enumerated() {
                     let start = DispatchTime.now().uptimeNanoseconds
                     do {
-                        let c = try method.choose(encoded, p.text)
+                        let budget = method.budgetFrom.flatMap { keptCount[$0]?[pi] }
+                        let c = try method.choose(encoded, p.text, budget)
+                        keptCount[m, default: [:]][pi] = c.kept.count
                         let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                         outcomes.append(Outcome(scene: scene.name, prompt: p.text, object: p.object, method: m,
                                                 kept: c.kept, tokens: c.tokens,

@@ -75,11 +75,12 @@ public struct SelectionScore: Sendable, Equatable {
     }
 }
 
-/// |A ∩ B| / |A ∪ B| of two kept sets (0 when both are empty): how much two prompts keep in common.
+/// |A ∩ B| / |A ∪ B| of two kept sets: how much two prompts keep in common. Two empty sets are the same
+/// set (1): a method that keeps nothing for either prompt has not told them apart.
 public func jaccard(_ a: [Int], _ b: [Int]) -> Double {
     let sa = Set(a), sb = Set(b)
     let union = sa.union(sb).count
-    return union == 0 ? 0 : Double(sa.intersection(sb).count) / Double(union)
+    return union == 0 ? 1 : Double(sa.intersection(sb).count) / Double(union)
 }
 
 /// The median of the values (the mean of the two middle ones for an even count); `nil` when empty.

@@ -12,11 +12,14 @@ struct Arguments {
     private(set) var values: [String: String] = [:]
     private(set) var switches: Set<String> = []
     private(set) var positional: [String] = []
+    /// Every value of the options declared repeatable, in order.
+    private(set) var repeated: [String: [String]] = [:]
 
     /// - Parameters:
     ///   - options: flags that take a value (without the leading `--`).
     ///   - flags: boolean flags.
-    init(_ args: [String], options: Set<String>, flags: Set<String>) throws {
+    ///   - repeatable: options that may be given more than once (`all(_:)` lists their values).
+    init(_ args: [String], options: Set<String>, flags: Set<String>, repeatable: Set<String> = []) throws {
         var i = 0
         var onlyPositional = false
         while i < args.count {
@@ -37,7 +40,7 @@ struct Arguments {
                 guard inline == nil else { throw UsageError("--\(name) takes no value") }
                 switches.insert(name)
             } else if options.contains(name) {
-                guard values[name] == nil else { throw UsageError("--\(name) given twice") }
+                guard values[name] == nil || repeatable.contains(name) else { throw UsageError("--\(name) given twice") }
                 if let inline {
                     values[name] = inline
                 } else {
@@ -45,6 +48,7 @@ struct Arguments {
                     values[name] = args[i]
                     i += 1
                 }
+                repeated[name, default: []].append(values[name]!)
             } else {
                 throw UsageError("unknown option --\(name)")
             }
@@ -53,6 +57,9 @@ struct Arguments {
 
     /// The value of `--name`, if given.
     func value(_ name: String) -> String? { values[name] }
+
+    /// Every value given for a repeatable `--name`, in order (empty when absent).
+    func all(_ name: String) -> [String] { repeated[name] ?? [] }
 
     /// The value of `--name`, which must be given.
     func required(_ name: String) throws -> String {

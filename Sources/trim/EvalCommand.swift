@@ -26,16 +26,20 @@ let evalCommand = Command(
           --seed S               first scene seed (default 1000000; scene i uses S + i)
           --input DIR            read DIR/scenes.jsonl instead (see Docs/EVAL.md for the format)
           --write-scenes DIR     also write the scenes evaluated (PNG + masks + scenes.jsonl) to DIR
+          --method M             trim (default) | prumerge | prumerge+ | random | all: TRIM, PruMerge,
+                                 PruMerge+ and the random control (as many random patches as TRIM
+                                 kept for the same prompt, plus the mean token)
           --scoring paper|authors|both  TRIM's similarity (default both: the paper's cosine and the
                                  released code's negated dot product, side by side)
           --iqr-multiplier M     IQR rule multiplier (default 1.5)
-          --keep-ratio R         also evaluate TRIM keeping the top int(N·R) patches
+          --keep-ratio R         also evaluate TRIM keeping the top int(N·R) patches; PruMerge and
+                                 PruMerge+ use R as their fixed ratio
           --json                 print one JSON object instead of the table
           --quiet                no progress line
         """,
     run: { args in
         let a = try Arguments(
-            args, options: ["model", "scenes", "seed", "input", "write-scenes", "scoring", "iqr-multiplier", "keep-ratio"],
+            args, options: ["model", "scenes", "seed", "input", "write-scenes", "scoring", "iqr-multiplier", "keep-ratio", "method"],
             flags: ["json", "quiet"])
         try a.noPositional()
         let modelURL: URL
@@ -55,17 +59,35 @@ let evalCommand = Command(
         let multiplier = Float(try a.double("iqr-multiplier", in: 0...1000) ?? 1.5)
         let ratio = try a.double("keep-ratio", in: 0...1)
 
-        let pipeline = try TRIMPipeline(modelDirectory: modelURL)
+        let method = a.value("method") ?? "trim"
+        let known = ["trim", "prumerge", "prumerge+", "random", "all"]
+        guard known.contains(method) else { throw UsageError("--method must be one of \(known.joined(separator: ", ")), got '\(method)'") }
+        let withTRIM = method == "trim" || method == "all" || method == "random"
+        let withPruMerge = method == "prumerge" || method == "prumerge+" || method == "all"
+        let pipeline = try TRIMPipeline(modelDirectory: modelURL,
+                                        needs: withPruMerge ? [.promptEmbedding, .imageTokens, .nextLayerQueriesKeys]
+                                                            : [.promptEmbedding, .imageTokens])
         var methods: [EvalMethod] = []
-        for s in scorings {
-            var o = ReductionOptions()
-            o.scoring = s
-            o.selection = .iqr(multiplier: multiplier)
-            methods.append(.trim(pipeline, options: o))
-            if let ratio {
-                o.selection = .keepRatio(ratio)
+        if withTRIM {
+            for s in scorings {
+                var o = ReductionOptions()
+                o.scoring = s
+                o.selection = .iqr(multiplier: multiplier)
                 methods.append(.trim(pipeline, options: o))
+                if let ratio {
+                    o.selection = .keepRatio(ratio)
+                    methods.append(.trim(pipeline, options: o))
+                }
             }
+        }
+        if method == "prumerge" || method == "all" {
+            methods.append(.reducer(pipeline, PruMerge(keepRatio: ratio), rule: ratio.map { "fixed ratio \($0)" } ?? "adaptive (IQR, CLS attn)"))
+        }
+        if method == "prumerge+" || method == "all" {
+            methods.append(.reducer(pipeline, PruMerge(plus: true, keepRatio: ratio), rule: ratio.map { "fixed ratio \($0)" } ?? "adaptive + spatial"))
+        }
+        if method == "random" || method == "all" {
+            methods.append(.random(budgetFrom: 0, label: "trim \(methods[0].rule.split(separator: " ").first ?? "")"))
         }
 
         let scenes: [Scene]
@@ -117,12 +139,12 @@ let evalCommand = Command(
 func evalTable(_ rows: [EvalRow]) -> String {
     func f(_ x: Double?, _ digits: Int = 2) -> String { x.map { String(format: "%.\(digits)f", $0) } ?? "—" }
     var lines = [
-        "method      rule                  prompts  precision (mean)  recall (mean)  kept  tokens  overlap  empty  ms/prompt",
+        "method      rule                        prompts  precision (mean)  recall (mean)  kept  tokens  overlap  empty  ms/prompt",
     ]
     for r in rows {
         lines.append(
             r.method.padding(toLength: 12, withPad: " ", startingAt: 0)
-                + r.rule.padding(toLength: 22, withPad: " ", startingAt: 0)
+                + r.rule.padding(toLength: 28, withPad: " ", startingAt: 0)
                 + String(format: "%7d", r.prompts)
                 + "  " + "\(f(r.precision.median)) (\(f(r.precision.mean)))".padding(toLength: 16, withPad: " ", startingAt: 0)
                 + "  " + "\(f(r.recall.median)) (\(f(r.recall.mean)))".padding(toLength: 13, withPad: " ", startingAt: 0)

@@ -19,7 +19,10 @@ let reduceCommand = Command(
 
           --model DIR            Hugging Face CLIP checkpoint directory (config.json + safetensors)
           --image FILE           JPEG or PNG
-          --prompt TEXT          the user's question (PruMerge and random ignore it)
+          --prompt TEXT          the user's question (PruMerge and random ignore it); give it several
+                                 times to reduce one vision pass against each prompt in turn (JSON
+                                 Lines with --json; --dump / --heatmap files get -1, -2, … before the
+                                 extension). LLaVA's "<image>" placeholder is replaced by a space.
           --method M             trim (default) | prumerge | prumerge+ | random
           --projector PATH       LLaVA projector: llava-hf checkpoint dir / index, original LLaVA, or a file
           --scoring paper|authors  TRIM: cosine (paper, default) or negated raw dot product (released code)
@@ -43,13 +46,14 @@ let reduceCommand = Command(
         let a = try Arguments(
             args, options: ["model", "image", "prompt", "projector", "scoring", "keep-ratio", "iqr-multiplier",
                             "select-layer", "dump", "heatmap", "weights", "method", "keep", "seed"],
-            flags: ["no-mean-token", "json", "no-pad"])
+            flags: ["no-mean-token", "json", "no-pad"], repeatable: ["prompt"])
         try a.noPositional()
         let options = try reductionOptions(a)
         let reducer = try makeReducer(a, options: options)
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL = try existingPath(try a.required("image"), what: "image")
-        let prompt = try a.required("prompt")
+        let prompts = a.all("prompt")
+        guard !prompts.isEmpty else { throw UsageError("--prompt is required") }
         let projector = try a.value("projector").map { try existingPath($0, what: "projector") }
         let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
                                         weightPrecision: try weightPrecision(a), needs: reducer.needs)
@@ -58,16 +62,33 @@ let reduceCommand = Command(
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
         let encoded = try pipeline.encode(image: image, selectLayer: options.selectLayer, padToSquare: !a.flag("no-pad"),
                                           needs: reducer.needs)
-        var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
-        result.timings.insert(("decode", decodeSeconds), at: 0)
-        try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options)
-        if a.flag("json") {
-            printJSON(reductionJSON(result, reducer: reducer, options: options))
-        } else {
-            print(report(result, pipeline: pipeline, imageName: imageURL.path, imageSize: (image.width, image.height),
-                         prompt: prompt, options: options))
+        // One vision pass, then one reduction per prompt (in order); several prompts print JSON Lines and
+        // number the --dump / --heatmap files (name-1.ext, name-2.ext, …).
+        for (i, prompt) in prompts.enumerated() {
+            var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
+            if i == 0 { result.timings.insert(("decode", decodeSeconds), at: 0) } else {
+                result.timings.removeAll { $0.stage == "preprocess" || $0.stage == "vision" || $0.stage == "next-layer q/k" }
+            }
+            try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options,
+                             number: prompts.count > 1 ? i + 1 : nil)
+            if a.flag("json") {
+                printJSON((prompts.count > 1 ? [("prompt", .string(prompt))] : [])
+                          + reductionJSON(result, reducer: reducer, options: options))
+            } else {
+                if i > 0 { print("") }
+                print(report(result, pipeline: pipeline, imageName: imageURL.path, imageSize: (image.width, image.height),
+                             prompt: prompt, options: options))
+            }
         }
     })
+
+/// `name.ext` → `name-n.ext` (n given), else unchanged.
+func numbered(_ path: String, _ n: Int?) -> String {
+    guard let n else { return path }
+    let ext = (path as NSString).pathExtension
+    let stem = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
+    return ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
+}
 
 /// The reducer `--method` names, with its options (`reduce` and `demo`).
 func makeReducer(_ a: Arguments, options: ReductionOptions) throws -> any TokenReducer {
@@ -124,12 +145,13 @@ func weightPrecision(_ a: Arguments) throws -> WeightPrecision {
 }
 
 /// `--dump` and `--heatmap`.
-func writeOutputs(_ r: ReductionResult, _ a: Arguments, pipeline: TRIMPipeline, prompt: String, options: ReductionOptions) throws {
-    if let path = a.value("dump") {
+func writeOutputs(_ r: ReductionResult, _ a: Arguments, pipeline: TRIMPipeline, prompt: String, options: ReductionOptions,
+                  number: Int? = nil) throws {
+    if let path = a.value("dump").map({ numbered($0, number) }) {
         let w = r.dump(metadata: ["producer": "trim reduce", "prompt": prompt, "method": r.method, "options": describe(r, options)])
         do { try w.write(to: URL(fileURLWithPath: path)) } catch { throw CLIError.cannotWrite(path: path, reason: "\(error)") }
     }
-    if let path = a.value("heatmap") {
+    if let path = a.value("heatmap").map({ numbered($0, number) }) {
         let png = renderHeatmapPNG(r, pipeline: pipeline, prompt: prompt, options: options)
         try write(png, to: path)
     }

@@ -13,7 +13,7 @@ struct Command: Sendable {
 }
 
 let commands: [Command] = [
-    demoCommand, reduceCommand, evalCommand, embedCommand, tokenizeCommand, preprocessCommand, inspectCommand, benchCommand,
+    demoCommand, reduceCommand, batchCommand, evalCommand, embedCommand, tokenizeCommand, preprocessCommand, inspectCommand, benchCommand,
 ]
 
 func printUsage() {
