@@ -128,6 +128,13 @@ final class TRIMGoldenTests: XCTestCase {
         print("clip-odd TRIM: worst max|Δ|/max|ref| = \(worst)")
     }
 
+    /// The trained demo CLIP (Weights/clip-demo) on demo-world scenes, both scorings: goldens from
+    /// `trim_goldens.py --model-dir Weights/clip-demo …` (the command is in Docs/DEMO_MODEL.md).
+    func testDemoModelPipelineMatchesPyTorch() throws {
+        let worst = try checkGoldens(Self.root.appendingPathComponent("Tests/Goldens/trim/clip-demo.safetensors"))
+        print("clip-demo TRIM: worst max|Δ|/max|ref| = \(worst)")
+    }
+
     /// Goldens made by `trim_goldens.py --model-dir … --out FILE` for a model, images and prompts nobody
     /// tuned against. Runs only when `TRIM_PIPELINE_CHECK=FILE` is set; `TRIM_TOLERANCE` overrides the
     /// small-model tolerance 1e-5 (SPEC §4 allows 1e-3 at full ViT-L/14-336 size). See Docs/CONFORMANCE.md.

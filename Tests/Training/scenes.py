@@ -179,7 +179,7 @@ def _coverage(obj, w, h, scale, dx, dy, ss):
     return np.asarray(mask, dtype=np.float32)[: y1 - y0, : x1 - x0] / 255, x0, y0
 
 
-def scene(rng, size=None, concepts=None, jpeg=True):
+def scene(rng, size=None, concepts=None, jpeg=True, binding=False):
     """One random scene. Returns dict(image=PIL RGB, objects=[...], coverage=[K, 576] float32 per object)."""
     if size is None:
         if rng.random() < 0.2:
@@ -195,9 +195,11 @@ def scene(rng, size=None, concepts=None, jpeg=True):
     # Objects: 1–4, often with distractors sharing the colour or the shape of another one.
     n = int(rng.integers(1, 5))
     if concepts is None:
+        if binding:  # at least two objects, always a distractor sharing a colour or a shape
+            n = max(n, 2)
         concepts = []
         while len(concepts) < n:
-            if concepts and rng.random() < 0.6:
+            if concepts and (binding or rng.random() < 0.6):
                 c0, s0 = concepts[rng.integers(len(concepts))]
                 cand = (c0, SHAPES[rng.integers(4)]) if rng.random() < 0.5 else (COLOURS[rng.integers(6)], s0)
             else:

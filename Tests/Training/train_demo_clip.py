@@ -75,11 +75,11 @@ def tokenizer():
     return CLIPTokenizerFast(os.path.join(d, "vocab.json"), os.path.join(d, "merges.txt"))
 
 
-def make_batch(rng, batch):
+def make_batch(rng, batch, binding=False):
     """Scenes → pixel_values [B,3,336,336], prompts (text, image index, object index or −1), captions."""
     pixels, prompts, captions, coverage = [], [], [], []
     for b in range(batch):
-        sc = scenes.scene(rng)
+        sc = scenes.scene(rng, binding=binding)
         pixels.append(scenes.pixel_values(sc["image"]))
         present = [(o["colour"], o["shape"]) for o in sc["objects"]]
         coverage.append(sc["coverage"])
@@ -210,31 +210,57 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "Weights", "clip-demo"))
     ap.add_argument("--eval-every", type=int, default=400)
     ap.add_argument("--bench", action="store_true", help="time a few steps and exit")
+    ap.add_argument("--stage2-steps", type=int, default=700,
+                    help="then fine-tune this many steps on binding scenes (always a distractor sharing a colour "
+                         "or a shape) at --stage2-lr; 0 to skip")
+    ap.add_argument("--stage2-lr", type=float, default=3e-4)
+    ap.add_argument("--init", help="start from this checkpoint directory instead of stage 1 (it must be the "
+                                   "output of stage 1: `--stage2-steps 0`) and run stage 2 only")
     args = ap.parse_args()
 
     torch.set_num_threads(2)
     torch.use_deterministic_algorithms(True)
     model = build_model(0)
-    # Two scalars of the sigmoid loss (training only; not part of the saved CLIP).
+    tok = tokenizer()
+    log = []
+    start = time.time()
+    if args.init:
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(os.path.join(args.init, "model.safetensors")), strict=False)
+        with open(os.path.join(args.init, "training.json")) as f:
+            stage1 = json.load(f)
+        log = stage1["eval"]
+        start -= stage1["seconds"]  # report the total of both stages
+    else:
+        train(model, tok, args, args.steps, args.lr, log, start, binding=False, seed0=1)
+    if args.stage2_steps:
+        train(model, tok, args, args.stage2_steps, args.stage2_lr, log, start, binding=True, seed0=5_000_000)
+    save(model, args.out, dict(steps=args.steps, batch=args.batch, lr=args.lr, stage2_steps=args.stage2_steps,
+                               stage2_lr=args.stage2_lr, seconds=round(time.time() - start),
+                               torch=torch.__version__, threads=2,
+                               seeds=dict(model=0, data="1 + step (stage 1), 5000000 + step (stage 2)",
+                                          eval="10000000…"), eval=log))
+
+
+def train(model, tok, args, steps, lr, log, start, binding, seed0):
+    """One stage: AdamW, linear warm-up then cosine decay; data seed seed0 + step."""
+    # Two scalars of the sigmoid loss (training only; not part of the saved CLIP), fresh for each stage.
     model.patch_scale = torch.nn.Parameter(torch.tensor(10.0))
     model.patch_bias = torch.nn.Parameter(torch.tensor(-5.0))
-    tok = tokenizer()
 
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "embedding" in n or "norm" in n else decay).append(p)
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=0.05), dict(params=no_decay, weight_decay=0.0)],
-                            lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
-    warm = min(200, args.steps // 10)
+                            lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    warm = min(200, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+        opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
 
-    eval_seeds = range(10_000_000, 10_000_100)  # held out from training (training uses 1 + step)
-    log = []
-    start = time.time()
-    for step in range(args.steps):
-        rng = np.random.default_rng(1 + step)
-        pixels, prompts, captions, coverage = make_batch(rng, args.batch)
+    eval_seeds = range(10_000_000, 10_000_100)  # held out from training (training uses seed0 + step)
+    for step in range(steps):
+        rng = np.random.default_rng(seed0 + step)
+        pixels, prompts, captions, coverage = make_batch(rng, args.batch, binding=binding)
         l_clip, l_patch, l_nce, l_iqr = losses(model, tok, (pixels, prompts, captions), coverage)
         loss = 0.2 * l_clip + l_patch + 0.2 * l_nce + l_iqr
         opt.zero_grad(set_to_none=True)
@@ -242,23 +268,20 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        if step % 20 == 0 or step == args.steps - 1:
+        if step % 20 == 0 or step == steps - 1:
             el = time.time() - start
-            print(f"step {step:5d}/{args.steps}  loss {loss.item():.3f}  clip {l_clip.item():.3f}  patch {l_patch.item():.3f}  "
-                  f"nce {l_nce.item():.3f}  iqr {l_iqr.item():.4f}  {el:6.0f}s  eta {el / (step + 1) * (args.steps - step - 1):5.0f}s",
+            print(f"{'binding ' if binding else ''}step {step:5d}/{steps}  loss {loss.item():.3f}  clip {l_clip.item():.3f}  patch {l_patch.item():.3f}  "
+                  f"nce {l_nce.item():.3f}  iqr {l_iqr.item():.4f}  {el:6.0f}s",
                   flush=True)
         if args.bench and step == 9:
             print(f"{(time.time() - start) / 10:.2f} s/step")
-            return
-        if (step + 1) % args.eval_every == 0 or step == args.steps - 1:
-            ev = evaluate(model, tok, eval_seeds if step == args.steps - 1 else eval_seeds[:40])
+            sys.exit(0)
+        if (step + 1) % args.eval_every == 0 or step == steps - 1:
+            ev = evaluate(model, tok, eval_seeds if step == steps - 1 else eval_seeds[:40])
             ev["step"] = step + 1
+            ev["stage"] = 2 if binding else 1
             log.append(ev)
             print("eval", json.dumps(ev), flush=True)
-
-    save(model, args.out, dict(steps=args.steps, batch=args.batch, lr=args.lr, seconds=round(time.time() - start),
-                               torch=torch.__version__, threads=2, seeds=dict(model=0, data="1 + step", eval="10000000…"),
-                               eval=log))
 
 
 def save(model, out, info):
