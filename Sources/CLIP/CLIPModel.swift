@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import TorchCheckpoint
 import TRIMTensor
 
 /// A CLIP model as Hugging Face's `CLIPModel`: both towers and their projections into the joint space.
@@ -30,7 +31,7 @@ public struct CLIPModel: Sendable {
     public init(directory: URL, visionLayers: Int? = nil, loadText: Bool = true,
                 weightPrecision: WeightPrecision = .checkpoint) throws {
         let config = try CLIPConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try SafeTensorsCheckpoint.open(directory)
+        let source = try Checkpoint.open(directory)
         try self.init(config: config, weights: source, sourceName: directory.path,
                       visionLayers: visionLayers, loadText: loadText, weightPrecision: weightPrecision)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import TorchCheckpoint
 import TRIMTensor
 
 /// LLaVA's multimodal projector (SPEC §1 step 9): maps vision features into the language model's
@@ -34,7 +35,7 @@ public struct Projector: Sendable {
     /// `weightPrecision`: whether F16 / BF16 weights (e.g. llava-hf's) stay 16-bit in memory; the results
     /// are the same either way.
     public init(contentsOf url: URL, weightPrecision: WeightPrecision = .checkpoint) throws {
-        let source = try SafeTensorsCheckpoint.open(url)
+        let source = try Checkpoint.open(url)
         try self.init(source: source, sourceName: url.path, weightPrecision: weightPrecision)
     }
 

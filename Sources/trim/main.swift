@@ -13,7 +13,8 @@ struct Command: Sendable {
 }
 
 let commands: [Command] = [
-    demoCommand, reduceCommand, embedCommand, tokenizeCommand, preprocessCommand, inspectCommand, benchCommand,
+    demoCommand, reduceCommand, embedCommand, tokenizeCommand, preprocessCommand, inspectCommand, convertCommand,
+    benchCommand,
 ]
 
 func printUsage() {
