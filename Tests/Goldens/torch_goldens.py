@@ -21,6 +21,8 @@ tests compare bit for bit):
                                      as LLaVA's trainer saves it (BF16); llava.safetensors and
                                      mm_projector.safetensors hold the same tensors.
 - clip-odd/                          Weights/clip-odd re-saved as two `.bin` shards + index, with its config.
+- projector-odd/mm_projector.bin     Tests/Goldens/trim/projector-odd.safetensors re-saved as LLaVA's trainer
+                                     would (F32, `model.mm_projector.{0,2}.*`), for `trim reduce --projector`.
 - legacy.bin                         a pre-1.6 (non-zip) torch.save file, which the reader refuses by name.
 - malformed/                         hostile and broken archives; malformed/cases.json maps each file to a
                                      phrase its one-line error must contain.
@@ -314,6 +316,13 @@ def malformed(cases):
         f.write("\n")
 
 
+def projector_odd():
+    out = os.path.join(OUT, "projector-odd")
+    os.makedirs(out, exist_ok=True)
+    state = load_file(os.path.join(HERE, "trim", "projector-odd.safetensors"))
+    save_bin(collections.OrderedDict((k, state[k]) for k in sorted(state)), os.path.join(out, "mm_projector.bin"))
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(OUT):
@@ -408,6 +417,8 @@ def main():
         json.dump({"metadata": {"total_size": sum(x.numel() * 4 for x in state.values())},
                    "weight_map": weight_map}, f, indent=2, sort_keys=True)
         f.write("\n")
+
+    projector_odd()
 
     # ---------------------------------------------------------------- legacy
     save_bin(collections.OrderedDict(w=torch.ones(2)), os.path.join(OUT, "legacy.bin"),
