@@ -23,7 +23,8 @@ public struct CLIPModel: Sendable {
 
     /// Loads a checkpoint directory.
     /// - Parameters:
-    ///   - directory: holds `config.json` and the safetensors weights.
+    ///   - directory: holds `config.json` and the weights: `model.safetensors`, its index,
+    ///     `pytorch_model.bin` or its index (in that order of preference; see `Checkpoint.open`).
     ///   - visionLayers: load only this many vision encoder layers (TRIM needs 23 of ViT-L's 24); `nil` = all.
     ///   - loadText: whether to load the text tower.
     ///   - weightPrecision: whether F16 / BF16 weight matrices stay 16-bit in memory (half the bytes);

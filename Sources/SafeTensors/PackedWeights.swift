@@ -57,8 +57,8 @@ extension TensorSource {
     /// The file name errors about `name` mention: its safetensors file or shard, else "checkpoint".
     private func fileName(holding name: String) throws -> String {
         if let file = self as? SafeTensorsFile { return file.fileName }
-        if let sharded = self as? ShardedSafeTensors, sharded.contains(name) {
-            return try sharded.shard(holding: name).fileName
+        if let sharded = self as? ShardedSafeTensors {
+            return sharded.contains(name) ? try sharded.shard(holding: name).fileName : sharded.indexURL.lastPathComponent
         }
         return "checkpoint"
     }
