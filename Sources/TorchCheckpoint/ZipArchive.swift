@@ -67,7 +67,8 @@ struct ZipArchive: Sendable {
         // ZIP64: a locator just before the end record points at the ZIP64 end record (torch always writes them).
         if eocd >= 20, r.u32(eocd - 20) == 0x0706_4b50 {
             let recordOffset = r.u64(eocd - 12)
-            guard recordOffset <= UInt64(eocd - 20 - 56), r.u32(Int(recordOffset)) == 0x0606_4b50 else {
+            // The ZIP64 record (56 bytes) must end before the locator.
+            guard eocd >= 20 + 56, recordOffset <= UInt64(eocd - 20 - 56), r.u32(Int(recordOffset)) == 0x0606_4b50 else {
                 throw .invalidZip(file: f, offset: eocd - 20, reason: "ZIP64 locator points at \(recordOffset), where there is no ZIP64 end of central directory record")
             }
             let z = Int(recordOffset)
