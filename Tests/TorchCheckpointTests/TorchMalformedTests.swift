@@ -83,6 +83,15 @@ final class TorchMalformedTests: XCTestCase {
         }
     }
 
+    /// Found by the torchzip fuzzer: a ZIP64 locator 46 bytes into a 72-byte file made the reader convert a
+    /// negative offset to UInt64 (a trap) instead of refusing the archive.
+    func testZIP64LocatorNearTheFileStartIsRefused() throws {
+        let bytes = [UInt8](Data(base64Encoded: "UEsDBAAACAhoAAAAUEv//gAFAAAAAAAAAABQSwYHAAAAAFsMAAAAAAAAAQAAAFBLBQYAAAAADAAMAOMCAAB4CQAAAAA=")!)
+        XCTAssertThrowsError(try TorchCheckpointFile(bytes: bytes, name: "fuzz.bin")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("fuzz.bin: not a valid torch.save zip archive: ZIP64 locator"), "\(e)")
+        }
+    }
+
     func testIndexWithPathTraversalIsRefused() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("torch-index-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
