@@ -320,7 +320,7 @@ def projector_odd():
     out = os.path.join(OUT, "projector-odd")
     os.makedirs(out, exist_ok=True)
     state = load_file(os.path.join(HERE, "trim", "projector-odd.safetensors"))
-    save_bin(collections.OrderedDict((k, state[k]) for k in sorted(state)), os.path.join(out, "mm_projector.bin"))
+    save_bin({k: state[k] for k in sorted(state)}, os.path.join(out, "mm_projector.bin"))
 
 
 def main():
@@ -396,8 +396,8 @@ def main():
         f.write("\n")
     save_st({**shard1, **shard2}, os.path.join(OUT, "llava.safetensors"))
     # LLaVA's pretraining stage saves only the projector, `{k: v.detach().cpu().clone()}`, as mm_projector.bin.
-    proj = collections.OrderedDict(
-        (k, x.to(torch.bfloat16).detach().cpu().clone()) for k, x in shard2.items())
+    # A plain dict, as LLaVA's `{k: v for …}` comprehension builds it (EMPTY_DICT rather than OrderedDict).
+    proj = {k: x.to(torch.bfloat16).detach().cpu().clone() for k, x in shard2.items()}
     save_bin(proj, os.path.join(llava, "mm_projector.bin"))
     save_st(proj, os.path.join(OUT, "mm_projector.safetensors"))
 
