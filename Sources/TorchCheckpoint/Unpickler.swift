@@ -272,9 +272,12 @@ struct Unpickler {
         return d
     }
 
-    private func grow(_ depth: inout Int, by child: PickleValue) throws(TorchCheckpointError) {
-        depth = max(depth, child.depth + 1)
-        guard depth <= Self.maxDepth else { throw fail("containers nest deeper than \(Self.maxDepth) levels") }
+    /// `depth` raised to hold `child` one level down. (Returned rather than updated in place: the child may
+    /// be the container itself, appended to itself through the memo.)
+    private func grown(_ depth: Int, by child: PickleValue) throws(TorchCheckpointError) -> Int {
+        let d = max(depth, child.depth + 1)
+        guard d <= Self.maxDepth else { throw fail("containers nest deeper than \(Self.maxDepth) levels") }
+        return d
     }
 
     private func ints(_ v: PickleValue, _ what: String) throws(TorchCheckpointError) -> [Int] {
@@ -355,7 +358,7 @@ struct Unpickler {
                 guard case .list(let box) = try pop() else {
                     throw fail("\(op == 0x61 ? "APPEND" : "APPENDS") expects a list on the stack")
                 }
-                for item in items { try grow(&box.depth, by: item) }
+                for item in items { box.depth = try grown(box.depth, by: item) }
                 box.items += items
                 stack.append(.list(box))
             case 0x7D: stack.append(.dict(newDict()))  // EMPTY_DICT
@@ -379,8 +382,8 @@ struct Unpickler {
                 }
                 var i = 0
                 while i < items.count {
-                    try grow(&dict.depth, by: items[i])
-                    try grow(&dict.depth, by: items[i + 1])
+                    dict.depth = try grown(dict.depth, by: items[i])
+                    dict.depth = try grown(dict.depth, by: items[i + 1])
                     dict.entries.append((items[i], items[i + 1]))
                     i += 2
                 }

@@ -13,6 +13,8 @@ tests compare bit for bit):
                                      weight, a strided slice and an expanded (stride 0) tensor; the
                                      safetensors file holds each view made contiguous.
 - views_deflated.bin                 views.bin re-zipped with every entry deflated (read through Inflate).
+- views_zip64.bin                     views.bin re-zipped by Python's zipfile with force_zip64 (ZIP64 extra
+                                     fields, 0xFFFFFFFF sizes in the local headers, no 64-byte alignment).
 - views_protocol4.bin                views.bin's state dict saved with pickle protocol 4 (FRAME, MEMOIZE,
                                      SHORT_BINUNICODE, STACK_GLOBAL).
 - llava/                             a LLaVA-1.5 checkpoint layout: pytorch_model-0000{1,2}-of-00002.bin +
@@ -316,6 +318,14 @@ def malformed(cases):
         f.write("\n")
 
 
+def zip64_variant():
+    with zipfile.ZipFile(os.path.join(OUT, "views_zip64.bin"), "w") as z:
+        for name, data in zip_entries(os.path.join(OUT, "views.bin")):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            with z.open(info, "w", force_zip64=True) as f:
+                f.write(data)
+
+
 def projector_odd():
     out = os.path.join(OUT, "projector-odd")
     os.makedirs(out, exist_ok=True)
@@ -367,6 +377,7 @@ def main():
     save_st(v, os.path.join(OUT, "views.safetensors"))
     entries = zip_entries(os.path.join(OUT, "views.bin"))
     write_zip(os.path.join(OUT, "views_deflated.bin"), entries, method=zipfile.ZIP_DEFLATED)
+    zip64_variant()
     save_bin(v, os.path.join(OUT, "views_protocol4.bin"), pickle_protocol=4)
 
     # ---------------------------------------------------------------- LLaVA layout

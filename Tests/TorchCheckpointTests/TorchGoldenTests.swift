@@ -60,6 +60,11 @@ final class TorchGoldenTests: XCTestCase {
         XCTAssertFalse(bin.isMapped("big"), "a deflated storage is inflated, not mapped")
     }
 
+    func testZIP64ExtraFieldsAndUnalignedRecords() throws {
+        let bin = try TorchCheckpointFile(url: url("views_zip64.bin"))
+        try assertSameTensors(bin, try SafeTensorsFile(url: url("views.safetensors")))
+    }
+
     func testPickleProtocol4WithFramesAndMemoize() throws {
         try assertSameTensors(try TorchCheckpointFile(url: url("views_protocol4.bin")),
                               try SafeTensorsFile(url: url("views.safetensors")))

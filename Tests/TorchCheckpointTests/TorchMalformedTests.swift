@@ -92,6 +92,45 @@ final class TorchMalformedTests: XCTestCase {
         }
     }
 
+    /// Found by the unpickle fuzzer: a dict stored into itself (SETITEM with the memoized dict as value)
+    /// tripped Swift's exclusivity check while the reader updated its nesting depth. Lists appended to
+    /// themselves take the same path. Both must now load or fail cleanly, and tear down without recursion.
+    func testContainersHoldingThemselvesAreHarmless() throws {
+        let crash = [UInt8](Data(base64Encoded: "gAJjY29sbGVjdGlvbnMKT3JkZXJlZERpY3QKcQApUnEBKFgMAAAAZW15MgpxAygoWAAAfX19fX19fX19MjIyMnMyOzIyMjIyMjIyMjIyfTJ0Mg==")!)
+        let selfDict: [UInt8] = [0x80, 0x02, 0x7D, 0x71, 0x00, 0x58, 0x01, 0, 0, 0, 0x78, 0x68, 0x00, 0x73, 0x2E]  // d = {}; d['x'] = d
+        let selfList: [UInt8] = [0x80, 0x02, 0x7D, 0x5D, 0x71, 0x01, 0x68, 0x01, 0x61, 0x30, 0x2E]  // l = []; l.append(l); {}
+        for pickle in [crash, selfDict, selfList] {
+            let archive = try Self.archive(dataPkl: pickle)
+            do {
+                let f = try TorchCheckpointFile(bytes: archive, name: "self.bin")
+                XCTAssertEqual(f.tensorNames, [])
+            } catch let e as TorchCheckpointError {
+                XCTAssertTrue(e.description.hasPrefix("self.bin: archive/data.pkl at byte"), e.description)
+            }
+        }
+    }
+
+    /// A stored zip archive holding `archive/data.pkl` (CRCs 0: only deflated entries are checked).
+    static func archive(dataPkl: [UInt8]) throws -> [UInt8] {
+        // The hand-made baseline's layout, with data.pkl replaced.
+        var out: [UInt8] = [], central: [UInt8] = []
+        func le(_ v: Int, _ n: Int, _ into: inout [UInt8]) { for i in 0..<n { into.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+        let name = Array("archive/data.pkl".utf8)
+        le(0x0403_4b50, 4, &out); le(20, 2, &out); le(0, 2, &out); le(0, 2, &out); le(0, 4, &out); le(0, 4, &out)
+        le(dataPkl.count, 4, &out); le(dataPkl.count, 4, &out); le(name.count, 2, &out); le(0, 2, &out)
+        out += name + dataPkl
+        le(0x0201_4b50, 4, &central); le(20, 2, &central); le(20, 2, &central); le(0, 2, &central); le(0, 2, &central)
+        le(0, 4, &central); le(0, 4, &central); le(dataPkl.count, 4, &central); le(dataPkl.count, 4, &central)
+        le(name.count, 2, &central); le(0, 2, &central); le(0, 2, &central); le(0, 2, &central); le(0, 2, &central)
+        le(0, 4, &central); le(0, 4, &central)
+        central += name
+        let cdOffset = out.count
+        out += central
+        le(0x0605_4b50, 4, &out); le(0, 2, &out); le(0, 2, &out); le(1, 2, &out); le(1, 2, &out)
+        le(central.count, 4, &out); le(cdOffset, 4, &out); le(0, 2, &out)
+        return out
+    }
+
     func testIndexWithPathTraversalIsRefused() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("torch-index-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
