@@ -15,6 +15,9 @@ tests compare bit for bit):
 - views_deflated.bin                 views.bin re-zipped with every entry deflated (read through Inflate).
 - views_zip64.bin                     views.bin re-zipped by Python's zipfile with force_zip64 (ZIP64 extra
                                      fields, 0xFFFFFFFF sizes in the local headers, no 64-byte alignment).
+- module_state_dict.bin / .safetensors  `nn.Module.state_dict()` of a LLaVA-style module (`model.mm_projector`
+                                     = Linear, GELU, Linear in F16) saved as is: an OrderedDict carrying
+                                     `_metadata` (pickled with BUILD), as every real checkpoint is.
 - views_protocol4.bin                views.bin's state dict saved with pickle protocol 4 (FRAME, MEMOIZE,
                                      SHORT_BINUNICODE, STACK_GLOBAL).
 - llava/                             a LLaVA-1.5 checkpoint layout: pytorch_model-0000{1,2}-of-00002.bin +
@@ -326,6 +329,18 @@ def zip64_variant():
                 f.write(data)
 
 
+def module_state_dict():
+    torch.manual_seed(1)
+    outer = torch.nn.Module()
+    outer.model = torch.nn.Module()
+    outer.model.mm_projector = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.GELU(), torch.nn.Linear(16, 16))
+    outer.half()
+    state = outer.state_dict()
+    assert hasattr(state, "_metadata")
+    save_bin(state, os.path.join(OUT, "module_state_dict.bin"))
+    save_st(state, os.path.join(OUT, "module_state_dict.safetensors"))
+
+
 def projector_odd():
     out = os.path.join(OUT, "projector-odd")
     os.makedirs(out, exist_ok=True)
@@ -378,6 +393,7 @@ def main():
     entries = zip_entries(os.path.join(OUT, "views.bin"))
     write_zip(os.path.join(OUT, "views_deflated.bin"), entries, method=zipfile.ZIP_DEFLATED)
     zip64_variant()
+    module_state_dict()
     save_bin(v, os.path.join(OUT, "views_protocol4.bin"), pickle_protocol=4)
 
     # ---------------------------------------------------------------- LLaVA layout

@@ -65,6 +65,15 @@ final class TorchGoldenTests: XCTestCase {
         try assertSameTensors(bin, try SafeTensorsFile(url: url("views.safetensors")))
     }
 
+    func testModuleStateDictWithMetadataAndBuild() throws {
+        // What torch.save(module.state_dict()) writes: the OrderedDict's `_metadata` arrives through BUILD.
+        let bin = try TorchCheckpointFile(url: url("module_state_dict.bin"))
+        try assertSameTensors(bin, try SafeTensorsFile(url: url("module_state_dict.safetensors")))
+        XCTAssertEqual(bin.tensorNames.count, 4)
+        let packed = try bin.packedMatrix(stacking: ["model.mm_projector.0.weight"], rows: 16, inputs: 6, precision: .checkpoint)
+        XCTAssertEqual(packed.storage, .float16)
+    }
+
     func testPickleProtocol4WithFramesAndMemoize() throws {
         try assertSameTensors(try TorchCheckpointFile(url: url("views_protocol4.bin")),
                               try SafeTensorsFile(url: url("views.safetensors")))
