@@ -39,7 +39,8 @@ public final class ShardedCheckpoint: TensorSource, @unchecked Sendable {
             throw TorchCheckpointError.cannotOpen(file: f, reason: error.localizedDescription)
         }
         guard data.count <= Self.maxIndexBytes else {
-            throw TorchCheckpointError.invalidIndex(file: f, reason: "\(data.count) bytes, limit is \(Self.maxIndexBytes)")
+            throw TorchCheckpointError.invalidIndex(
+                file: f, reason: "\(data.count) bytes, limit is \(Self.maxIndexBytes)")
         }
         let parsed: Result<JSONValue, JSONError> = data.withUnsafeBytes { raw in
             Result { () throws(JSONError) in try JSON.parse(raw) }
@@ -55,11 +56,16 @@ public final class ShardedCheckpoint: TensorSource, @unchecked Sendable {
         var weightMap: [String: String] = [:]
         for (tensor, value) in map {
             guard case .string(let shard) = value else {
-                throw TorchCheckpointError.invalidIndex(file: f, reason: "weight_map[\"\(tensor)\"] is a \(value.kindName), expected a file name")
-            }
-            guard !shard.isEmpty, shard != ".", shard != "..", !shard.contains("/"), !shard.contains("\\"), !shard.contains("\0") else {
                 throw TorchCheckpointError.invalidIndex(
-                    file: f, reason: "shard \"\(shard)\" of tensor \"\(tensor)\" must be a plain file name in the index's directory")
+                    file: f, reason: "weight_map[\"\(tensor)\"] is a \(value.kindName), expected a file name")
+            }
+            guard !shard.isEmpty, shard != ".", shard != "..", !shard.contains("/"), !shard.contains("\\"),
+                !shard.contains("\0")
+            else {
+                throw TorchCheckpointError.invalidIndex(
+                    file: f,
+                    reason:
+                        "shard \"\(shard)\" of tensor \"\(tensor)\" must be a plain file name in the index's directory")
             }
             weightMap[tensor] = shard
         }
@@ -83,7 +89,8 @@ public final class ShardedCheckpoint: TensorSource, @unchecked Sendable {
             if let open = shards[fileName] { return open }
             let url = indexURL.deletingLastPathComponent().appendingPathComponent(fileName)
             let file: any TensorSource =
-                url.pathExtension.lowercased() == "safetensors" ? try SafeTensorsFile(url: url) : try TorchCheckpointFile(url: url)
+                url.pathExtension.lowercased() == "safetensors"
+                ? try SafeTensorsFile(url: url) : try TorchCheckpointFile(url: url)
             shards[fileName] = file
             return file
         }

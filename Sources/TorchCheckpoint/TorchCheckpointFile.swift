@@ -52,7 +52,9 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
 
     /// The first bytes of a pre-1.6 `torch.save` file: pickle protocol 2, then the magic number
     /// 0x1950a86a20f9469cfc6c as a LONG1.
-    static let legacyMagic: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
+    static let legacyMagic: [UInt8] = [
+        0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19,
+    ]
 
     /// Maps and validates the file at `url`.
     public convenience init(url: URL) throws {
@@ -89,11 +91,13 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
         var views: [String: View] = [:]
         var infos: [String: TensorInfo] = [:]
         for (name, t) in tensors {
-            let view = try Self.validate(t, name: name, prefix: prefix, archive: zip, fileSize: bytes.count, fileName: f)
+            let view = try Self.validate(
+                t, name: name, prefix: prefix, archive: zip, fileSize: bytes.count, fileName: f)
             let byteCount = view.count * view.dtype.byteSize
             let start = view.isContiguous ? view.offset * view.dtype.byteSize : 0
             views[name] = view
-            infos[name] = TensorInfo(name: name, dtype: view.dtype, shape: view.shape, dataOffsets: start..<(start + byteCount))
+            infos[name] = TensorInfo(
+                name: name, dtype: view.dtype, shape: view.shape, dataOffsets: start..<(start + byteCount))
         }
         self.url = url
         self.fileName = f
@@ -128,27 +132,40 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
         let es = t.storage.dtype.byteSize
         let (storageBytes, o1) = t.storage.numel.multipliedReportingOverflow(by: es)
         guard !o1, storageBytes == entry.uncompressedSize else {
-            throw .invalidTensor(file: f, tensor: name, reason: "its storage \(record) declares \(t.storage.numel) \(t.storage.dtype.rawValue) elements but the record holds \(entry.uncompressedSize) bytes")
+            throw .invalidTensor(
+                file: f, tensor: name,
+                reason:
+                    "its storage \(record) declares \(t.storage.numel) \(t.storage.dtype.rawValue) elements but the record holds \(entry.uncompressedSize) bytes"
+            )
         }
         guard t.shape.count == t.strides.count else {
-            throw .invalidTensor(file: f, tensor: name, reason: "size \(t.shape.prefix(16)) and stride \(t.strides.prefix(16)) differ in rank")
+            throw .invalidTensor(
+                file: f, tensor: name,
+                reason: "size \(t.shape.prefix(16)) and stride \(t.strides.prefix(16)) differ in rank")
         }
         guard t.offset >= 0 else {
             throw .invalidTensor(file: f, tensor: name, reason: "storage offset \(t.offset) is negative")
         }
         guard t.shape.allSatisfy({ $0 >= 0 }), t.strides.allSatisfy({ $0 >= 0 }) else {
-            throw .invalidTensor(file: f, tensor: name, reason: "size \(t.shape.prefix(16)) and stride \(t.strides.prefix(16)) must be non-negative")
+            throw .invalidTensor(
+                file: f, tensor: name,
+                reason: "size \(t.shape.prefix(16)) and stride \(t.strides.prefix(16)) must be non-negative")
         }
         var count = 1
         for extent in t.shape {
             let (p, o) = count.multipliedReportingOverflow(by: extent)
-            guard !o else { throw .invalidTensor(file: f, tensor: name, reason: "size \(t.shape.prefix(16)) has more elements than fit in memory") }
+            guard !o else {
+                throw .invalidTensor(
+                    file: f, tensor: name, reason: "size \(t.shape.prefix(16)) has more elements than fit in memory")
+            }
             count = p
         }
         let (bytes, o2) = count.multipliedReportingOverflow(by: es)
         // An expanded view (stride 0) may be larger than its storage; its copy is still bounded by the file.
         guard !o2, bytes <= max(storageBytes, fileSize) else {
-            throw .invalidTensor(file: f, tensor: name, reason: "size \(t.shape.prefix(16)) needs more bytes than its storage or the file holds")
+            throw .invalidTensor(
+                file: f, tensor: name,
+                reason: "size \(t.shape.prefix(16)) needs more bytes than its storage or the file holds")
         }
         if count > 0 {
             // The furthest element the view reaches: offset + Σ (size − 1) · stride, overflow-checked.
@@ -156,11 +173,18 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
             for (extent, stride) in zip(t.shape, t.strides) {
                 let (step, o3) = (extent - 1).multipliedReportingOverflow(by: stride)
                 let (sum, o4) = last.addingReportingOverflow(step)
-                guard !o3, !o4 else { last = Int.max; break }
+                guard !o3, !o4 else {
+                    last = Int.max
+                    break
+                }
                 last = sum
             }
             guard last < t.storage.numel else {
-                throw .invalidTensor(file: f, tensor: name, reason: "view (offset \(t.offset), size \(t.shape.prefix(16)), stride \(t.strides.prefix(16))) reaches element \(last == Int.max ? "≥ 2^63" : String(last)), beyond its storage of \(t.storage.numel) elements")
+                throw .invalidTensor(
+                    file: f, tensor: name,
+                    reason:
+                        "view (offset \(t.offset), size \(t.shape.prefix(16)), stride \(t.strides.prefix(16))) reaches element \(last == Int.max ? "≥ 2^63" : String(last)), beyond its storage of \(t.storage.numel) elements"
+                )
             }
         }
         // Contiguous (row-major) in torch's sense: dimensions of extent 1 may have any stride.
@@ -170,8 +194,9 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
             if stride != expected { contiguous = false }
             expected &*= extent
         }
-        return View(dtype: t.storage.dtype, shape: t.shape, strides: t.strides, offset: t.offset, count: count,
-                    entry: entry, isContiguous: contiguous || count == 0)
+        return View(
+            dtype: t.storage.dtype, shape: t.shape, strides: t.strides, offset: t.offset, count: count,
+            entry: entry, isContiguous: contiguous || count == 0)
     }
 
     private func view(_ name: String) throws -> View {
@@ -214,7 +239,8 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
             return RawTensorBytes(bytes: UnsafeRawBufferPointer(start: nil, count: 0), owner: owner)
         }
         if v.isContiguous {
-            return RawTensorBytes(bytes: UnsafeRawBufferPointer(start: base + v.offset * es, count: v.count * es), owner: owner)
+            return RawTensorBytes(
+                bytes: UnsafeRawBufferPointer(start: base + v.offset * es, count: v.count * es), owner: owner)
         }
         let copy = ByteBuffer(count: v.count * es)
         Self.gather(v, from: base, into: copy.mutableBase)
@@ -230,7 +256,8 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
             dst.copyMemory(from: src + v.offset * es, byteCount: es)
             return
         }
-        let inner = v.shape[rank - 1], innerStride = v.strides[rank - 1]
+        let inner = v.shape[rank - 1]
+        let innerStride = v.strides[rank - 1]
         var index = [Int](repeating: 0, count: rank - 1)
         var out = 0
         let rows = v.count / max(inner, 1)
@@ -259,7 +286,8 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
     public func tensor(_ name: String) throws -> Tensor {
         let v = try view(name)
         guard v.dtype.isConvertibleToFloat else {
-            throw TorchCheckpointError.unsupportedDType(file: fileName, tensor: name, dtype: v.dtype, expected: "F32, F16, BF16 or F64")
+            throw TorchCheckpointError.unsupportedDType(
+                file: fileName, tensor: name, dtype: v.dtype, expected: "F32, F16, BF16 or F64")
         }
         let raw = try rawBytes(of: name)!
         let scalars = withExtendedLifetime(raw.owner) {
@@ -277,7 +305,8 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
     public func int64s(_ name: String) throws -> [Int64] {
         let v = try view(name)
         guard v.dtype.isConvertibleToInt64 else {
-            throw TorchCheckpointError.unsupportedDType(file: fileName, tensor: name, dtype: v.dtype, expected: "an integer or BOOL dtype")
+            throw TorchCheckpointError.unsupportedDType(
+                file: fileName, tensor: name, dtype: v.dtype, expected: "an integer or BOOL dtype")
         }
         let raw = try rawBytes(of: name)!
         return withExtendedLifetime(raw.owner) {

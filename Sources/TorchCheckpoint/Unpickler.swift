@@ -365,7 +365,8 @@ struct Unpickler {
             case 0x64, 0x73, 0x75:  // DICT, SETITEM, SETITEMS
                 let items: [PickleValue]
                 if op == 0x73 {
-                    let v = try pop(), k = try pop()
+                    let v = try pop()
+                    let k = try pop()
                     items = [k, v]
                 } else {
                     items = try popMark()
@@ -389,7 +390,9 @@ struct Unpickler {
                 }
                 stack.append(.dict(dict))
             case 0x71, 0x72, 0x94:  // BINPUT, LONG_BINPUT, MEMOIZE
-                let key = op == 0x71 ? UInt32(try uint(1)) : op == 0x72 ? UInt32(try uint(4)) : UInt32(truncatingIfNeeded: memo.count)
+                let key =
+                    op == 0x71
+                    ? UInt32(try uint(1)) : op == 0x72 ? UInt32(try uint(4)) : UInt32(truncatingIfNeeded: memo.count)
                 guard let top = stack.last, stack.count > floor else { throw fail("memo store with an empty stack") }
                 memo[key] = top
             case 0x68, 0x6A:  // BINGET, LONG_BINGET
@@ -397,10 +400,12 @@ struct Unpickler {
                 guard let v = memo[key] else { throw fail("memo has no entry \(key)") }
                 stack.append(v)
             case 0x63:  // GLOBAL "module\nname\n"
-                let module = try line(), name = try line()
+                let module = try line()
+                let name = try line()
                 stack.append(.global(try allowed(module, name)))
             case 0x93:  // STACK_GLOBAL
-                let n = try pop(), m = try pop()
+                let n = try pop()
+                let m = try pop()
                 guard case .string(let module) = m, case .string(let name) = n else {
                     throw fail("STACK_GLOBAL expects two strs, found \(m.kindName) and \(n.kindName)")
                 }
@@ -408,10 +413,12 @@ struct Unpickler {
             case 0x51:  // BINPERSID
                 stack.append(try persistentLoad(try pop()))
             case 0x52:  // REDUCE
-                let args = try pop(), callable = try pop()
+                let args = try pop()
+                let callable = try pop()
                 stack.append(try reduce(callable, args))
             case 0x62:  // BUILD: the state of an OrderedDict (its `_metadata`) or tensor is not needed
-                let state = try pop(), target = try pop()
+                let state = try pop()
+                let target = try pop()
                 switch target {
                 case .dict, .tensor: stack.append(target)
                 default: throw fail("BUILD on a \(target.kindName) (with a \(state.kindName) state) is not supported")
@@ -449,7 +456,9 @@ struct Unpickler {
             throw fail("persistent id names a \(b.items[1].kindName) where a torch.*Storage class was expected")
         }
         guard case .string(let key) = b.items[2], !key.isEmpty,
-            key.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F })
+            key.utf8.allSatisfy({
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F
+            })
         else {
             throw fail("storage key must be a non-empty str of letters, digits and _")
         }
@@ -461,8 +470,12 @@ struct Unpickler {
     }
 
     /// Calls an allow-listed global: fixed Swift code per global, never anything named by the data.
-    private mutating func reduce(_ callable: PickleValue, _ args: PickleValue) throws(TorchCheckpointError) -> PickleValue {
-        guard case .global(let g) = callable else { throw fail("REDUCE calls a \(callable.kindName), expected an allowed global") }
+    private mutating func reduce(_ callable: PickleValue, _ args: PickleValue) throws(TorchCheckpointError)
+        -> PickleValue
+    {
+        guard case .global(let g) = callable else {
+            throw fail("REDUCE calls a \(callable.kindName), expected an allowed global")
+        }
         guard case .tuple(let a) = args else { throw fail("REDUCE arguments are a \(args.kindName), expected a tuple") }
         let items = a.items
         switch g {
@@ -476,9 +489,13 @@ struct Unpickler {
             guard case .storage(let storage) = items[0] else {
                 throw fail("_rebuild_tensor_v2's first argument is a \(items[0].kindName), expected a storage")
             }
-            guard case .int(let offset) = items[1] else { throw fail("_rebuild_tensor_v2's storage offset is not an int") }
-            return .tensor(TensorRef(storage: storage, offset: Int(offset), shape: try ints(items[2], "size"),
-                                     strides: try ints(items[3], "stride")))
+            guard case .int(let offset) = items[1] else {
+                throw fail("_rebuild_tensor_v2's storage offset is not an int")
+            }
+            return .tensor(
+                TensorRef(
+                    storage: storage, offset: Int(offset), shape: try ints(items[2], "size"),
+                    strides: try ints(items[3], "stride")))
         case .rebuildParameter:
             guard items.count == 3 || items.count == 4, case .tensor = items[0] else {
                 throw fail("_rebuild_parameter expects (tensor, requires_grad, hooks[, state])")

@@ -46,7 +46,9 @@ struct ZipArchive: Sendable {
         let r = ByteReader(bytes: bytes)
         let size = bytes.count
         // End of central directory: 22 bytes + a comment of up to 65535, at the very end of the file.
-        guard size >= 22 else { throw .invalidZip(file: f, offset: 0, reason: "no end of central directory record (file has \(size) bytes)") }
+        guard size >= 22 else {
+            throw .invalidZip(file: f, offset: 0, reason: "no end of central directory record (file has \(size) bytes)")
+        }
         var eocd = -1
         var p = size - 22
         let lowest = max(0, size - 22 - 65535)
@@ -68,21 +70,34 @@ struct ZipArchive: Sendable {
         if eocd >= 20, r.u32(eocd - 20) == 0x0706_4b50 {
             let recordOffset = r.u64(eocd - 12)
             // The ZIP64 record (56 bytes) must end before the locator.
-            guard eocd >= 20 + 56, recordOffset <= UInt64(eocd - 20 - 56), r.u32(Int(recordOffset)) == 0x0606_4b50 else {
-                throw .invalidZip(file: f, offset: eocd - 20, reason: "ZIP64 locator points at \(recordOffset), where there is no ZIP64 end of central directory record")
+            guard eocd >= 20 + 56, recordOffset <= UInt64(eocd - 20 - 56), r.u32(Int(recordOffset)) == 0x0606_4b50
+            else {
+                throw .invalidZip(
+                    file: f, offset: eocd - 20,
+                    reason:
+                        "ZIP64 locator points at \(recordOffset), where there is no ZIP64 end of central directory record"
+                )
             }
             let z = Int(recordOffset)
             let (count64, size64, offset64) = (r.u64(z + 32), r.u64(z + 40), r.u64(z + 48))
             guard count64 <= UInt64(size), size64 <= UInt64(size), offset64 <= UInt64(size) else {
-                throw .invalidZip(file: f, offset: z, reason: "ZIP64 central directory (\(count64) entries, \(size64) bytes at \(offset64)) exceeds the file")
+                throw .invalidZip(
+                    file: f, offset: z,
+                    reason:
+                        "ZIP64 central directory (\(count64) entries, \(size64) bytes at \(offset64)) exceeds the file")
             }
             (count, cdSize, cdOffset, cdLimit) = (Int(count64), Int(size64), Int(offset64), z)
         }
         guard cdOffset <= cdLimit, cdSize <= cdLimit - cdOffset else {
-            throw .invalidZip(file: f, offset: eocd, reason: "central directory (\(cdSize) bytes at \(cdOffset)) extends beyond its end record at \(cdLimit)")
+            throw .invalidZip(
+                file: f, offset: eocd,
+                reason: "central directory (\(cdSize) bytes at \(cdOffset)) extends beyond its end record at \(cdLimit)"
+            )
         }
         guard count <= cdSize / 46 else {
-            throw .invalidZip(file: f, offset: cdOffset, reason: "central directory of \(cdSize) bytes cannot hold the \(count) entries it declares")
+            throw .invalidZip(
+                file: f, offset: cdOffset,
+                reason: "central directory of \(cdSize) bytes cannot hold the \(count) entries it declares")
         }
         var entries: [String: ZipEntry] = [:]
         var names: [String] = []
@@ -90,24 +105,36 @@ struct ZipArchive: Sendable {
         let cdEnd = cdOffset + cdSize
         for _ in 0..<count {
             guard at + 46 <= cdEnd, r.u32(at) == 0x0201_4b50 else {
-                throw .invalidZip(file: f, offset: at, reason: "expected a central directory entry (signature PK\\1\\2)")
+                throw .invalidZip(
+                    file: f, offset: at, reason: "expected a central directory entry (signature PK\\1\\2)")
             }
-            let flags = r.u16(at + 8), method = r.u16(at + 10), crc = r.u32(at + 16)
-            var compressed = UInt64(r.u32(at + 20)), uncompressed = UInt64(r.u32(at + 24))
-            let nameLength = Int(r.u16(at + 28)), extraLength = Int(r.u16(at + 30)), commentLength = Int(r.u16(at + 32))
+            let flags = r.u16(at + 8)
+            let method = r.u16(at + 10)
+            let crc = r.u32(at + 16)
+            var compressed = UInt64(r.u32(at + 20))
+            var uncompressed = UInt64(r.u32(at + 24))
+            let nameLength = Int(r.u16(at + 28))
+            let extraLength = Int(r.u16(at + 30))
+            let commentLength = Int(r.u16(at + 32))
             var local = UInt64(r.u32(at + 42))
             let next = at + 46 + nameLength + extraLength + commentLength
             guard next <= cdEnd else {
-                throw .invalidZip(file: f, offset: at, reason: "central directory entry runs past the directory's end at \(cdEnd)")
+                throw .invalidZip(
+                    file: f, offset: at, reason: "central directory entry runs past the directory's end at \(cdEnd)")
             }
-            guard let name = String(validating: UnsafeRawBufferPointer(rebasing: bytes[(at + 46)..<(at + 46 + nameLength)]), as: UTF8.self) else {
+            guard
+                let name = String(
+                    validating: UnsafeRawBufferPointer(rebasing: bytes[(at + 46)..<(at + 46 + nameLength)]),
+                    as: UTF8.self)
+            else {
                 throw .invalidZip(file: f, offset: at + 46, reason: "entry name is not UTF-8")
             }
             // ZIP64 extended information (id 1): the 8-byte values of the fields saturated at 0xFFFFFFFF, in order.
             var e = at + 46 + nameLength
             let extraEnd = e + extraLength
             while e + 4 <= extraEnd {
-                let id = r.u16(e), length = Int(r.u16(e + 2))
+                let id = r.u16(e)
+                let length = Int(r.u16(e + 2))
                 guard e + 4 + length <= extraEnd else { break }
                 if id == 1 {
                     var q = e + 4
@@ -127,43 +154,76 @@ struct ZipArchive: Sendable {
                 throw .invalidZip(file: f, offset: at, reason: "entry \"\(name)\" appears twice")
             }
             if flags & 0x41 != 0 {
-                throw .unsupportedEntry(file: f, entry: name, reason: "is encrypted (flags 0x\(String(flags, radix: 16))); encrypted archives are not supported")
+                throw .unsupportedEntry(
+                    file: f, entry: name,
+                    reason: "is encrypted (flags 0x\(String(flags, radix: 16))); encrypted archives are not supported")
             }
             guard method == 0 || method == 8 else {
-                throw .unsupportedEntry(file: f, entry: name, reason: "compression method \(method) is not supported, expected 0 (stored) or 8 (deflate)")
+                throw .unsupportedEntry(
+                    file: f, entry: name,
+                    reason: "compression method \(method) is not supported, expected 0 (stored) or 8 (deflate)")
             }
             // Local header: inside the file, before the central directory, agreeing with the central entry.
             guard local <= UInt64(cdOffset), Int(local) + 30 <= cdOffset, r.u32(Int(local)) == 0x0403_4b50 else {
-                throw .invalidZip(file: f, offset: at, reason: "entry \"\(name)\": local header offset \(local) is beyond the entries' area (ends at \(cdOffset)) or holds no local header")
+                throw .invalidZip(
+                    file: f, offset: at,
+                    reason:
+                        "entry \"\(name)\": local header offset \(local) is beyond the entries' area (ends at \(cdOffset)) or holds no local header"
+                )
             }
             let l = Int(local)
-            let localNameLength = Int(r.u16(l + 26)), localExtraLength = Int(r.u16(l + 28))
+            let localNameLength = Int(r.u16(l + 26))
+            let localExtraLength = Int(r.u16(l + 28))
             let dataOffset = l + 30 + localNameLength + localExtraLength
             guard dataOffset <= cdOffset,
                 localNameLength == nameLength,
                 bytes[(l + 30)..<(l + 30 + nameLength)].elementsEqual(bytes[(at + 46)..<(at + 46 + nameLength)])
             else {
-                throw .invalidZip(file: f, offset: l, reason: "entry \"\(name)\": local header names a different entry than the central directory")
+                throw .invalidZip(
+                    file: f, offset: l,
+                    reason: "entry \"\(name)\": local header names a different entry than the central directory")
             }
-            let localFlags = r.u16(l + 6), localMethod = r.u16(l + 8)
+            let localFlags = r.u16(l + 6)
+            let localMethod = r.u16(l + 8)
             guard localMethod == method, localFlags & 0x41 == flags & 0x41 else {
-                throw .invalidZip(file: f, offset: l, reason: "entry \"\(name)\": local header says method \(localMethod), the central directory \(method)")
+                throw .invalidZip(
+                    file: f, offset: l,
+                    reason:
+                        "entry \"\(name)\": local header says method \(localMethod), the central directory \(method)")
             }
             if flags & 0x08 == 0 {  // no data descriptor: the local header carries the real sizes
-                let lc = r.u32(l + 18), lu = r.u32(l + 22)
-                let agree = (lc == 0xFFFF_FFFF || UInt64(lc) == compressed) && (lu == 0xFFFF_FFFF || UInt64(lu) == uncompressed)
+                let lc = r.u32(l + 18)
+                let lu = r.u32(l + 22)
+                let agree =
+                    (lc == 0xFFFF_FFFF || UInt64(lc) == compressed) && (lu == 0xFFFF_FFFF || UInt64(lu) == uncompressed)
                 guard agree else {
-                    throw .invalidZip(file: f, offset: l, reason: "entry \"\(name)\": local header declares \(lc) / \(lu) bytes, the central directory \(compressed) / \(uncompressed)")
+                    throw .invalidZip(
+                        file: f, offset: l,
+                        reason:
+                            "entry \"\(name)\": local header declares \(lc) / \(lu) bytes, the central directory \(compressed) / \(uncompressed)"
+                    )
                 }
             }
             guard compressed <= UInt64(cdOffset - dataOffset) else {
-                throw .invalidZip(file: f, offset: dataOffset, reason: "entry \"\(name)\": \(compressed) bytes of data run beyond the entries' area (ends at \(cdOffset))")
+                throw .invalidZip(
+                    file: f, offset: dataOffset,
+                    reason:
+                        "entry \"\(name)\": \(compressed) bytes of data run beyond the entries' area (ends at \(cdOffset))"
+                )
             }
             if method == 0, compressed != uncompressed {
-                throw .invalidZip(file: f, offset: at, reason: "stored entry \"\(name)\" declares \(compressed) bytes in the file but \(uncompressed) uncompressed")
+                throw .invalidZip(
+                    file: f, offset: at,
+                    reason:
+                        "stored entry \"\(name)\" declares \(compressed) bytes in the file but \(uncompressed) uncompressed"
+                )
             }
             if method == 8, uncompressed > UInt64(Self.maxDeflateRatio) * max(compressed, 1) {
-                throw .invalidZip(file: f, offset: at, reason: "deflated entry \"\(name)\" declares \(uncompressed) bytes from \(compressed) (more than deflate's 1032:1 allows)")
+                throw .invalidZip(
+                    file: f, offset: at,
+                    reason:
+                        "deflated entry \"\(name)\" declares \(uncompressed) bytes from \(compressed) (more than deflate's 1032:1 allows)"
+                )
             }
             entries[name] = ZipEntry(
                 name: name, method: method, crc32: crc, compressedSize: Int(compressed),
@@ -174,7 +234,10 @@ struct ZipArchive: Sendable {
         // No two entries share bytes: sort by local header and compare neighbours.
         let sorted = entries.values.sorted { $0.localHeaderOffset < $1.localHeaderOffset }
         for (a, b) in zip(sorted, sorted.dropFirst()) where b.localHeaderOffset < a.dataOffset + a.compressedSize {
-            throw .invalidZip(file: f, offset: b.localHeaderOffset, reason: "entry \"\(b.name)\" overlaps entry \"\(a.name)\" (its local header lies inside the other's bytes)")
+            throw .invalidZip(
+                file: f, offset: b.localHeaderOffset,
+                reason:
+                    "entry \"\(b.name)\" overlaps entry \"\(a.name)\" (its local header lies inside the other's bytes)")
         }
         self.entries = entries
         self.names = names
@@ -187,20 +250,31 @@ struct ZipArchive: Sendable {
     }
 
     /// A deflated entry inflated into exactly its declared size, its CRC-32 checked.
-    static func inflated(_ entry: ZipEntry, in bytes: UnsafeRawBufferPointer, fileName f: String) throws(TorchCheckpointError) -> [UInt8] {
-        let compressed = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[entry.dataOffset..<(entry.dataOffset + entry.compressedSize)]))
+    static func inflated(_ entry: ZipEntry, in bytes: UnsafeRawBufferPointer, fileName f: String)
+        throws(TorchCheckpointError) -> [UInt8]
+    {
+        let compressed = [UInt8](
+            UnsafeRawBufferPointer(rebasing: bytes[entry.dataOffset..<(entry.dataOffset + entry.compressedSize)]))
         let out: [UInt8]
         do {
             out = try Inflate.inflate(compressed, maxOutputBytes: entry.uncompressedSize)
         } catch {
-            throw .decompressionFailed(file: f, entry: entry.name, reason: "cannot inflate to its declared \(entry.uncompressedSize) bytes: \(error)")
+            throw .decompressionFailed(
+                file: f, entry: entry.name,
+                reason: "cannot inflate to its declared \(entry.uncompressedSize) bytes: \(error)")
         }
         guard out.count == entry.uncompressedSize else {
-            throw .decompressionFailed(file: f, entry: entry.name, reason: "inflates to \(out.count) bytes, declared \(entry.uncompressedSize)")
+            throw .decompressionFailed(
+                file: f, entry: entry.name, reason: "inflates to \(out.count) bytes, declared \(entry.uncompressedSize)"
+            )
         }
         let crc = Checksum.crc32(out)
         guard crc == entry.crc32 else {
-            throw .decompressionFailed(file: f, entry: entry.name, reason: "CRC-32 0x\(String(crc, radix: 16)) of the inflated bytes differs from the declared 0x\(String(entry.crc32, radix: 16))")
+            throw .decompressionFailed(
+                file: f, entry: entry.name,
+                reason:
+                    "CRC-32 0x\(String(crc, radix: 16)) of the inflated bytes differs from the declared 0x\(String(entry.crc32, radix: 16))"
+            )
         }
         return out
     }
@@ -210,7 +284,16 @@ struct ZipArchive: Sendable {
 struct ByteReader {
     let bytes: UnsafeRawBufferPointer
 
-    func u16(_ at: Int) -> UInt16 { at >= 0 && at + 2 <= bytes.count ? UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)) : 0 }
-    func u32(_ at: Int) -> UInt32 { at >= 0 && at + 4 <= bytes.count ? UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) : 0 }
-    func u64(_ at: Int) -> UInt64 { at >= 0 && at + 8 <= bytes.count ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) : 0 }
+    func u16(_ at: Int) -> UInt16 {
+        at >= 0 && at + 2 <= bytes.count
+            ? UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)) : 0
+    }
+    func u32(_ at: Int) -> UInt32 {
+        at >= 0 && at + 4 <= bytes.count
+            ? UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) : 0
+    }
+    func u64(_ at: Int) -> UInt64 {
+        at >= 0 && at + 8 <= bytes.count
+            ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) : 0
+    }
 }

@@ -24,7 +24,9 @@ let convertCommand = Command(
         for name in source.tensorNames {
             guard let info = try source.info(name) else { continue }
             if let raw = try source.rawBytes(of: name) {
-                writer.add(name, dtype: info.dtype, shape: info.shape, bytes: withExtendedLifetime(raw.owner) { Array(raw.bytes) })
+                writer.add(
+                    name, dtype: info.dtype, shape: info.shape,
+                    bytes: withExtendedLifetime(raw.owner) { Array(raw.bytes) })
             } else if info.dtype.isConvertibleToInt64 {
                 writer.add(name, int64s: try source.int64s(name), shape: info.shape)
             } else {
