@@ -31,7 +31,8 @@ tests compare bit for bit):
 - legacy.bin                         a pre-1.6 (non-zip) torch.save file, which the reader refuses by name.
 - malformed/                         hostile and broken archives; malformed/cases.json maps each file to a
                                      phrase its one-line error must contain.
-Fixed seed and pinned zip timestamps; only torch's random `.data/serialization_id` records differ between runs.
+Fixed seeds and pinned zip timestamps: a rerun reproduces every file byte for byte except legacy.bin (the
+legacy format keys its storages by memory address).
 """
 
 import collections
