@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import TorchCheckpoint
 import TRIMTensor
 
 /// A CLIP model as Hugging Face's `CLIPModel`: both towers and their projections into the joint space.
@@ -22,7 +23,8 @@ public struct CLIPModel: Sendable {
 
     /// Loads a checkpoint directory.
     /// - Parameters:
-    ///   - directory: holds `config.json` and the safetensors weights.
+    ///   - directory: holds `config.json` and the weights: `model.safetensors`, its index,
+    ///     `pytorch_model.bin` or its index (in that order of preference; see `Checkpoint.open`).
     ///   - visionLayers: load only this many vision encoder layers (TRIM needs 23 of ViT-L's 24); `nil` = all.
     ///   - loadText: whether to load the text tower.
     ///   - weightPrecision: whether F16 / BF16 weight matrices stay 16-bit in memory (half the bytes);
@@ -30,7 +32,7 @@ public struct CLIPModel: Sendable {
     public init(directory: URL, visionLayers: Int? = nil, loadText: Bool = true,
                 weightPrecision: WeightPrecision = .checkpoint) throws {
         let config = try CLIPConfig(contentsOf: directory.appendingPathComponent("config.json"))
-        let source = try SafeTensorsCheckpoint.open(directory)
+        let source = try Checkpoint.open(directory)
         try self.init(config: config, weights: source, sourceName: directory.path,
                       visionLayers: visionLayers, loadText: loadText, weightPrecision: weightPrecision)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import TorchCheckpoint
 import TRIMTensor
 
 /// Pulls named tensors out of a checkpoint and checks each shape against what the configuration
@@ -59,8 +60,18 @@ struct WeightLoader {
     /// that loading does not hold the whole file *and* the packed weights in memory at once. Only whole
     /// pages inside the tensor's bytes are released; a later read simply faults them in again.
     func releasePages(of name: String) {
-        guard let file = source as? SafeTensorsFile else { return }
-        _ = try? file.withUnsafeBytes(of: name) { raw in
+        // Only bytes inside a file mapping: a safetensors file, or a `.bin` tensor read in place.
+        let mapped: RawTensorBytes?
+        if let file = source as? SafeTensorsFile {
+            mapped = file.rawBytes(of: name)
+        } else if let file = source as? TorchCheckpointFile, file.isMapped(name) {
+            mapped = try? file.rawBytes(of: name)
+        } else {
+            mapped = nil
+        }
+        guard let mapped else { return }
+        withExtendedLifetime(mapped.owner) {
+            let raw = mapped.bytes
             guard let base = raw.baseAddress else { return }
             let page = Int(sysconf(Int32(_SC_PAGESIZE)))
             guard page > 0 else { return }

@@ -12,7 +12,7 @@ import TRIMTensor
 
 /// Converts `count` elements of `dtype` at `src` to Float32 into `dst`.
 /// - Precondition: `dtype.isConvertibleToFloat`; `src` holds `count * dtype.byteSize` bytes.
-func convertToFloat(
+public func convertToFloat(
   _ dtype: DType, from src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, count: Int
 ) {
   switch dtype {
@@ -41,7 +41,7 @@ func convertToFloat(
 /// Converts `count` elements of integer/bool `dtype` at `src` to Int64 into `dst`.
 /// Returns the index of the first U64 element above `Int64.max` (nothing is converted after it), or nil.
 /// - Precondition: `dtype.isConvertibleToInt64`; `src` holds `count * dtype.byteSize` bytes.
-func convertToInt64(
+public func convertToInt64(
   _ dtype: DType, from src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Int64>, count: Int
 )
   -> Int?

@@ -12,38 +12,41 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 
 extension TensorSource {
     /// The `[rows, inputs]` tensors `names` stacked into one `[names.count · rows, inputs]` packed weight
-    /// (e.g. q, k and v projections side by side). The values are read straight from the file mapping
-    /// when they are aligned there, otherwise from a copy. With `.checkpoint` and all tensors F16 (or all
-    /// BF16) in safetensors files, the panels keep those 16-bit values (`WeightStorage.float16` /
-    /// `.bfloat16`); anything else is packed as Floats (F16, BF16 exactly; F64 rounded to nearest).
+    /// (e.g. q, k and v projections side by side). The values are read through `rawBytes(of:)` (straight
+    /// from a file mapping) when the source offers them aligned, otherwise from a copy. With `.checkpoint`
+    /// and all tensors F16 (or all BF16) in a source with raw access (safetensors files and shards,
+    /// PyTorch `.bin` files), the panels keep those 16-bit values (`WeightStorage.float16` / `.bfloat16`);
+    /// anything else is packed as Floats (F16, BF16 exactly; F64 rounded to nearest).
     /// Throws when a tensor is missing, does not hold `rows · inputs` elements, or has no float dtype.
     public func packedMatrix(stacking names: [String], rows: Int, inputs: Int, precision: WeightPrecision) throws
         -> PackedMatrix
     {
         precondition(rows >= 0 && inputs >= 0, "packedMatrix: negative shape [\(rows), \(inputs)]")
         let count = rows * inputs
-        // Each tensor's header and file, looked up once.
+        // Each tensor's header, looked up once.
         var tensors = [PackSource]()
         for name in names {
-            let file = try fileHolding(name)
             guard let info = try info(name) else {
-                throw SafeTensorsError.tensorNotFound(file: file?.fileName ?? "checkpoint", tensor: name)
+                throw SafeTensorsError.tensorNotFound(file: try fileName(holding: name), tensor: name)
             }
             guard info.elementCount == count else {
                 throw SafeTensorsError.invalidHeader(
-                    file: file?.fileName ?? "checkpoint", tensor: name,
+                    file: try fileName(holding: name), tensor: name,
                     reason: "shape \(info.shape) where a [\(rows), \(inputs)] weight was expected")
             }
-            tensors.append(PackSource(name: name, dtype: info.dtype, file: file))
+            tensors.append(PackSource(name: name, dtype: info.dtype))
         }
         if count == 0 || names.isEmpty {
             return PackedMatrix(outputs: rows * names.count, inputs: inputs, weights: nil)
         }
-        let dtypes = Set(tensors.map(\.dtype)), files = tensors.compactMap(\.file)
-        if precision == .checkpoint, files.count == names.count, dtypes == [.F16] || dtypes == [.BF16] {
-            let storage: WeightStorage = dtypes == [.F16] ? .float16 : .bfloat16
-            return try withHalfPointers(Array(zip(names, files))[...], count: count, []) { pointers in
-                PackedMatrix(stacking: pointers.map { ($0, rows) }, inputs: inputs, storage: storage)
+        let dtypes = Set(tensors.map(\.dtype))
+        if precision == .checkpoint, dtypes == [.F16] || dtypes == [.BF16] {
+            let raws = try names.compactMap { try rawBytes(of: $0) }
+            if raws.count == names.count {
+                let storage: WeightStorage = dtypes == [.F16] ? .float16 : .bfloat16
+                return try withHalfPointers(Array(zip(names, raws))[...], count: count, []) { pointers in
+                    PackedMatrix(stacking: pointers.map { ($0, rows) }, inputs: inputs, storage: storage)
+                }
             }
         }
         return try withFloatPointers(tensors[...], count: count, []) { pointers in
@@ -51,29 +54,31 @@ extension TensorSource {
         }
     }
 
-    /// The file that holds `name` when this source is a safetensors file or a sharded checkpoint.
-    private func fileHolding(_ name: String) throws -> SafeTensorsFile? {
-        if let file = self as? SafeTensorsFile { return file }
-        if let sharded = self as? ShardedSafeTensors { return try sharded.shard(holding: name) }
-        return nil
+    /// The file name errors about `name` mention: its safetensors file or shard, else "checkpoint".
+    private func fileName(holding name: String) throws -> String {
+        if let file = self as? SafeTensorsFile { return file.fileName }
+        if let sharded = self as? ShardedSafeTensors {
+            return sharded.contains(name) ? try sharded.shard(holding: name).fileName : sharded.indexURL.lastPathComponent
+        }
+        return "checkpoint"
     }
 
-    /// Calls `body` with a float pointer to each of `tensors`: into the mapping for an aligned F32 tensor
-    /// of a file, into a converted copy otherwise.
+    /// Calls `body` with a float pointer to each of `tensors`: into the raw bytes for an aligned F32 tensor
+    /// the source offers them for (a file mapping), into a converted copy otherwise.
     private func withFloatPointers<R>(
         _ tensors: ArraySlice<PackSource>, count: Int, _ done: [UnsafePointer<Float>],
         _ body: ([UnsafePointer<Float>]) throws -> R
     ) throws -> R {
         guard let t = tensors.first else { return try body(done) }
-        if t.dtype == .F32, let file = t.file {
-            let mapped = try file.withUnsafeBytes(of: t.name) { raw -> R? in
-                guard let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0,
-                    raw.count == count * MemoryLayout<Float>.size
-                else { return nil }
-                return try withFloatPointers(tensors.dropFirst(), count: count,
-                                             done + [base.assumingMemoryBound(to: Float.self)], body)
+        if t.dtype == .F32, let raw = try rawBytes(of: t.name) {
+            if let base = raw.bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0,
+                raw.bytes.count == count * MemoryLayout<Float>.size
+            {
+                return try withExtendedLifetime(raw.owner) {
+                    try withFloatPointers(tensors.dropFirst(), count: count,
+                                          done + [base.assumingMemoryBound(to: Float.self)], body)
+                }
             }
-            if let mapped { return mapped }
         }
         let copy = try tensor(t.name)
         precondition(copy.count == count, "packedMatrix: '\(t.name)' has \(copy.count) elements, not \(count)")
@@ -82,14 +87,15 @@ extension TensorSource {
         }
     }
 
-    /// Calls `body` with a pointer to each F16 / BF16 tensor's 16-bit values: into the mapping when they
+    /// Calls `body` with a pointer to each F16 / BF16 tensor's 16-bit values: into the raw bytes when they
     /// are 2-byte aligned there, into a copy otherwise.
     private func withHalfPointers<R>(
-        _ tensors: ArraySlice<(String, SafeTensorsFile)>, count: Int, _ done: [UnsafePointer<UInt16>],
+        _ tensors: ArraySlice<(String, RawTensorBytes)>, count: Int, _ done: [UnsafePointer<UInt16>],
         _ body: ([UnsafePointer<UInt16>]) throws -> R
     ) throws -> R {
-        guard let (name, file) = tensors.first else { return try body(done) }
-        return try file.withUnsafeBytes(of: name) { raw in
+        guard let (name, rawTensor) = tensors.first else { return try body(done) }
+        return try withExtendedLifetime(rawTensor.owner) {
+            let raw = rawTensor.bytes
             precondition(raw.count == count * 2, "packedMatrix: '\(name)' has \(raw.count) bytes, not \(count * 2)")
             if let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
                 return try withHalfPointers(tensors.dropFirst(), count: count,
@@ -106,10 +112,8 @@ extension TensorSource {
     }
 }
 
-/// One tensor to pack: its name, its header's dtype, and the safetensors file holding it (nil for other
-/// kinds of `TensorSource`).
+/// One tensor to pack: its name and its header's dtype.
 private struct PackSource {
     let name: String
     let dtype: DType
-    let file: SafeTensorsFile?
 }

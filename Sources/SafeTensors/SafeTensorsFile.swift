@@ -144,6 +144,15 @@ public final class SafeTensorsFile: TensorSource, @unchecked Sendable {
         start: base + dataStart + info.dataOffsets.lowerBound, count: info.byteCount))
   }
 
+  /// The tensor's bytes inside the mapping (nil when there is no tensor `name`).
+  public func rawBytes(of name: String) -> RawTensorBytes? {
+    guard let info = infos[name] else { return nil }
+    return RawTensorBytes(
+      bytes: UnsafeRawBufferPointer(
+        start: base + dataStart + info.dataOffsets.lowerBound, count: info.byteCount),
+      owner: self)
+  }
+
   /// The tensor `name` as Float32 with its header shape (F32 copied; F16, BF16 exact; F64 rounded to nearest).
   /// Large tensors are converted on all cores.
   public func tensor(_ name: String) throws -> Tensor {

@@ -35,6 +35,25 @@ public struct SafeTensorsWriter {
     append(name, .I64, shape, int64s.withUnsafeBytes { Array($0) })
   }
 
+  /// Adds a tensor of any dtype from its raw little-endian row-major bytes, unchanged (e.g. F16 or BF16
+  /// weights copied bit for bit). `bytes.count` must equal the shape's element count times the dtype's size,
+  /// else `write` throws.
+  public mutating func add(_ name: String, dtype: DType, shape: [Int], bytes: [UInt8]) {
+    var elements = 1
+    for extent in shape {
+      let (p, o) = elements.multipliedReportingOverflow(by: extent)
+      guard extent >= 0, !o else { elements = -1; break }
+      elements = p
+    }
+    guard elements >= 0, elements.multipliedReportingOverflow(by: dtype.byteSize) == (bytes.count, false) else {
+      if problem == nil {
+        problem = "tensor \"\(name)\": \(bytes.count) bytes do not fill \(dtype.rawValue) shape \(shape)"
+      }
+      return
+    }
+    append(name, dtype, shape, bytes)
+  }
+
   private mutating func append(_ name: String, _ dtype: DType, _ shape: [Int], _ bytes: [UInt8]) {
     if name == "__metadata__" || entries.contains(where: { $0.name == name }) {
       if problem == nil { problem = "tensor name \"\(name)\" is reserved or already added" }

@@ -121,6 +121,12 @@ public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
   /// The tensor `name` as Float32, read from its shard.
   public func tensor(_ name: String) throws -> Tensor { try shard(holding: name).tensor(name) }
 
+  /// The tensor's bytes inside its shard's mapping (nil when the index does not list it).
+  public func rawBytes(of name: String) throws -> RawTensorBytes? {
+    guard contains(name) else { return nil }
+    return try shard(holding: name).rawBytes(of: name)
+  }
+
   /// The elements of `name` as Int64, read from its shard.
   public func int64s(_ name: String) throws -> [Int64] { try shard(holding: name).int64s(name) }
 }

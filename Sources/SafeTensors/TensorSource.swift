@@ -16,6 +16,30 @@ public protocol TensorSource: AnyObject, Sendable {
   func tensor(_ name: String) throws -> Tensor
   /// The elements of `name` as Int64 (row-major), converted from any integer dtype or BOOL.
   func int64s(_ name: String) throws -> [Int64]
+  /// The raw little-endian element bytes of `name` in row-major order (`info(name)!.byteCount` of them),
+  /// when the source can give them without converting: a view of a file mapping, or a copy the source
+  /// gathered. nil when the source has no such access (the default) or no tensor `name`. The packing fast
+  /// paths (`packedMatrix`) read F32 and 16-bit weights through this.
+  func rawBytes(of name: String) throws -> RawTensorBytes?
+}
+
+/// A tensor's raw element bytes, valid while `owner` is alive (hold it with `withExtendedLifetime`).
+public struct RawTensorBytes: @unchecked Sendable {
+  /// The elements, little-endian, row-major.
+  public let bytes: UnsafeRawBufferPointer
+  /// Keeps `bytes` valid: the mapped file, or a buffer holding a copy.
+  public let owner: AnyObject
+
+  /// Bytes at `bytes`, kept alive by `owner`.
+  public init(bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+    self.bytes = bytes
+    self.owner = owner
+  }
+}
+
+extension TensorSource {
+  /// No raw access by default.
+  public func rawBytes(of name: String) throws -> RawTensorBytes? { nil }
 }
 
 /// A description of a whole source, for `trim inspect`.

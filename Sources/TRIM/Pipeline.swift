@@ -2,6 +2,7 @@ import CLIP
 import CLIPTokenizer
 import Foundation
 import SafeTensors
+import TorchCheckpoint
 import TRIMImage
 import TRIMTensor
 
@@ -83,7 +84,7 @@ public struct TRIMPipeline: Sendable {
         // packed; errors are still reported in the same order (model first).
         let tokenizerLoad = BackgroundResult { try CLIPTokenizer.forModelDirectory(modelDirectory) }
         let model = Result {
-            try CLIPModel(config: config, weights: try SafeTensorsCheckpoint.open(modelDirectory),
+            try CLIPModel(config: config, weights: try Checkpoint.open(modelDirectory),
                           sourceName: modelDirectory.path, visionLayers: k, weightPrecision: weightPrecision)
         }
         let tokenizerResult = tokenizerLoad.wait()

@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import TorchCheckpoint
 import TRIMTensor
 
 /// LLaVA's multimodal projector (SPEC §1 step 9): maps vision features into the language model's
@@ -11,7 +12,7 @@ import TRIMTensor
 /// Weights are found under any of the names checkpoints use:
 /// llava-hf `multi_modal_projector.linear_{1,2}.{weight,bias}`, original LLaVA
 /// `model.mm_projector.{0,2}.{weight,bias}` (or `model.mm_projector.{weight,bias}` for `linear`), with or
-/// without the `model.` prefix — in a single safetensors file, a checkpoint directory, or a sharded
+/// without the `model.` prefix — in a single safetensors or `.bin` file, a checkpoint directory, or a sharded
 /// checkpoint, of which only the shard(s) holding the projector are read.
 public struct Projector: Sendable {
     /// The projector's architecture.
@@ -29,12 +30,14 @@ public struct Projector: Sendable {
     /// Language-model embedding width it produces (4096 for LLaVA-1.5-7B).
     public var outputWidth: Int { linear_2?.outputs ?? linear_1.outputs }
 
-    /// Loads a projector from a `.safetensors` file, a checkpoint directory or a `model.safetensors.index.json`.
+    /// Loads a projector from a `.safetensors` or PyTorch `.bin` file (e.g. LLaVA's `mm_projector.bin`), a
+    /// checkpoint directory, or a `model.safetensors.index.json` / `pytorch_model.bin.index.json`
+    /// (resolved by `Checkpoint.open`).
     ///
     /// `weightPrecision`: whether F16 / BF16 weights (e.g. llava-hf's) stay 16-bit in memory; the results
     /// are the same either way.
     public init(contentsOf url: URL, weightPrecision: WeightPrecision = .checkpoint) throws {
-        let source = try SafeTensorsCheckpoint.open(url)
+        let source = try Checkpoint.open(url)
         try self.init(source: source, sourceName: url.path, weightPrecision: weightPrecision)
     }
 

@@ -1,6 +1,7 @@
 import CLIP
 import Foundation
 import SafeTensors
+import TorchCheckpoint
 import TRIM
 
 let inspectCommand = Command(
@@ -9,7 +10,8 @@ let inspectCommand = Command(
     usage: """
         usage: trim inspect PATH
 
-        PATH is a .safetensors file, a model.safetensors.index.json, or a checkpoint directory.
+        PATH is a .safetensors or PyTorch .bin file, a model.safetensors.index.json or
+        pytorch_model.bin.index.json, or a checkpoint directory.
         Prints every tensor (name, dtype, shape), the totals, the directory's config.json when present,
         and the CLIP / projector configuration inferred from the tensor shapes alone.
         """,
@@ -17,7 +19,7 @@ let inspectCommand = Command(
         let a = try Arguments(args, options: [], flags: [])
         guard a.positional.count == 1 else { throw UsageError("give exactly one PATH") }
         let url = try existingPath(a.positional[0], what: "path")
-        let source = try SafeTensorsCheckpoint.open(url)
+        let source = try Checkpoint.open(url)
         let summary = try source.summary()
         print("\(url.path)")
         for (k, v) in summary.metadata.sorted(by: { $0.key < $1.key }) { print("  metadata \(k) = \(v)") }

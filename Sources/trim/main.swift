@@ -13,7 +13,8 @@ struct Command: Sendable {
 }
 
 let commands: [Command] = [
-    demoCommand, reduceCommand, batchCommand, evalCommand, embedCommand, tokenizeCommand, preprocessCommand, inspectCommand, benchCommand,
+    demoCommand, reduceCommand, batchCommand, evalCommand, embedCommand, tokenizeCommand, preprocessCommand,
+    inspectCommand, convertCommand, benchCommand,
 ]
 
 func printUsage() {

@@ -2,7 +2,7 @@
 # Builds and runs one libFuzzer harness over the package's parser sources.
 #
 #   Tests/Fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags…]
-#   TARGET: safetensors | json | inflate | png | jpeg | tokenizer | config
+#   TARGET: safetensors | json | inflate | png | jpeg | tokenizer | config | torchzip | unpickle
 #
 # Each dependency module is compiled straight from Sources/<Module>/ with swiftc (whole-module, -O,
 # -sanitize=fuzzer,address), then linked with Tests/Fuzz/<TARGET>.swift. Build products go to
@@ -24,6 +24,7 @@ case "$target" in
   png|jpeg) modules="TRIMTensor TRIMJSON Inflate TRIMImage" ;;
   tokenizer) modules="TRIMJSON Inflate TRIMResources CLIPTokenizer" ;;
   config) modules="TRIMTensor TRIMJSON SafeTensors Inflate TRIMImage CLIP" ;;
+  torchzip|unpickle) modules="TRIMTensor TRIMJSON SafeTensors Inflate TorchCheckpoint" ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 

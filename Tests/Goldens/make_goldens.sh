@@ -11,8 +11,8 @@ if ! "$py" -c "import torch, transformers, safetensors, PIL, numpy" 2>/dev/null;
     .venv-ref/bin/pip install "torch==2.13.0+cpu" transformers safetensors pillow numpy
 fi
 # Order matters: the tokenizer script bundles the vocabulary that trim_goldens.py reads,
-# and trim_goldens.py reads the checkpoints clip_goldens.py writes.
-for script in inflate safetensors tokenizer jpeg image clip trim; do
+# trim_goldens.py reads the checkpoints clip_goldens.py writes, torch_goldens.py re-saves Weights/clip-odd.
+for script in inflate safetensors tokenizer jpeg image clip trim torch; do
     echo "== ${script}_goldens.py"
     "$py" "Tests/Goldens/${script}_goldens.py"
 done

@@ -108,4 +108,64 @@ final class CLITests: XCTestCase {
                        "F16 [64, 3, 14, 14]")
         XCTAssertTrue(i.out.contains("inferred: vision_model: CLIP vision tower, 4 layers × 64 wide"), i.out)
     }
+
+    func testBinCheckpointsGiveTheSameReductionAndConvertToSafetensors() throws {
+        // Weights/clip-odd as torch.save shards (+ its tokenizer files) and its projector as mm_projector.bin:
+        // the reduction and the dump must be byte for byte those of the safetensors files.
+        let dir = try TrimBinary.makeTemporaryDirectory("bin")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        let torch = Self.root.appendingPathComponent("Tests/Goldens/torch")
+        let model = dir.appendingPathComponent("clip-odd-bin")
+        try fm.copyItem(at: torch.appendingPathComponent("clip-odd"), to: model)
+        for f in ["vocab.json", "merges.txt"] {
+            try fm.copyItem(atPath: odd + "/" + f, toPath: model.appendingPathComponent(f).path)
+        }
+        var outputs = [(String, Data)]()
+        for (m, projector) in [(odd, "Tests/Goldens/trim/projector-odd.safetensors"),
+                               (model.path, "Tests/Goldens/torch/projector-odd/mm_projector.bin"),
+                               (model.path, "Tests/Goldens/torch/projector-odd")] {
+            let dump = dir.appendingPathComponent("dump-\(outputs.count).safetensors")
+            let r = try trim(["reduce", "--model", m, "--image", image, "--prompt", "a red ball",
+                              "--projector", Self.root.appendingPathComponent(projector).path, "--json", "--dump", dump.path])
+            XCTAssertEqual(r.code, 0, r.err)
+            // Everything but the timings.
+            outputs.append((String(r.out.split(separator: "\"timings_s\"").first ?? ""),
+                            try Data(contentsOf: dump)))
+        }
+        for o in outputs.dropFirst() {
+            XCTAssertEqual(o.0, outputs[0].0)
+            XCTAssertEqual(o.1, outputs[0].1)
+        }
+
+        // convert: the .bin shards become one safetensors file with the very tensors of Weights/clip-odd.
+        let out = dir.appendingPathComponent("converted.safetensors")
+        let c = try trim(["convert", model.path, out.path])
+        XCTAssertEqual(c.code, 0, c.err)
+        let converted = try SafeTensorsFile(url: out), original = try SafeTensorsFile(url: URL(fileURLWithPath: odd + "/model.safetensors"))
+        XCTAssertEqual(converted.tensorNames, original.tensorNames)
+        for name in original.tensorNames {
+            XCTAssertEqual(converted.info(name)?.dtype, original.info(name)?.dtype, name)
+            XCTAssertEqual(converted.info(name)?.shape, original.info(name)?.shape, name)
+            try converted.withUnsafeBytes(of: name) { a in
+                try original.withUnsafeBytes(of: name) { b in XCTAssertTrue(a.elementsEqual(b), name) }
+            }
+        }
+        XCTAssertEqual(converted.metadata, ["format": "pt"])
+
+        // inspect lists .bin files; bad .bin input exits 1 with one line; missing OUT exits 2.
+        let i = try trim(["inspect", torch.appendingPathComponent("llava/mm_projector.bin").path])
+        XCTAssertEqual(i.code, 0, i.err)
+        XCTAssertTrue(i.out.contains("model.mm_projector.0.weight"), i.out)
+        XCTAssertTrue(i.out.contains("BF16"), i.out)
+        for args in [["convert", torch.appendingPathComponent("malformed/global_os_system.bin").path, out.path],
+                     ["convert", torch.appendingPathComponent("legacy.bin").path, out.path],
+                     ["inspect", torch.appendingPathComponent("malformed/zip_bomb_declared_4GB.bin").path]] {
+            let r = try trim(args)
+            XCTAssertEqual(r.code, 1, "\(args): \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("error: "), r.err)
+        }
+        XCTAssertEqual(try trim(["convert", model.path]).code, 2)
+    }
 }
