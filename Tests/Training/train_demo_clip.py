@@ -54,13 +54,30 @@ CONFIG = {
 }
 
 
-def build_model(seed):
+def build_model(seed, sincos=True):
     from transformers import CLIPConfig, CLIPModel
     torch.manual_seed(seed)
     cfg = CLIPConfig(text_config=CONFIG["text_config"], vision_config=CONFIG["vision_config"],
                      projection_dim=CONFIG["projection_dim"], logit_scale_init_value=CONFIG["logit_scale_init_value"])
     model = CLIPModel(cfg)
     model.config._attn_implementation = "sdpa"
+    if sincos:
+        # 2-D sine–cosine patch positions (MAE-style) as the starting point of the learned table, so attention
+        # can be local from the first step: telling a red ball from a red star next to it needs a patch to
+        # pool the edges of its own blob, not of every red patch (see Docs/DEMO_MODEL.md).
+        with torch.no_grad():
+            pe = model.vision_model.embeddings.position_embedding.weight  # [1 + 576, 128]
+            g = CONFIG["vision_config"]["image_size"] // CONFIG["vision_config"]["patch_size"]
+            d = pe.shape[1]
+            rows, cols = torch.meshgrid(torch.arange(g, dtype=torch.float32), torch.arange(g, dtype=torch.float32),
+                                        indexing="ij")
+            freq = 1.0 / (10000 ** (torch.arange(d // 4, dtype=torch.float32) / (d // 4)))
+            parts = []
+            for axis in (rows.reshape(-1), cols.reshape(-1)):
+                a = axis[:, None] * freq[None, :]
+                parts += [torch.sin(a), torch.cos(a)]
+            pe[1:] = 0.5 * torch.cat(parts, dim=1)
+            pe[0] = 0
     return model
 
 
@@ -210,7 +227,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "Weights", "clip-demo"))
     ap.add_argument("--eval-every", type=int, default=400)
     ap.add_argument("--bench", action="store_true", help="time a few steps and exit")
-    ap.add_argument("--stage2-steps", type=int, default=700,
+    ap.add_argument("--stage2-steps", type=int, default=0,
                     help="then fine-tune this many steps on binding scenes (always a distractor sharing a colour "
                          "or a shape) at --stage2-lr; 0 to skip")
     ap.add_argument("--stage2-lr", type=float, default=3e-4)

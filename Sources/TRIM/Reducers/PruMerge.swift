@@ -88,12 +88,14 @@ public struct PruMerge: TokenReducer {
         let isKept = Set(kept)
         let unkept = (0..<n).filter { !isKept.contains($0) }  // complement_idx: ascending
         let normalizedKeys = l2NormalizedRows(k.rows(1..<(n + 1)))  // [N, C'], patches only
+        let cosines = pairwiseDots(normalizedKeys.gatherRows(kept), normalizedKeys)  // [K, N], one GEMM
         var rows = [Float](repeating: 0, count: (kept.count + 1) * c)
         x.scalars.withUnsafeBufferPointer { xs in
             for (i, patch) in kept.enumerated() {
                 // The other tokens in the released order: kept before i, kept after i, then the unkept.
                 let rest = Array(kept[..<i]) + Array(kept[(i + 1)...]) + unkept
-                let cos = rowDots(normalizedKeys, patch, normalizedKeys.gatherRows(rest))
+                let row = i * n
+                let cos = rest.map { cosines.scalars[row + $0] }
                 var sum = [Double](repeating: 0, count: c)
                 for t in topK(cos, min(mergeCount, rest.count)) {
                     let j = rest[t], w = Double(clsAttention[j])

@@ -119,9 +119,32 @@ public func iqrOutliers(_ values: [Float], multiplier m: Float = 1.5) -> (indice
 /// The `k` largest values' indices, largest first; equal values go to the lower index (`torch.topk` leaves
 /// ties unspecified; this makes them deterministic).
 public func topK(_ values: [Float], _ k: Int) -> [Int] {
-    let k = min(max(k, 0), values.count)
+    let n = values.count
+    let k = min(max(k, 0), n)
     guard k > 0 else { return [] }
-    return values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k).map { $0 }
+    // `a` ranks before `b`: larger value, then lower index (a total order, so the result is unique).
+    @inline(__always) func before(_ a: Int, _ b: Int) -> Bool { values[a] != values[b] ? values[a] > values[b] : a < b }
+    if k * 4 > n { return Array((0..<n).sorted(by: before).prefix(k)) }
+    // Few of many (PruMerge's 32 neighbours of 575): a min-heap of the best k seen, O(n log k).
+    var heap = [Int](0..<k)
+    func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var worst = i
+            if l < k && before(heap[worst], heap[l]) { worst = l }
+            if r < k && before(heap[worst], heap[r]) { worst = r }
+            if worst == i { return }
+            heap.swapAt(i, worst)
+            i = worst
+        }
+    }
+    for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }  // root = the worst of the best k
+    for j in k..<n where before(j, heap[0]) {
+        heap[0] = j
+        siftDown(0)
+    }
+    return heap.sorted(by: before)
 }
 
 /// Rows of `x` scaled to unit L2 norm (`F.normalize`, eps 1e-12), `[R, C]`.
@@ -150,4 +173,11 @@ public func rowDots(_ a: Tensor, _ i: Int, _ b: Tensor) -> [Float] {
             }
         }
     }
+}
+
+/// All pairwise dot products `a · bᵀ`, `[a.rows, b.rows]`, as one GEMM (cosines when both have unit rows,
+/// e.g. from `l2NormalizedRows`).
+public func pairwiseDots(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.columns == b.columns, "pairwiseDots: widths \(a.columns) and \(b.columns) differ")
+    return linear(a, PackedMatrix(weight: b))
 }
