@@ -32,7 +32,7 @@ final class MetricsTests: XCTestCase {
     func testJaccard() {
         XCTAssertEqual(jaccard([1, 2, 3], [3, 4]), 0.25)
         XCTAssertEqual(jaccard([1, 2], [2, 1]), 1)
-        XCTAssertEqual(jaccard([], []), 0)
+        XCTAssertEqual(jaccard([], []), 1)
         XCTAssertEqual(jaccard([7], []), 0)
     }
 
