@@ -12,8 +12,14 @@ if ! "$py" -c "import torch, transformers, safetensors, PIL, numpy" 2>/dev/null;
 fi
 # Order matters: the tokenizer script bundles the vocabulary that trim_goldens.py reads,
 # trim_goldens.py reads the checkpoints clip_goldens.py writes, torch_goldens.py re-saves Weights/clip-odd.
-for script in inflate safetensors tokenizer jpeg image clip trim torch; do
+for script in inflate safetensors tokenizer jpeg image clip trim torch prumerge; do
     echo "== ${script}_goldens.py"
     "$py" "Tests/Goldens/${script}_goldens.py"
 done
+# The trained demo CLIP's TRIM goldens (Weights/clip-demo itself comes from Tests/Training/train_demo_clip.py,
+# about 40 minutes, and the demo scene + projector from Tests/Training/make_demo.py; neither is rerun here).
+echo "== trim_goldens.py on clip-demo"
+"$py" Tests/Goldens/trim_goldens.py --model-dir Weights/clip-demo --projector Weights/projector-demo.safetensors \
+    --images Tests/Goldens/trim/images/scene-1000006.png \
+    --prompts "the black triangle" "Is there a blue circle in the picture?" --out Tests/Goldens/trim/clip-demo.safetensors
 git status --short -- Tests/Goldens Weights
