@@ -29,46 +29,16 @@ public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
   /// Reads and validates the index at `indexURL`; opens no shard.
   public init(indexURL: URL) throws {
     let f = indexURL.lastPathComponent
-    let data: Data
+    let index: ShardIndex
     do {
-      data = try Data(contentsOf: indexURL, options: .mappedIfSafe)
+      index = try ShardIndex(url: indexURL, maxBytes: Self.maxIndexBytes)
     } catch {
-      throw SafeTensorsError.cannotOpen(file: f, reason: error.localizedDescription)
-    }
-    guard data.count <= Self.maxIndexBytes else {
-      throw SafeTensorsError.invalidIndex(
-        file: f, reason: "\(data.count) bytes, limit is \(Self.maxIndexBytes)")
-    }
-    let parsed: Result<JSONValue, JSONError> = data.withUnsafeBytes { raw in
-      Result { () throws(JSONError) in try JSON.parse(raw) }
-    }
-    let json: JSONValue
-    switch parsed {
-    case .success(let v): json = v
-    case .failure(let e): throw SafeTensorsError.invalidIndex(file: f, reason: e.description)
-    }
-    guard case .object(let map)? = json["weight_map"] else {
-      throw SafeTensorsError.invalidIndex(file: f, reason: "expected an object \"weight_map\"")
-    }
-    var weightMap: [String: String] = [:]
-    for (tensor, value) in map {
-      guard case .string(let shard) = value else {
-        throw SafeTensorsError.invalidIndex(
-          file: f, reason: "weight_map[\"\(tensor)\"] is a \(value.kindName), expected a file name")
+      switch error {
+      case .cannotOpen(let reason): throw SafeTensorsError.cannotOpen(file: f, reason: reason)
+      case .invalid(let reason): throw SafeTensorsError.invalidIndex(file: f, reason: reason)
       }
-      guard Self.isPlainFileName(shard) else {
-        throw SafeTensorsError.invalidIndex(
-          file: f,
-          reason:
-            "shard \"\(shard)\" of tensor \"\(tensor)\" must be a plain file name in the index's directory"
-        )
-      }
-      weightMap[tensor] = shard
     }
-    var metadata: [String: String] = [:]
-    if case .object(let m)? = json["metadata"] {
-      for (k, v) in m { metadata[k] = v.stringValue ?? JSON.serialize(v) }
-    }
+    let (metadata, weightMap) = (index.metadata, index.weightMap)
     self.indexURL = indexURL
     self.metadata = metadata
     self.weightMap = weightMap
@@ -76,10 +46,6 @@ public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
     self.shardNames = Set(weightMap.values).sorted()
   }
 
-  private static func isPlainFileName(_ s: String) -> Bool {
-    !s.isEmpty && s != "." && s != ".." && !s.contains("/") && !s.contains("\\")
-      && !s.contains("\0")
-  }
 
   /// The shard files opened so far, sorted (for tests and diagnostics).
   public var openedShardNames: [String] { lock.withLock { shards.keys.sorted() } }
@@ -129,4 +95,60 @@ public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
 
   /// The elements of `name` as Int64, read from its shard.
   public func int64s(_ name: String) throws -> [Int64] { try shard(holding: name).int64s(name) }
+}
+
+/// A parsed checkpoint index — `model.safetensors.index.json` or `pytorch_model.bin.index.json`, which share
+/// the layout `{"metadata": {…}, "weight_map": {"tensor": "shard file", …}}` — with every shard name checked
+/// to be a plain file name (no `/`, `\\`, `..`, NUL), so it resolves inside the index's directory.
+public struct ShardIndex: Sendable {
+  /// Why an index was refused; callers wrap it in their own error type with the file name.
+  public enum Failure: Error {
+    /// The file could not be read.
+    case cannotOpen(String)
+    /// The file is too large, not JSON, or not an index.
+    case invalid(String)
+  }
+
+  /// `metadata` entries; non-string values as compact JSON.
+  public let metadata: [String: String]
+  /// Tensor name → shard file name.
+  public let weightMap: [String: String]
+
+  /// Reads the index at `url`, at most `maxBytes` long.
+  public init(url: URL, maxBytes: Int) throws(Failure) {
+    let data: Data
+    do {
+      data = try Data(contentsOf: url, options: .mappedIfSafe)
+    } catch {
+      throw .cannotOpen(error.localizedDescription)
+    }
+    guard data.count <= maxBytes else { throw .invalid("\(data.count) bytes, limit is \(maxBytes)") }
+    let parsed: Result<JSONValue, JSONError> = data.withUnsafeBytes { raw in
+      Result { () throws(JSONError) in try JSON.parse(raw) }
+    }
+    let json: JSONValue
+    switch parsed {
+    case .success(let v): json = v
+    case .failure(let e): throw .invalid(e.description)
+    }
+    guard case .object(let map)? = json["weight_map"] else { throw .invalid("expected an object \"weight_map\"") }
+    var weightMap: [String: String] = [:]
+    for (tensor, value) in map {
+      guard case .string(let shard) = value else {
+        throw .invalid("weight_map[\"\(tensor)\"] is a \(value.kindName), expected a file name")
+      }
+      guard !shard.isEmpty, shard != ".", shard != "..", !shard.contains("/"), !shard.contains("\\"),
+        !shard.contains("\0")
+      else {
+        throw .invalid("shard \"\(shard)\" of tensor \"\(tensor)\" must be a plain file name in the index's directory")
+      }
+      weightMap[tensor] = shard
+    }
+    var metadata: [String: String] = [:]
+    if case .object(let m)? = json["metadata"] {
+      for (k, v) in m { metadata[k] = v.stringValue ?? JSON.serialize(v) }
+    }
+    self.metadata = metadata
+    self.weightMap = weightMap
+  }
 }

@@ -32,47 +32,16 @@ public final class ShardedCheckpoint: TensorSource, @unchecked Sendable {
     /// Reads and validates the index at `indexURL`; opens no shard.
     public init(indexURL: URL) throws {
         let f = indexURL.lastPathComponent
-        let data: Data
+        let index: ShardIndex
         do {
-            data = try Data(contentsOf: indexURL, options: .mappedIfSafe)
+            index = try ShardIndex(url: indexURL, maxBytes: Self.maxIndexBytes)
         } catch {
-            throw TorchCheckpointError.cannotOpen(file: f, reason: error.localizedDescription)
-        }
-        guard data.count <= Self.maxIndexBytes else {
-            throw TorchCheckpointError.invalidIndex(
-                file: f, reason: "\(data.count) bytes, limit is \(Self.maxIndexBytes)")
-        }
-        let parsed: Result<JSONValue, JSONError> = data.withUnsafeBytes { raw in
-            Result { () throws(JSONError) in try JSON.parse(raw) }
-        }
-        let json: JSONValue
-        switch parsed {
-        case .success(let v): json = v
-        case .failure(let e): throw TorchCheckpointError.invalidIndex(file: f, reason: e.description)
-        }
-        guard case .object(let map)? = json["weight_map"] else {
-            throw TorchCheckpointError.invalidIndex(file: f, reason: "expected an object \"weight_map\"")
-        }
-        var weightMap: [String: String] = [:]
-        for (tensor, value) in map {
-            guard case .string(let shard) = value else {
-                throw TorchCheckpointError.invalidIndex(
-                    file: f, reason: "weight_map[\"\(tensor)\"] is a \(value.kindName), expected a file name")
+            switch error {
+            case .cannotOpen(let reason): throw TorchCheckpointError.cannotOpen(file: f, reason: reason)
+            case .invalid(let reason): throw TorchCheckpointError.invalidIndex(file: f, reason: reason)
             }
-            guard !shard.isEmpty, shard != ".", shard != "..", !shard.contains("/"), !shard.contains("\\"),
-                !shard.contains("\0")
-            else {
-                throw TorchCheckpointError.invalidIndex(
-                    file: f,
-                    reason:
-                        "shard \"\(shard)\" of tensor \"\(tensor)\" must be a plain file name in the index's directory")
-            }
-            weightMap[tensor] = shard
         }
-        var metadata: [String: String] = [:]
-        if case .object(let m)? = json["metadata"] {
-            for (k, v) in m { metadata[k] = v.stringValue ?? JSON.serialize(v) }
-        }
+        let (metadata, weightMap) = (index.metadata, index.weightMap)
         self.indexURL = indexURL
         self.metadata = metadata
         self.weightMap = weightMap
