@@ -148,7 +148,7 @@ public struct BatchRunner: Sendable {
                     Result { () throws -> ReductionResult in
                         var r = try pipeline.reduce(enc, prompt: prompt, reducer: reducer)
                         // The image's shared stages are reported with its first prompt only.
-                        if n > 0 { r.timings.removeAll { ["preprocess", "vision", "next-layer q/k"].contains($0.stage) } }
+                        if n > 0 { r.timings = r.promptTimings }
                         return r
                     }.mapError { BatchError("\($0)") }
                 }

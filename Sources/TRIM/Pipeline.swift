@@ -218,10 +218,7 @@ public struct TRIMPipeline: Sendable {
         var timings = StageTimer(stages: encoded.timings)
         let (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
         let (scores, selection, reduced) = timings.time("scores") {
-            let scores = scorePatches(imageTokens: imageTokens, textEmbeds: textEmbeds, scoring: options.scoring)
-            let selection = selectPatches(scores: scores.scores, rule: options.selection)
-            let reduced = reduceFeatures(encoded.features, kept: selection.keptIndices, meanToken: options.meanToken)
-            return (scores, selection, reduced)
+            TRIMReducer(options: options).run(imageTokens: imageTokens, textEmbeds: textEmbeds, features: encoded.features)
         }
         timings.stages[timings.stages.count - 1].seconds += encoded.imageTokenSeconds
         let projected = projector.map { p in timings.time("projector") { p(reduced) } }
@@ -276,6 +273,9 @@ public struct ReductionResult: Sendable {
     public var kept: Int { reduction.keptIndices.count }
     /// Rows handed to the language model.
     public var tokens: Int { reduction.reduced.rows }
+    /// The stages this reduction added (text, scores, projector), without the image's shared ones
+    /// (preprocess, vision, next-layer q/k), which `timings` starts with.
+    public var promptTimings: [(stage: String, seconds: Double)] { Array(timings.dropFirst(encoded.timings.count)) }
 }
 
 /// The prompt-independent part of a run (`TRIMPipeline.encode`): what every prompt about one image shares.

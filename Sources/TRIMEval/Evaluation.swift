@@ -42,15 +42,11 @@ public struct EvalMethod: Sendable {
         self.choose = choose
     }
 
-    /// Any reducer of the family, run through the pipeline (projector excluded: it does not choose).
+    /// Any reducer of the family, run through `TRIMPipeline.reduce` (with the projector, when the pipeline
+    /// has one; `trim eval` loads none, since projecting does not change the choice).
     public static func reducer(_ pipeline: TRIMPipeline, _ reducer: any TokenReducer, rule: String? = nil) -> EvalMethod {
         EvalMethod(name: reducer.name, rule: rule ?? reducer.settings, needs: reducer.needs) { encoded, prompt, _ in
-            let input = ReducerInput(
-                features: encoded.features, classToken: encoded.classToken, gridSize: pipeline.clip.config.vision.gridSize,
-                imageTokens: encoded.imageTokens,
-                textEmbeds: reducer.needs.contains(.promptEmbedding) ? try pipeline.embedPrompt(prompt).embeds : nil,
-                queries: encoded.queries, keys: encoded.keys)
-            let r = try reducer.reduce(input)
+            let r = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer).reduction
             return Choice(kept: r.keptIndices, tokens: r.reduced.rows)
         }
     }
@@ -129,11 +125,11 @@ public struct Evaluation {
         var visionSeconds = 0.0
         let config = pipeline.preprocessor
         let grid = pipeline.clip.config.vision.gridSize
+        let needs = methods.reduce(ReducerNeeds()) { $0.union($1.needs) }
         for (n, scene) in scenes.enumerated() {
             defer { progress(n + 1, scenes.count) }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let encoded: EncodedImage
-            let needs = methods.reduce(ReducerNeeds()) { $0.union($1.needs) }
             do { encoded = try pipeline.encode(image: scene.image, needs: needs) } catch {
                 failures.append((scene.name, "\(error)"))
                 continue

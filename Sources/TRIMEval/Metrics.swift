@@ -56,23 +56,27 @@ public func patchCoverage(mask: [UInt8], width: Int, height: Int, config: Prepro
 
 /// How well one selection of patches matches one object (issue 14's definitions).
 public struct SelectionScore: Sendable, Equatable {
-    /// Kept patches touching the object (coverage > 0) / kept; `nil` when nothing was kept.
-    public var precision: Double?
-    /// Patches at least half covered that were kept / patches at least half covered; `nil` when the
-    /// object covers no patch by half.
-    public var recall: Double?
     /// Number of kept patches.
     public var kept: Int
+    /// Kept patches touching the object (coverage > 0).
+    public var touching: Int
+    /// Patches the object covers at least by half, and how many of them were kept.
+    public var halfCovered: Int, halfCoveredKept: Int
 
     /// Scores `kept` (patch indices) against `coverage` (`[N]` fractions).
     public init(kept: [Int], coverage: [Float]) {
         self.kept = kept.count
-        let touching = kept.filter { coverage[$0] > 0 }.count
-        precision = kept.isEmpty ? nil : Double(touching) / Double(kept.count)
+        touching = kept.filter { coverage[$0] > 0 }.count
         let half = coverage.indices.filter { coverage[$0] >= 0.5 }
         let keptSet = Set(kept)
-        recall = half.isEmpty ? nil : Double(half.filter { keptSet.contains($0) }.count) / Double(half.count)
+        halfCovered = half.count
+        halfCoveredKept = half.filter { keptSet.contains($0) }.count
     }
+
+    /// `touching / kept`; `nil` when nothing was kept.
+    public var precision: Double? { kept == 0 ? nil : Double(touching) / Double(kept) }
+    /// `halfCoveredKept / halfCovered`; `nil` when the object covers no patch by half.
+    public var recall: Double? { halfCovered == 0 ? nil : Double(halfCoveredKept) / Double(halfCovered) }
 }
 
 /// |A ∩ B| / |A ∪ B| of two kept sets: how much two prompts keep in common. Two empty sets are the same

@@ -1,4 +1,5 @@
 import Foundation
+import TRIM
 import TRIMImage
 
 // The demo world of issue 14, drawn by a renderer of its own (independent of the Pillow one the demo
@@ -94,21 +95,15 @@ extension String {
     fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }
 
-/// SplitMix64: a small, fast, well-mixed generator; a seed fixes every scene.
+/// The scenes' random numbers: TRIM's `SplitMix64` with the draws the renderer needs; a seed fixes every scene.
 public struct SceneRandom: Sendable {
-    private var state: UInt64
+    private var generator: SplitMix64
 
     /// A generator starting from `seed`.
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in `[lo, hi)`.
     public mutating func uniform(_ lo: Double, _ hi: Double) -> Double {

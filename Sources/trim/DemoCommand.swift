@@ -82,14 +82,9 @@ let demoCommand = Command(
         print(report(result, pipeline: pipeline, imageName: imageURL.path, imageSize: (image.width, image.height),
                      prompt: prompt, options: options))
         if let t = target, let s = score {
-            let name = scene.objects[t].name
-            let touching = Int(((s.precision ?? 0) * Double(s.kept)).rounded())
-            let coverage = patchCoverage(mask: scene.objects[t].mask, width: image.width, height: image.height,
-                                         config: pipeline.preprocessor, grid: pipeline.clip.config.vision.gridSize)
-            let half = coverage.filter { $0 >= 0.5 }.count
-            let halfKept = Int(((s.recall ?? 0) * Double(half)).rounded())
-            print("on target  \(touching) of \(s.kept) kept patches touch the \(name) (precision \(fmt(s.precision))); "
-                  + "\(halfKept) of the \(half) patches it covers by half are kept (recall \(fmt(s.recall)))")
+            print("on target  \(s.touching) of \(s.kept) kept patches touch the \(scene.objects[t].name) "
+                  + "(precision \(fmt(s.precision))); \(s.halfCoveredKept) of the \(s.halfCovered) patches it covers "
+                  + "by half are kept (recall \(fmt(s.recall)))")
         } else {
             print("on target  the prompt names none of the scene's objects (\(scene.objects.map(\.name).joined(separator: ", ")))")
         }

@@ -66,9 +66,7 @@ let reduceCommand = Command(
         // number the --dump / --heatmap files (name-1.ext, name-2.ext, …).
         for (i, prompt) in prompts.enumerated() {
             var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
-            if i == 0 { result.timings.insert(("decode", decodeSeconds), at: 0) } else {
-                result.timings.removeAll { $0.stage == "preprocess" || $0.stage == "vision" || $0.stage == "next-layer q/k" }
-            }
+            if i == 0 { result.timings.insert(("decode", decodeSeconds), at: 0) } else { result.timings = result.promptTimings }
             try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options,
                              number: prompts.count > 1 ? i + 1 : nil)
             if a.flag("json") {

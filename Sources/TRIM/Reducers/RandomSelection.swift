@@ -42,20 +42,31 @@ public struct RandomSelection: TokenReducer {
 
     /// `k` distinct indices of `0..<n`, ascending.
     public static func sample(_ k: Int, of n: Int, seed: UInt64) -> [Int] {
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator = SplitMix64(seed: seed)
         var order = Array(0..<n)
         let k = min(max(k, 0), n)
         for i in 0..<k {
-            let j = i + Int(next() % UInt64(n - i))
+            let j = i + Int(generator.next() % UInt64(n - i))
             order.swapAt(i, j)
         }
         return order.prefix(k).sorted()
+    }
+}
+
+/// SplitMix64: a small, fast, well-mixed generator whose sequence a seed fixes on every platform (the random
+/// control here, the demo world's scenes in TRIMEval).
+public struct SplitMix64: Sendable {
+    private var state: UInt64
+
+    /// A generator starting from `seed`.
+    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -32,12 +32,20 @@ public struct TRIMReducer: TokenReducer {
     public func reduce(_ input: ReducerInput) throws -> Reduction {
         let tokens = try input.required(input.imageTokens, "image_tokens", by: name)
         let text = try input.required(input.textEmbeds, "the prompt's text_embeds", by: name)
-        let scores = scorePatches(imageTokens: tokens, textEmbeds: text, scoring: options.scoring)
-        let selection = selectPatches(scores: scores.scores, rule: options.selection)
+        let (scores, selection, reduced) = run(imageTokens: tokens, textEmbeds: text, features: input.features)
         return Reduction(
-            reduced: reduceFeatures(input.features, kept: selection.keptIndices, meanToken: options.meanToken),
-            keptIndices: selection.keptIndices, signal: ("scores", scores.scores), q1: selection.q1, q3: selection.q3,
-            upper: selection.upper)
+            reduced: reduced, keptIndices: selection.keptIndices, signal: ("scores", scores.scores), q1: selection.q1,
+            q3: selection.q3, upper: selection.upper)
+    }
+
+    /// SPEC §1 steps 6–8 with everything they produce: `PatchScores` (similarities and softmax scores), the
+    /// `PatchSelection` with its IQR statistics, and `reduced [K(+1), D]`.
+    public func run(imageTokens: Tensor, textEmbeds: Tensor, features: Tensor)
+        -> (scores: PatchScores, selection: PatchSelection, reduced: Tensor)
+    {
+        let scores = scorePatches(imageTokens: imageTokens, textEmbeds: textEmbeds, scoring: options.scoring)
+        let selection = selectPatches(scores: scores.scores, rule: options.selection)
+        return (scores, selection, reduceFeatures(features, kept: selection.keptIndices, meanToken: options.meanToken))
     }
 }
 
