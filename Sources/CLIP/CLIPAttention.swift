@@ -30,10 +30,17 @@ public struct CLIPAttention: Sendable {
 
     /// The same on a strided input (see `StridedMatrix`); the attention output handed to `out_proj` is
     /// strided too.
-    public func callAsFunction(_ x: StridedMatrix, causal: Bool, residual: Tensor? = nil) -> Tensor {
+    ///
+    /// `observeQKV`, when given, is handed the stacked `[tokens, 3·hidden]` q | k | v projection (biases
+    /// included) before attention: what reducers read from a layer's attention (FasterVLM, VisionZip,
+    /// VisPruner) without a second pass and without keeping the attention matrix.
+    public func callAsFunction(_ x: StridedMatrix, causal: Bool, residual: Tensor? = nil,
+                               observeQKV: ((Tensor) -> Void)? = nil) -> Tensor {
         let headDim = x.columns / heads
+        let qkv = qkv_proj(x)
+        observeQKV?(qkv)
         let attended = multiHeadAttentionStrided(
-            qkv: qkv_proj(x), heads: heads, scale: 1 / Float(headDim).squareRoot(), causal: causal)
+            qkv: qkv, heads: heads, scale: 1 / Float(headDim).squareRoot(), causal: causal)
         return out_proj(attended, residual: residual)
     }
 }

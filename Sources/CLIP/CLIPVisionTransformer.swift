@@ -58,13 +58,19 @@ public struct CLIPVisionTransformer: Sendable {
 
     /// The hidden state after the first `layers` encoder layers (`hidden_states[layers]`), running only
     /// those layers. `layers` may be 0 … the number of loaded layers.
+    /// `observeLastQKV`, when given (and k ≥ 1), is handed layer k's stacked `[P+1, 3·D]` q | k | v
+    /// projection — the attention of the layer that produces the returned state, as Hugging Face's
+    /// `attentions[k − 1]` is computed from it.
     /// - Returns: `[P+1, D]`.
-    public func hiddenState(_ pixelValues: Tensor, afterLayers k: Int) throws -> Tensor {
+    public func hiddenState(_ pixelValues: Tensor, afterLayers k: Int,
+                            observeLastQKV: ((Tensor) -> Void)? = nil) throws -> Tensor {
         guard k >= 0 && k <= layers.count else {
             throw CLIPError.invalidInput("layer \(k) is outside 0…\(layers.count) (layers loaded: \(layers.count) of \(config.layers))")
         }
         var h = try embeddings(pixelValues)
-        for layer in layers[0..<k] { h = layer(h, causal: false) }  // keeps one state, not all k + 1
+        for (i, layer) in layers[0..<k].enumerated() {  // keeps one state, not all k + 1
+            h = layer(h, causal: false, observeQKV: i == k - 1 ? observeLastQKV : nil)
+        }
         return h
     }
 

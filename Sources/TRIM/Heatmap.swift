@@ -21,12 +21,15 @@ public struct HeatmapInput: Sendable {
     public var title: String
     /// The smaller line(s) under the title, e.g. `"scoring paper · IQR · kept 41 of 576 (7.1%) + mean token"`.
     public var subtitle: String
+    /// What the colours mean, under the colour bar (TRIM's: `softmax score (log)`).
+    public var caption: String
 
     /// An input from its parts; see each property.
     public init(
         image: RGBImage, gridSize: Int, scores: [Float], kept: [Int], threshold: Float?, title: String,
-        subtitle: String
+        subtitle: String, caption: String = "softmax score (log)"
     ) {
+        self.caption = caption
         self.image = image
         self.gridSize = gridSize
         self.scores = scores
@@ -112,7 +115,7 @@ public enum Heatmap {
                 labelY: layout.thresholdLabelY, on: &canvas)
         }
         drawBarLabels(
-            layout.colorScale, x: panel.x, y: layout.barLabelY, width: panel.width, on: &canvas)
+            layout.colorScale, caption: input.caption, x: panel.x, y: layout.barLabelY, width: panel.width, on: &canvas)
         drawLegend(x: margin, y: layout.legendY, on: &canvas)
         return canvas
     }
@@ -323,11 +326,10 @@ public enum Heatmap {
     /// The lowest and highest score under the ends of the colour bar, and what the colour means
     /// in the middle when there is room.
     static func drawBarLabels(
-        _ scale: ColorScale, x: Int, y: Int, width: Int, on canvas: inout RGBImage
+        _ scale: ColorScale, caption: String, x: Int, y: Int, width: Int, on canvas: inout RGBImage
     ) {
         let low = scale.low.map(formatScore) ?? "-"
         let high = scale.high.map(formatScore) ?? "-"
-        let caption = "softmax score (log)"
         canvas.drawText(low, x: x, y: y, pixelSize: fontScale, color: subtitleColor)
         let highX = x + width - textWidth(high.count, pixelSize: fontScale) + fontScale  // drop trailing spacing
         canvas.drawText(high, x: highX, y: y, pixelSize: fontScale, color: subtitleColor)

@@ -59,6 +59,8 @@ public struct TRIMPipeline: Sendable {
     public let projector: Projector?
     /// Text embeddings of the prompts seen so far (bounded).
     let promptCache = PromptCache()
+    /// CDPruner's segment embeddings of the prompts seen so far (bounded).
+    let segmentCache = PromptCache()
 
     /// Loads a model directory (and optionally a projector) for runs with `selectLayer` (Python-style,
     /// default −2: LLaVA's `hidden_states[-2]`). `weightPrecision` says whether F16 / BF16 weight
@@ -163,8 +165,33 @@ public struct TRIMPipeline: Sendable {
         guard k <= vision.layers.count else {
             throw TRIMError.invalidOption("select layer \(selectLayer) needs \(k) vision layers; this pipeline loaded \(vision.layers.count)")
         }
+        // What reducers read from the attention of the layer producing the state (FasterVLM, VisionZip,
+        // VisPruner): taken from its q/k projection as the pass goes by, only the class token's row kept.
+        var classAttention: Tensor?, headMeanKeys: Tensor?
+        var captureSeconds = 0.0
+        let capture: ((Tensor) -> Void)?
+        if needs.contains(.classAttention) || needs.contains(.headMeanKeys) {
+            guard k >= 1 else {
+                throw TRIMError.invalidOption("select layer \(selectLayer) is the embeddings; no layer's attention produced it")
+            }
+            let heads = vision.config.attentionHeads
+            capture = { qkv in
+                let start = DispatchTime.now().uptimeNanoseconds
+                if needs.contains(.classAttention) { classAttention = Self.classTokenAttention(qkv: qkv, heads: heads) }
+                if needs.contains(.headMeanKeys) { headMeanKeys = Self.headMeanKeys(qkv: qkv, heads: heads) }
+                captureSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
+        } else {
+            capture = nil
+        }
         // [N+1, D] → drop the class token → [N, D]
-        let hidden = try timings.time("vision") { try vision.hiddenState(pixelValues, afterLayers: k) }
+        let hidden = try timings.time("vision") {
+            try vision.hiddenState(pixelValues, afterLayers: k, observeLastQKV: capture)
+        }
+        if capture != nil {
+            timings.stages[timings.stages.count - 1].seconds -= captureSeconds
+            timings.stages.append(("attention capture", captureSeconds))
+        }
         let features = hidden.rows(1..<hidden.rows)
         // The patch tokens in CLIP space: timed apart, and counted in the "scores" stage of each reduction.
         var tokenTimer = StageTimer()
@@ -183,10 +210,54 @@ public struct TRIMPipeline: Sendable {
                 return (qkv.columnSlice(0..<d), qkv.columnSlice(d..<(2 * d)))
             }
         }
+        // DivPrune and CDPruner choose among the projector's rows, so every patch is projected first (as
+        // their released code does); without a projector they work on the features.
+        let projectedRows = needs.contains(.projectedRows)
+            ? projector.map { p in timings.time("projector (all rows)") { p(features) } }
+            : nil
         return EncodedImage(pixelValues: pixelValues, classToken: Array(hidden.scalars[0..<hidden.columns]),
                             features: features, imageTokens: imageTokens, queries: queries, keys: keys,
+                            classAttention: classAttention, headMeanKeys: headMeanKeys, projectedRows: projectedRows,
                             selectLayer: selectLayer, padToSquare: padToSquare, timings: timings.stages,
                             imageTokenSeconds: tokenTimer.stages.first?.seconds ?? 0)
+    }
+
+    /// `A[h, 0, :] = softmax(q_h[0] · k_hᵀ · head_dim^-0.5)` for every head, `[H, S]`, from a layer's
+    /// stacked `[S, 3·D]` q | k | v projection: the class token's row of Hugging Face's eager attention
+    /// probabilities.
+    static func classTokenAttention(qkv: Tensor, heads: Int) -> Tensor {
+        let s = qkv.rows, d = qkv.columns / 3, hd = d / heads
+        let scale = 1 / Float(hd).squareRoot()
+        var logits = Tensor(shape: [heads, s], repeating: 0)
+        qkv.scalars.withUnsafeBufferPointer { x in
+            logits.scalars.withUnsafeMutableBufferPointer { out in
+                for h in 0..<heads {
+                    let q = h * hd  // row 0's query for head h
+                    for j in 0..<s {
+                        let kOff = j * 3 * d + d + h * hd
+                        var dot: Float = 0
+                        for t in 0..<hd { dot += x[q + t] * x[kOff + t] }
+                        out[h * s + j] = dot * scale
+                    }
+                }
+            }
+        }
+        softmaxRowsInPlace(&logits)
+        return logits
+    }
+
+    /// A layer's keys averaged over heads, `[S, head_dim]` (VisionZip's `raw_key_states.mean(1)`).
+    static func headMeanKeys(qkv: Tensor, heads: Int) -> Tensor {
+        let s = qkv.rows, d = qkv.columns / 3, hd = d / heads
+        var out = [Float](repeating: 0, count: s * hd)
+        for j in 0..<s {
+            for h in 0..<heads {
+                let off = j * 3 * d + d + h * hd
+                for t in 0..<hd { out[j * hd + t] += qkv.scalars[off + t] }
+            }
+            for t in 0..<hd { out[j * hd + t] /= Float(heads) }
+        }
+        return Tensor(shape: [s, hd], scalars: out)
     }
 
     /// The prompt's token ids (with start and end tokens, truncated to the text context) and `text_embeds [P]`.
@@ -194,6 +265,23 @@ public struct TRIMPipeline: Sendable {
     /// LLaVA's image placeholder `<image>` is replaced by a space first, as the released TRIM evaluation
     /// scripts do (`cur_prompt.replace('<image>', ' ')`), so LLaVA question files can be fed as they are.
     /// Results are cached per distinct prompt (at most `PromptCache.capacity`), bit-identical to a fresh run.
+    /// CDPruner's text: the prompt's ids with start and end tokens and no truncation, right-padded with 0
+    /// to a multiple of the text context (77) and cut into M segments, each through the text tower and
+    /// pooled as Hugging Face pools CLIP text (its attention mask hides the padding; attention is causal, so
+    /// only the tokens up to the pooled row run) → `[M, P]`. `<image>` becomes a space, as in `embedPrompt`.
+    public func embedPromptSegments(_ prompt: String) throws -> (ids: [Int], embeds: Tensor) {
+        if let hit = segmentCache[prompt] { return hit }
+        let text = prompt.replacingOccurrences(of: "<image>", with: " ")
+        let ids = tokenizer.encode(text, truncateTo: nil)
+        let context = clip.config.text.maxPositions
+        let segments = (ids.count - 1) / context + 1
+        let padded = ids + [Int](repeating: 0, count: segments * context - ids.count)
+        let rows = try (0..<segments).map { m in try clip.textEmbeds(Array(padded[(m * context)..<((m + 1) * context)])) }
+        let value = (ids, Tensor.concatenateRows(rows.map { $0.reshaped([1, $0.scalars.count]) }))
+        segmentCache[prompt] = value
+        return value
+    }
+
     public func embedPrompt(_ prompt: String) throws -> (ids: [Int], embeds: Tensor) {
         if let hit = promptCache[prompt] { return hit }
         let text = prompt.replacingOccurrences(of: "<image>", with: " ")
@@ -234,19 +322,28 @@ extension TRIMPipeline {
     /// reducer, then the projector on its rows. `prompt` may be `nil` for reducers that ignore it.
     public func reduce(_ encoded: EncodedImage, prompt: String?, reducer: any TokenReducer) throws -> ReductionResult {
         var timings = StageTimer(stages: encoded.timings)
-        var ids: [Int]?, textEmbeds: Tensor?
-        if reducer.needs.contains(.promptEmbedding) {
+        var ids: [Int]?, textEmbeds: Tensor?, segments: Tensor?
+        if !reducer.needs.isDisjoint(with: [.promptEmbedding, .promptSegments]) {
             guard let prompt else { throw TRIMError.missingInput(reducer: reducer.name, input: "a prompt") }
-            (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
+            if reducer.needs.contains(.promptEmbedding) {
+                (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
+            }
+            if reducer.needs.contains(.promptSegments) {
+                let s = try timings.time("text segments") { try embedPromptSegments(prompt) }
+                segments = s.embeds
+                if ids == nil { (ids, textEmbeds) = (s.ids, s.embeds) }
+            }
         }
         let input = ReducerInput(
             features: encoded.features, classToken: encoded.classToken, gridSize: clip.config.vision.gridSize,
-            imageTokens: encoded.imageTokens, textEmbeds: textEmbeds, queries: encoded.queries, keys: encoded.keys)
+            imageTokens: encoded.imageTokens, textEmbeds: textEmbeds, queries: encoded.queries, keys: encoded.keys,
+            classAttention: encoded.classAttention, headMeanKeys: encoded.headMeanKeys,
+            projectedRows: encoded.projectedRows, promptSegments: segments)
         let reduction = try timings.time(reducer.needs.contains(.imageTokens) ? "scores" : "reduce") {
             try reducer.reduce(input)
         }
         if reducer.needs.contains(.imageTokens) { timings.stages[timings.stages.count - 1].seconds += encoded.imageTokenSeconds }
-        let projected = projector.map { p in timings.time("projector") { p(reduction.reduced) } }
+        let projected = reduction.projected ?? projector.map { p in timings.time("projector") { p(reduction.reduced) } }
         return ReductionResult(method: reducer.name, settings: reducer.settings, encoded: encoded, inputIDs: ids,
                                textEmbeds: textEmbeds, reduction: reduction, projected: projected, timings: timings.stages)
     }
@@ -290,6 +387,12 @@ public struct EncodedImage: Sendable {
     public var imageTokens: Tensor?
     /// The next layer's `q_proj` / `k_proj` outputs `[N+1, D]` (when encoded with `.nextLayerQueriesKeys`).
     public var queries: Tensor?, keys: Tensor?
+    /// `A[h, 0, :]` of the layer producing the features, `[H, N+1]` (when encoded with `.classAttention`).
+    public var classAttention: Tensor?
+    /// That layer's head-averaged keys `[N+1, head_dim]` (when encoded with `.headMeanKeys`).
+    public var headMeanKeys: Tensor?
+    /// The projector's output for every patch `[N, H]` (when encoded with `.projectedRows` and a projector).
+    public var projectedRows: Tensor?
     /// The hidden state it was taken from, Python-style (−2 = LLaVA's).
     public var selectLayer: Int
     /// Whether LLaVA's pad-to-square was applied.

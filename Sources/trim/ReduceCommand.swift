@@ -45,30 +45,44 @@ let reduceCommand = Command(
     run: { args in
         let a = try Arguments(
             args, options: ["model", "image", "prompt", "projector", "scoring", "keep-ratio", "iqr-multiplier",
-                            "select-layer", "dump", "heatmap", "weights", "method", "keep", "seed"],
+                            "select-layer", "dump", "heatmap", "weights", "method", "keep", "seed", "dominant",
+                            "contextual", "important-ratio"],
             flags: ["no-mean-token", "json", "no-pad"], repeatable: ["prompt"])
         try a.noPositional()
         let options = try reductionOptions(a)
-        let reducer = try makeReducer(a, options: options)
+        let all = a.value("method") == "all"
+        // With `all`, the fixed-budget methods are built per prompt (their budget defaults to TRIM's row
+        // count); the ones built here say what the single vision pass must compute.
+        let reducers = try all
+            ? reducerMethods.map { try makeReducer(a, options: options, method: $0, budget: 1) }
+            : [makeReducer(a, options: options)]
+        let needs = reducers.reduce(ReducerNeeds()) { $0.union($1.needs) }
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL = try existingPath(try a.required("image"), what: "image")
         let prompts = a.all("prompt")
         guard !prompts.isEmpty else { throw UsageError("--prompt is required") }
         let projector = try a.value("projector").map { try existingPath($0, what: "projector") }
         let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
-                                        weightPrecision: try weightPrecision(a), needs: reducer.needs)
+                                        weightPrecision: try weightPrecision(a), needs: needs)
         let decodeStart = DispatchTime.now().uptimeNanoseconds
         let image = try ImageDecoder.decode(contentsOf: imageURL)
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
         let encoded = try pipeline.encode(image: image, selectLayer: options.selectLayer, padToSquare: !a.flag("no-pad"),
-                                          needs: reducer.needs)
+                                          needs: needs)
         // One vision pass, then one reduction per prompt (in order); several prompts print JSON Lines and
         // number the --dump / --heatmap files (name-1.ext, name-2.ext, …).
         for (i, prompt) in prompts.enumerated() {
+            let number = prompts.count > 1 ? i + 1 : nil
+            if all {
+                try runAll(a, pipeline: pipeline, encoded: encoded, prompt: prompt, options: options, number: number,
+                           imageName: imageURL.path, imageSize: (image.width, image.height),
+                           decodeSeconds: i == 0 ? decodeSeconds : nil, separator: i > 0)
+                continue
+            }
+            let reducer = reducers[0]
             var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
             if i == 0 { result.timings.insert(("decode", decodeSeconds), at: 0) } else { result.timings = result.promptTimings }
-            try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options,
-                             number: prompts.count > 1 ? i + 1 : nil)
+            try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options, number: number)
             if a.flag("json") {
                 printJSON((prompts.count > 1 ? [("prompt", .string(prompt))] : [])
                           + reductionJSON(result, reducer: reducer, options: options))
@@ -80,6 +94,78 @@ let reduceCommand = Command(
         }
     })
 
+/// `--method all` for one prompt: TRIM first, then every other method at the same number of rows (`--keep N`,
+/// else TRIM's own), on the one encoding; a table (or JSON Lines, one object per method), a dump per
+/// method (`name-<method>.safetensors`) and one side-by-side heat map.
+func runAll(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, prompt: String, options: ReductionOptions,
+            number: Int?, imageName: String, imageSize: (Int, Int), decodeSeconds: Double?, separator: Bool) throws {
+    let trim = try pipeline.reduce(encoded, prompt: prompt, reducer: TRIMReducer(options: options))
+    let budget = try a.int("keep", in: 0...1_000_000) ?? trim.tokens
+    var results = [trim]
+    for method in reducerMethods.dropFirst() {
+        results.append(try pipeline.reduce(encoded, prompt: prompt, reducer: try makeReducer(a, options: options, method: method, budget: budget)))
+    }
+    if let path = a.value("dump").map({ numbered($0, number) }) {
+        for r in results {
+            let file = suffixed(path, r.method.replacingOccurrences(of: "+", with: "-plus"))
+            let w = r.dump(metadata: ["producer": "trim reduce --method all", "prompt": prompt, "method": r.method,
+                                      "options": describe(r, options)])
+            do { try w.write(to: URL(fileURLWithPath: file)) } catch { throw CLIError.cannotWrite(path: file, reason: "\(error)") }
+        }
+    }
+    if let path = a.value("heatmap").map({ numbered($0, number) }) {
+        let picture = sideBySideHeatmap(results, pipeline: pipeline, prompt: prompt, budget: budget,
+                                        budgetFromTRIM: a.value("keep") == nil)
+        try write(PNGEncoder.encode(picture), to: path)
+    }
+    if a.flag("json") {
+        for r in results {
+            let reducer = try r.method == "trim" ? TRIMReducer(options: options) as any TokenReducer
+                : makeReducer(a, options: options, method: r.method, budget: budget)
+            printJSON([("prompt", .string(prompt)), ("method", .string(r.method))]
+                      + reductionJSON(r, reducer: reducer, options: options).filter { $0.0 != "method" })
+        }
+        return
+    }
+    if separator { print("") }
+    let v = pipeline.clip.config.vision
+    print("model      \(pipeline.modelDirectory.path)  (\(v.patchCount) patches)")
+    print("image      \(imageName)  (\(imageSize.0)×\(imageSize.1))" + (decodeSeconds.map { "  decode \(formatSeconds($0))" } ?? ""))
+    print("prompt     \"\(prompt)\"")
+    print("budget     \(budget) rows for the fixed-budget methods" + (a.value("keep") == nil ? " (TRIM's own count)" : ""))
+    let shared = encoded.timings.map { "\($0.stage) \(formatSeconds($0.seconds))" }.joined(separator: " · ")
+    print("shared     \(shared)")
+    for r in results {
+        let own = r.promptTimings.reduce(0) { $0 + $1.seconds }
+        let shown = r.reduction.keptIndices.prefix(16).map(String.init).joined(separator: " ")
+        print("\(r.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(format: "%4d", r.tokens)) rows · "
+              + "\(keptSummary(r)) · \(formatSeconds(own)) · [\(shown)\(r.kept > 16 ? " …" : "")]")
+        if let note = r.reduction.note { print("           note: \(note)") }
+    }
+}
+
+/// `name.ext` → `name-suffix.ext`.
+func suffixed(_ path: String, _ suffix: String) -> String {
+    let ext = (path as NSString).pathExtension
+    let stem = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
+    return ext.isEmpty ? "\(stem)-\(suffix)" : "\(stem)-\(suffix).\(ext)"
+}
+
+/// Every method's choice on the same image: one panel per result, each drawing that method's signal with
+/// its kept patches outlined.
+func sideBySideHeatmap(_ results: [ReductionResult], pipeline: TRIMPipeline, prompt: String, budget: Int,
+                       budgetFromTRIM: Bool) -> RGBImage {
+    let image = denormalizedImage(results[0].encoded.pixelValues, config: pipeline.preprocessor)
+    let grid = pipeline.clip.config.vision.gridSize
+    let panels = results.map { r in
+        HeatmapInput(image: image, gridSize: grid, scores: r.reduction.signal.values, kept: r.reduction.keptIndices,
+                     threshold: r.reduction.upper, title: "\(r.method): \(r.tokens) rows, \(keptSummary(r))",
+                     subtitle: r.settings, caption: signalCaption(r))
+    }
+    let title = "\"\(prompt)\" · \(budget) rows for the fixed-budget methods" + (budgetFromTRIM ? " (TRIM's count)" : "")
+    return Heatmap.sideBySide(panels, title: title, columns: 3)
+}
+
 /// `name.ext` → `name-n.ext` (n given), else unchanged.
 func numbered(_ path: String, _ n: Int?) -> String {
     guard let n else { return path }
@@ -88,31 +174,72 @@ func numbered(_ path: String, _ n: Int?) -> String {
     return ext.isEmpty ? "\(stem)-\(n)" : "\(stem)-\(n).\(ext)"
 }
 
-/// The reducer `--method` names, with its options (`reduce` and `demo`).
-func makeReducer(_ a: Arguments, options: ReductionOptions) throws -> any TokenReducer {
-    let method = a.value("method") ?? "trim"
+/// Every `--method` of `reduce` except `all`, in the order `--method all` runs and draws them.
+let reducerMethods = ["trim", "prumerge", "prumerge+", "fastervlm", "visionzip", "vispruner", "divprune", "cdpruner", "random"]
+
+/// The options each method accepts beyond the shared ones (model, image, prompt, projector, output).
+let methodOptions: [String: Set<String>] = [
+    "trim": ["scoring", "iqr-multiplier", "keep-ratio", "no-mean-token"],
+    "prumerge": ["keep-ratio"], "prumerge+": ["keep-ratio"],
+    "fastervlm": ["keep"], "visionzip": ["keep", "dominant", "contextual"], "vispruner": ["keep", "important-ratio"],
+    "divprune": ["keep"], "cdpruner": ["keep", "scoring"],
+    "random": ["keep", "keep-ratio", "seed", "no-mean-token"],
+]
+
+/// The reducer `--method` names, with its options (`reduce` and `demo`). `budget` is the row count for
+/// the fixed-budget methods when `--keep` is absent (`--method all` passes TRIM's own count).
+func makeReducer(_ a: Arguments, options: ReductionOptions, method: String? = nil, budget: Int? = nil) throws -> any TokenReducer {
+    let method = method ?? a.value("method") ?? "trim"
+    guard let accepted = methodOptions[method] else {
+        throw UsageError("--method must be \(reducerMethods.joined(separator: ", ")) or all, got '\(method)'")
+    }
+    if budget == nil {  // one method: refuse what does not apply to it (with `all`, options apply where they can)
+        for o in methodOptions.values.reduce(into: Set<String>(), { $0.formUnion($1) }).subtracting(accepted).sorted()
+        where a.value(o) != nil || a.flag(o) {
+            throw UsageError("--\(o) does not apply to --method \(method)")
+        }
+    }
     let ratio = try a.double("keep-ratio", in: 0...1)
-    let keep = try a.int("keep", in: 0...1_000_000)
-    func refuse(_ option: String) throws {
-        if a.value(option) != nil { throw UsageError("--\(option) does not apply to --method \(method)") }
+    let keep = try budget ?? a.int("keep", in: 0...1_000_000)
+    func needKeep() throws -> Int {
+        guard let keep else { throw UsageError("--method \(method) needs --keep N (rows handed to the LLM)") }
+        return keep
     }
     switch method {
     case "trim":
-        try refuse("keep")
-        try refuse("seed")
         return TRIMReducer(options: options)
     case "prumerge", "prumerge+":
-        for o in ["keep", "seed", "scoring", "iqr-multiplier"] { try refuse(o) }
-        if a.flag("no-mean-token") { throw UsageError("--no-mean-token does not apply to --method \(method)") }
-        return PruMerge(plus: method == "prumerge+", keepRatio: ratio)
-    case "random":
-        for o in ["scoring", "iqr-multiplier"] { try refuse(o) }
+        return PruMerge(plus: method == "prumerge+", keepRatio: budget == nil ? ratio : nil)
+    case "fastervlm":
+        return FasterVLM(keep: try needKeep())
+    case "visionzip":
+        let d = try a.int("dominant", in: 1...1_000_000), c = try a.int("contextual", in: 0...1_000_000)
+        if d != nil || c != nil {
+            guard let d, let c else { throw UsageError("--dominant and --contextual go together") }
+            if a.value("keep") != nil && d + c != keep { throw UsageError("--keep \(keep!) is not --dominant \(d) + --contextual \(c)") }
+            return VisionZip(dominant: d, contextual: c)
+        }
+        let k = try needKeep()
+        guard k >= 1 else { throw UsageError("--method visionzip needs --keep of at least 1 (the [CLS] row)") }
+        return VisionZip(keep: k)
+    case "vispruner":
+        return VisPruner(keep: try needKeep(), importantRatio: try a.double("important-ratio", in: 0...1) ?? 0.5)
+    case "divprune":
+        return DivPrune(keep: keep)
+    case "cdpruner":
+        let scoring = try a.value("scoring").map { s in
+            guard let sc = Scoring(rawValue: s) else { throw UsageError("--scoring must be 'paper' or 'authors', got '\(s)'") }
+            return sc
+        } ?? .authors
+        return CDPruner(keep: try needKeep(), scoring: scoring)
+    default:  // random
+        let seed = UInt64(try a.int("seed", in: 0...Int(Int32.max)) ?? 0), meanToken = !a.flag("no-mean-token")
+        if let budget {  // --method all: as many rows as the others, the mean token counting as one
+            return RandomSelection(keep: max(budget - (meanToken ? 1 : 0), 0), seed: seed, meanToken: meanToken)
+        }
         guard (keep == nil) != (ratio == nil) else { throw UsageError("--method random needs one of --keep N or --keep-ratio R") }
         // With a ratio, the count is int(N·R); N is known once the model is, so it is resolved lazily.
-        return RandomSelection(keep: keep ?? -1, seed: UInt64(try a.int("seed", in: 0...Int(Int32.max)) ?? 0),
-                               meanToken: !a.flag("no-mean-token"), ratio: ratio)
-    default:
-        throw UsageError("--method must be trim, prumerge, prumerge+ or random, got '\(method)'")
+        return RandomSelection(keep: keep ?? -1, seed: seed, meanToken: meanToken, ratio: ratio)
     }
 }
 
@@ -161,8 +288,14 @@ func renderHeatmapPNG(_ r: ReductionResult, pipeline: TRIMPipeline, prompt: Stri
     let grid = pipeline.clip.config.vision.gridSize
     let input = HeatmapInput(
         image: image, gridSize: grid, scores: r.reduction.signal.values, kept: r.reduction.keptIndices,
-        threshold: r.reduction.upper, title: prompt, subtitle: "\(describe(r, options)) · \(keptSummary(r))")
+        threshold: r.reduction.upper, title: prompt, subtitle: "\(describe(r, options)) · \(keptSummary(r))",
+        caption: signalCaption(r))
     return PNGEncoder.encode(Heatmap.render(input))
+}
+
+/// What a heat map's colours mean: TRIM's softmax score, else the method's signal (log scale).
+func signalCaption(_ r: ReductionResult) -> String {
+    r.reduction.signal.name == "scores" ? "softmax score (log)" : "\(r.reduction.signal.name) (log)"
 }
 
 /// One line: the method, its settings and the layer.
@@ -198,6 +331,7 @@ func reductionJSON(_ r: ReductionResult, reducer: any TokenReducer, options o: R
     } else {
         pairs += [("method", .string(r.method)), ("settings", .string(r.settings))]
     }
+    if let note = r.reduction.note { pairs.append(("note", .string(note))) }
     pairs += [
         ("select_layer", .int(o.selectLayer)),
         ("input_ids", r.inputIDs.map(jsonInts) ?? .null),
@@ -225,6 +359,7 @@ func report(_ r: ReductionResult, pipeline: TRIMPipeline, imageName: String, ima
     let shown = r.reduction.keptIndices.prefix(40).map(String.init).joined(separator: " ")
     lines.append("kept       [\(shown)\(r.kept > 40 ? " …" : "")]")
     if let p = r.projected { lines.append("projected  \(p.shape) via \(pipeline.projector!.kind.rawValue) projector") }
+    if let note = r.reduction.note { lines.append("note       \(note)") }
     lines.append("timings    " + r.timings.map { "\($0.stage) \(formatSeconds($0.seconds))" }.joined(separator: " · "))
     return lines.joined(separator: "\n")
 }

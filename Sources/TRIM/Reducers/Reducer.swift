@@ -22,6 +22,22 @@ public struct ReducerNeeds: OptionSet, Sendable, Hashable {
     /// hidden state (the last layer for LLaVA's `hidden_states[-2]`), `[N+1, D]` each: PruMerge's signal.
     /// Only that layer's `layer_norm1` and projections run; its attention and MLP do not.
     public static let nextLayerQueriesKeys = ReducerNeeds(rawValue: 1 << 2)
+    /// The class token's attention probabilities per head in the layer that produces the selected hidden
+    /// state (LLaVA's "layer L−2"), `A[h, 0, :]` as `[H, N+1]`: FasterVLM's, VisionZip's and VisPruner's
+    /// signal. Read from that layer's q/k during the one vision pass; only the class token's row is kept,
+    /// never the attention matrix.
+    public static let classAttention = ReducerNeeds(rawValue: 1 << 3)
+    /// That layer's keys averaged over heads, `[N+1, head_dim]` (VisionZip's merge metric).
+    public static let headMeanKeys = ReducerNeeds(rawValue: 1 << 4)
+    /// LLaVA's projector applied to every patch row of the features, `[N, H]` (DivPrune, CDPruner); absent
+    /// when the pipeline has no projector (those reducers then work on the features).
+    public static let projectedRows = ReducerNeeds(rawValue: 1 << 5)
+    /// The untruncated prompt through the text tower in segments of the text context (77 tokens),
+    /// `[M, P]` (CDPruner).
+    public static let promptSegments = ReducerNeeds(rawValue: 1 << 6)
+
+    /// What the vision pass must capture (everything except the text-side needs).
+    public var imageSide: ReducerNeeds { subtracting([.promptEmbedding, .promptSegments]) }
 }
 
 /// What the pipeline hands a reducer: the features and whatever the reducer said it needs.
@@ -38,10 +54,20 @@ public struct ReducerInput: Sendable {
     public var textEmbeds: Tensor?
     /// `q_proj` / `k_proj` outputs of the next layer, `[N+1, D]` each (class token first), when needed.
     public var queries: Tensor?, keys: Tensor?
+    /// `A[h, 0, :]` of the layer producing the features, `[H, N+1]`, when needed.
+    public var classAttention: Tensor?
+    /// That layer's head-averaged keys, `[N+1, head_dim]`, when needed.
+    public var headMeanKeys: Tensor?
+    /// The projector's output for every patch, `[N, H]`, when needed and a projector is loaded.
+    public var projectedRows: Tensor?
+    /// The prompt's text embeddings per 77-token segment, `[M, P]`, when needed.
+    public var promptSegments: Tensor?
 
     /// An input from its parts.
     public init(features: Tensor, classToken: [Float], gridSize: Int, imageTokens: Tensor? = nil,
-                textEmbeds: Tensor? = nil, queries: Tensor? = nil, keys: Tensor? = nil)
+                textEmbeds: Tensor? = nil, queries: Tensor? = nil, keys: Tensor? = nil,
+                classAttention: Tensor? = nil, headMeanKeys: Tensor? = nil, projectedRows: Tensor? = nil,
+                promptSegments: Tensor? = nil)
     {
         self.features = features
         self.classToken = classToken
@@ -50,6 +76,10 @@ public struct ReducerInput: Sendable {
         self.textEmbeds = textEmbeds
         self.queries = queries
         self.keys = keys
+        self.classAttention = classAttention
+        self.headMeanKeys = headMeanKeys
+        self.projectedRows = projectedRows
+        self.promptSegments = promptSegments
     }
 
     /// Number of patches N.
@@ -77,10 +107,16 @@ public struct Reduction: Sendable {
     public var q1: Float?, q3: Float?, upper: Float?
     /// Further named tensors for the dump.
     public var extras: [(name: String, tensor: Tensor)]
+    /// The projector's rows for `reduced`, when the reducer already had them (DivPrune and CDPruner select
+    /// among projected rows); otherwise the pipeline projects `reduced`.
+    public var projected: Tensor?
+    /// A remark about this run the output should show (e.g. a convention applied), or `nil`.
+    public var note: String?
 
     /// A reduction from its parts.
     public init(reduced: Tensor, keptIndices: [Int], signal: (name: String, values: [Float]), q1: Float? = nil,
-                q3: Float? = nil, upper: Float? = nil, extras: [(name: String, tensor: Tensor)] = [])
+                q3: Float? = nil, upper: Float? = nil, extras: [(name: String, tensor: Tensor)] = [],
+                projected: Tensor? = nil, note: String? = nil)
     {
         self.reduced = reduced
         self.keptIndices = keptIndices
@@ -89,6 +125,8 @@ public struct Reduction: Sendable {
         self.q3 = q3
         self.upper = upper
         self.extras = extras
+        self.projected = projected
+        self.note = note
     }
 }
 
@@ -180,4 +218,53 @@ public func rowDots(_ a: Tensor, _ i: Int, _ b: Tensor) -> [Float] {
 public func pairwiseDots(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.columns == b.columns, "pairwiseDots: widths \(a.columns) and \(b.columns) differ")
     return linear(a, PackedMatrix(weight: b))
+}
+
+/// Rows of `x` divided by their L2 norm with no epsilon (`x / x.norm(dim=-1, keepdim=True)`, as the
+/// VisionZip, VisPruner, DivPrune and CDPruner releases write it; a zero row becomes NaN there and here).
+public func unitRows(_ x: Tensor) -> Tensor {
+    let r = x.rows, c = x.columns
+    var out = x.scalars
+    for i in 0..<r {
+        var ss: Float = 0
+        for j in 0..<c { ss += out[i * c + j] * out[i * c + j] }
+        let norm = ss.squareRoot()
+        for j in 0..<c { out[i * c + j] /= norm }
+    }
+    return Tensor(shape: [r, c], scalars: out)
+}
+
+/// The first index of the largest value (`torch.argmax`: ties to the lower index); NaN counts as largest,
+/// as in PyTorch. `nil` for an empty array.
+public func argmax(_ values: [Float]) -> Int? {
+    guard var best = values.indices.first else { return nil }
+    for i in values.indices.dropFirst() {
+        if values[best].isNaN { return best }
+        if values[i].isNaN || values[i] > values[best] { best = i }
+    }
+    return best
+}
+
+/// A budget of rows for a method that keeps patches: at most the N patches, at least none.
+func clampedBudget(_ keep: Int, patches n: Int) -> Int { min(max(keep, 0), n) }
+
+/// Python's `round(x)` for a non-negative finite Double: to nearest, halves to even.
+func pythonRound(_ x: Double) -> Int { Int(x.rounded(.toNearestOrEven)) }
+
+extension ReducerInput {
+    /// The class token's attention to each patch from `classAttention [H, N+1]`, summed (VisionZip) or
+    /// averaged (FasterVLM, VisPruner) over heads: `[N]`.
+    func classAttentionToPatches(by reducer: String, mean: Bool) throws -> [Float] {
+        let a = try required(classAttention, "the class token's attention of the selected layer", by: reducer)
+        let n = patchCount, h = a.rows
+        guard a.columns == n + 1, h > 0 else {
+            throw TRIMError.invalidOption("\(reducer): class attention \(a.shape) does not match \(n) patches + the class token")
+        }
+        var s = [Float](repeating: 0, count: n)
+        for head in 0..<h {
+            for j in 0..<n { s[j] += a.scalars[head * (n + 1) + 1 + j] }
+        }
+        if mean { for j in 0..<n { s[j] /= Float(h) } }
+        return s
+    }
 }

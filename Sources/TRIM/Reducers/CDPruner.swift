@@ -1,0 +1,99 @@
+import Foundation
+import TRIMTensor
+
+// CDPruner (Zhang et al., "Beyond Attention or Similarity: Maximizing Conditional Diversity for Token
+// Pruning in MLLMs", 2025; released code Theia-4869/CDPruner, llava/model/llava_arch.py `encode_images`,
+// llava/model/multimodal_encoder/clip_encoder.py `forward`), SPEC §3c:
+//
+//   X    = the projector's output rows (no projector: the features x — a convention of this project)
+//   E    = image_tokens (TRIM's patches in CLIP space);  T = the prompt's text embeds per 77-token segment
+//   rel  = mean_m(−cos(E_i, T_m))   the released sign ("authors"); `paper` scoring drops the minus
+//   r    = (rel − min rel + 1e-6) / (max rel − min rel)
+//   K    = r_i · S_ij · r_j,  S = X̂X̂ᵀ
+//   fast greedy MAP inference of the DPP (Chen et al. 2018), exactly T steps:
+//     d² = diag K; step i: j = argmax d², e = (K[j,:] − Σ_{t<i} c_t[j]·c_t) / sqrt(d²_j), c_i = e,
+//     d² −= e², d²_j = −∞
+//   rows = picks ascending
+//
+// Where the released code breaks (Docs/REDUCERS.md):
+//   - max rel = min rel (one patch, or a prompt every patch matches equally) divides by zero: here r = 1;
+//   - T above N repeats picks: here T = N;
+//   - T above the rank of K (e.g. more picks than X has columns) takes square roots of rounding noise:
+//     here, once the largest remaining d² is ≤ 1e-6 of the largest initial one, the remaining picks are
+//     the unpicked patches by descending r (ties to the lower index).
+
+/// CDPruner as a member of the reducer family (`--method cdpruner --keep T [--scoring authors|paper]`).
+public struct CDPruner: TokenReducer {
+    /// Rows handed to the LLM (T).
+    public var keep: Int
+    /// `authors`: the released negated cosine (the default); `paper`: the cosine itself.
+    public var scoring: Scoring
+
+    /// CDPruner keeping `keep` patches.
+    public init(keep: Int, scoring: Scoring = .authors) {
+        self.keep = keep
+        self.scoring = scoring
+    }
+
+    public var name: String { "cdpruner" }
+    public var settings: String {
+        "\(keep) rows by conditional DPP · relevance \(scoring == .authors ? "-cos (released)" : "+cos (paper)") to the prompt"
+    }
+    public var needs: ReducerNeeds { [.imageTokens, .promptSegments, .projectedRows] }
+
+    public func reduce(_ input: ReducerInput) throws -> Reduction {
+        let e = try input.required(input.imageTokens, "image_tokens", by: name)
+        let text = try input.required(input.promptSegments, "the prompt's segment embeddings", by: name)
+        let n = input.patchCount
+        guard e.rows == n, text.columns == e.columns, text.rows > 0 else {
+            throw TRIMError.invalidOption("cdpruner: image tokens \(e.shape) and text segments \(text.shape) do not match")
+        }
+        // Relevance of each patch to the prompt, min–max normalised.
+        let cos = pairwiseDots(unitRows(e), unitRows(text))  // [N, M]
+        let m = text.rows
+        let sign: Float = scoring == .authors ? -1 : 1
+        let rel = (0..<n).map { i in
+            var s: Float = 0
+            for t in 0..<m { s += sign * cos.scalars[i * m + t] }
+            return s / Float(m)
+        }
+        let lo = rel.min() ?? 0, hi = rel.max() ?? 0
+        let r = hi > lo ? rel.map { ($0 - lo + 1e-6) / (hi - lo) } : [Float](repeating: 1, count: n)
+
+        // The kernel and the greedy MAP.
+        let x = input.projectedRows ?? input.features
+        let normalized = unitRows(x)
+        let similarity = pairwiseDots(normalized, normalized)  // [N, N]
+        var kernel = similarity.scalars
+        for i in 0..<n { for j in 0..<n { kernel[i * n + j] = r[i] * similarity.scalars[i * n + j] * r[j] } }
+        let t = clampedBudget(keep, patches: n)
+        var d2 = (0..<n).map { kernel[$0 * n + $0] }
+        let floor = 1e-6 * (d2.max() ?? 0)
+        var c = [[Float]]()
+        var picks: [Int] = []
+        while picks.count < t {
+            let j = argmax(d2)!
+            if !(d2[j] > floor) {  // the kernel's rank is used up: fill by relevance
+                let picked = Set(picks)
+                picks += topK(r, n).filter { !picked.contains($0) }.prefix(t - picks.count)
+                break
+            }
+            let root = d2[j].squareRoot()
+            var projection = [Float](repeating: 0, count: n)  // Σ_t c_t[j]·c_t, then subtracted once
+            for ct in c {
+                let w = ct[j]
+                for k in 0..<n { projection[k] += w * ct[k] }
+            }
+            let ei = (0..<n).map { k in (kernel[j * n + k] - projection[k]) / root }
+            c.append(ei)
+            for k in 0..<n { d2[k] -= ei[k] * ei[k] }
+            d2[j] = -.infinity
+            picks.append(j)
+        }
+        let kept = picks.sorted()
+        return Reduction(
+            reduced: input.features.gatherRows(kept), keptIndices: kept, signal: ("relevance", r),
+            projected: input.projectedRows.map { $0.gatherRows(kept) },
+            note: input.projectedRows == nil ? "no projector: similarity measured on the features x (a convention of this project)" : nil)
+    }
+}
