@@ -25,10 +25,11 @@ public struct EvalMethod: Sendable {
     public var rule: String
     /// What it needs the shared vision pass to compute.
     public var needs: ReducerNeeds
-    /// The index of an earlier method whose kept count for the same prompt is this one's budget (the random
-    /// control at a matched budget), or `nil`.
+    /// The index of an earlier method whose row count for the same prompt is this one's budget (matched
+    /// budgets: the random control, the fixed-budget reducers at TRIM's own count), or `nil`.
     public var budgetFrom: Int?
-    /// Chooses patches for one prompt about an encoded image, given the budget (when `budgetFrom` is set).
+    /// Chooses patches for one prompt about an encoded image, given the budget in rows (when `budgetFrom`
+    /// is set).
     public var choose: @Sendable (EncodedImage, String, Int?) throws -> Choice
 
     /// A method from its parts.
@@ -51,6 +52,17 @@ public struct EvalMethod: Sendable {
         }
     }
 
+    /// A fixed-budget reducer handed `rows` rows, or — with `rows` nil — as many as method `budgetFrom`
+    /// handed on for the same prompt; `make` builds it for a budget.
+    public static func budgeted(_ pipeline: TRIMPipeline, name: String, rule: String, needs: ReducerNeeds,
+                                rows: Int? = nil, budgetFrom: Int? = nil,
+                                make: @escaping @Sendable (Int) -> any TokenReducer) -> EvalMethod {
+        EvalMethod(name: name, rule: rule, needs: needs, budgetFrom: budgetFrom) { encoded, prompt, matched in
+            let r = try pipeline.reduce(encoded, prompt: prompt, reducer: make(rows ?? matched ?? 0)).reduction
+            return Choice(kept: r.keptIndices, tokens: r.reduced.rows)
+        }
+    }
+
     /// TRIM with the given scoring and selection.
     public static func trim(_ pipeline: TRIMPipeline, options: ReductionOptions) -> EvalMethod {
         let rule: String
@@ -61,14 +73,14 @@ public struct EvalMethod: Sendable {
         return reducer(pipeline, TRIMReducer(options: options), rule: rule)
     }
 
-    /// The control: as many uniformly random patches as method `budgetFrom` kept for the same prompt, plus
-    /// the mean token; seeded by the scene and prompt, so reruns agree.
-    public static func random(budgetFrom: Int, label: String) -> EvalMethod {
-        EvalMethod(name: "random", rule: "budget of \(label)", needs: [], budgetFrom: budgetFrom) { encoded, prompt, k in
+    /// The control: uniformly random patches plus the mean token, `rows` rows in all — or as many rows as
+    /// method `budgetFrom` handed on for the same prompt; seeded by the scene and prompt, so reruns agree.
+    public static func random(budgetFrom: Int? = nil, rows: Int? = nil, label: String) -> EvalMethod {
+        EvalMethod(name: "random", rule: "budget of \(label)", needs: [], budgetFrom: budgetFrom) { encoded, prompt, matched in
             var seed: UInt64 = 1469598103934665603  // FNV-1a of the prompt, mixed with the image's first pixels
             for b in prompt.utf8 { seed = (seed ^ UInt64(b)) &* 1099511628211 }
             for v in encoded.pixelValues.scalars.prefix(64) { seed = (seed ^ UInt64(v.bitPattern)) &* 1099511628211 }
-            let kept = RandomSelection.sample(k ?? 0, of: encoded.features.rows, seed: seed)
+            let kept = RandomSelection.sample((rows ?? matched ?? 1) - 1, of: encoded.features.rows, seed: seed)
             return Choice(kept: kept, tokens: kept.count + 1)
         }
     }
@@ -139,14 +151,14 @@ public struct Evaluation {
                 patchCoverage(mask: $0.mask, width: scene.image.width, height: scene.image.height, config: config,
                               padToSquare: encoded.padToSquare, grid: grid)
             }
-            var keptCount: [Int: [Int: Int]] = [:]  // method → prompt → kept count (for matched budgets)
+            var rowCount: [Int: [Int: Int]] = [:]  // method → prompt → rows handed on (for matched budgets)
             for (m, method) in methods.enumerated() {
                 for (pi, p) in scene.prompts.enumerated() {
                     let start = DispatchTime.now().uptimeNanoseconds
                     do {
-                        let budget = method.budgetFrom.flatMap { keptCount[$0]?[pi] }
+                        let budget = method.budgetFrom.flatMap { rowCount[$0]?[pi] }
                         let c = try method.choose(encoded, p.text, budget)
-                        keptCount[m, default: [:]][pi] = c.kept.count
+                        rowCount[m, default: [:]][pi] = c.tokens
                         let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                         outcomes.append(Outcome(scene: scene.name, prompt: p.text, object: p.object, method: m,
                                                 kept: c.kept, tokens: c.tokens,

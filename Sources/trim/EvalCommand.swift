@@ -26,9 +26,16 @@ let evalCommand = Command(
           --seed S               first scene seed (default 1000000; scene i uses S + i)
           --input DIR            read DIR/scenes.jsonl instead (see Docs/EVAL.md for the format)
           --write-scenes DIR     also write the scenes evaluated (PNG + masks + scenes.jsonl) to DIR
-          --method M             trim (default) | prumerge | prumerge+ | random | all: TRIM, PruMerge,
-                                 PruMerge+ and the random control (as many random patches as TRIM
-                                 kept for the same prompt, plus the mean token)
+          --method M             trim (default) | prumerge | prumerge+ | fastervlm | visionzip |
+                                 vispruner | divprune | cdpruner | random | all: TRIM, PruMerge,
+                                 PruMerge+, the random control (as many rows as TRIM handed on for the
+                                 same prompt: random patches plus the mean token), and the five
+                                 fixed-budget reducers with a random control at each budget
+          --budgets LIST         rows for the fixed-budget reducers, comma-separated; "trim" = TRIM's
+                                 own count for each prompt (default 64,128,192,trim)
+          --projector PATH       LLaVA projector for DivPrune and CDPruner, which choose among its rows
+                                 (default with the bundled model: the bundled demo projector; without
+                                 one they work on the features)
           --scoring paper|authors|both  TRIM's similarity (default both: the paper's cosine and the
                                  released code's negated dot product, side by side)
           --iqr-multiplier M     IQR rule multiplier (default 1.5)
@@ -39,14 +46,18 @@ let evalCommand = Command(
         """,
     run: { args in
         let a = try Arguments(
-            args, options: ["model", "scenes", "seed", "input", "write-scenes", "scoring", "iqr-multiplier", "keep-ratio", "method"],
+            args, options: ["model", "scenes", "seed", "input", "write-scenes", "scoring", "iqr-multiplier", "keep-ratio", "method",
+                            "budgets", "projector"],
             flags: ["json", "quiet"])
         try a.noPositional()
         let modelURL: URL
+        var projectorURL: URL?
         if let m = a.value("model") { modelURL = try existingPath(m, what: "model directory") } else {
             guard let u = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
             modelURL = u
+            projectorURL = BundledResources.url(for: Demo.projector)
         }
+        if let p = a.value("projector") { projectorURL = try existingPath(p, what: "projector") }
         let count = try a.int("scenes", in: 1...1_000_000) ?? 100
         let seed = try a.int("seed", in: 0...Int(Int32.max)) ?? 1_000_000
         let scorings: [Scoring]
@@ -60,13 +71,37 @@ let evalCommand = Command(
         let ratio = try a.double("keep-ratio", in: 0...1)
 
         let method = a.value("method") ?? "trim"
-        let known = ["trim", "prumerge", "prumerge+", "random", "all"]
+        let budgeted = ["fastervlm", "visionzip", "vispruner", "divprune", "cdpruner"]
+        let known = ["trim", "prumerge", "prumerge+"] + budgeted + ["random", "all"]
         guard known.contains(method) else { throw UsageError("--method must be one of \(known.joined(separator: ", ")), got '\(method)'") }
-        let withTRIM = method == "trim" || method == "all" || method == "random"
+        var budgets: [Int?] = []  // nil: TRIM's own count
+        for item in (a.value("budgets") ?? "64,128,192,trim").split(separator: ",", omittingEmptySubsequences: false) {
+            let t = item.trimmingCharacters(in: .whitespaces)
+            if t == "trim" { budgets.append(nil); continue }
+            guard let b = Int(t), b >= 1, b <= 1_000_000 else {
+                throw UsageError("--budgets takes positive row counts or 'trim', comma-separated, got '\(t)'")
+            }
+            budgets.append(b)
+        }
+        let withBudgeted = method == "all" || budgeted.contains(method)
+        let withTRIM = method == "trim" || method == "all" || method == "random" || (withBudgeted && budgets.contains(nil))
         let withPruMerge = method == "prumerge" || method == "prumerge+" || method == "all"
-        let pipeline = try TRIMPipeline(modelDirectory: modelURL,
-                                        needs: withPruMerge ? [.promptEmbedding, .imageTokens, .nextLayerQueriesKeys]
-                                                            : [.promptEmbedding, .imageTokens])
+        // Built once with a placeholder budget, to learn what the shared vision pass must compute.
+        func makeBudgeted(_ name: String, scoring: Scoring) -> @Sendable (Int) -> any TokenReducer {
+            switch name {
+            case "fastervlm": return { FasterVLM(keep: $0) }
+            case "visionzip": return { VisionZip(keep: max($0, 1)) }
+            case "vispruner": return { VisPruner(keep: $0) }
+            case "divprune": return { DivPrune(keep: $0) }
+            default: return { CDPruner(keep: $0, scoring: scoring) }
+            }
+        }
+        let chosen = method == "all" ? budgeted : budgeted.filter { $0 == method }
+        var needs: ReducerNeeds = [.promptEmbedding, .imageTokens]
+        if withPruMerge { needs.insert(.nextLayerQueriesKeys) }
+        for name in chosen { needs.formUnion(makeBudgeted(name, scoring: .authors)(1).needs) }
+        let usesProjector = chosen.contains("divprune") || chosen.contains("cdpruner")
+        let pipeline = try TRIMPipeline(modelDirectory: modelURL, projector: usesProjector ? projectorURL : nil, needs: needs)
         var methods: [EvalMethod] = []
         if withTRIM {
             for s in scorings {
@@ -86,8 +121,23 @@ let evalCommand = Command(
         if method == "prumerge+" || method == "all" {
             methods.append(.reducer(pipeline, PruMerge(plus: true, keepRatio: ratio), rule: ratio.map { "fixed ratio \($0)" } ?? "adaptive + spatial"))
         }
+        let trimLabel = methods.first.map { "trim \($0.rule.split(separator: " ").first ?? "")" } ?? "trim"
         if method == "random" || method == "all" {
-            methods.append(.random(budgetFrom: 0, label: "trim \(methods[0].rule.split(separator: " ").first ?? "")"))
+            methods.append(.random(budgetFrom: 0, label: trimLabel))
+        }
+        // The fixed-budget reducers, grouped by budget, each group with its random control.
+        for budget in withBudgeted ? budgets : [] {
+            let label = budget.map { "\($0) rows" } ?? "\(trimLabel)'s count"
+            for name in chosen {
+                let variants: [Scoring?] = name == "cdpruner" ? scorings : [nil]
+                for scoring in variants {
+                    let make = makeBudgeted(name, scoring: scoring ?? .authors)
+                    let rule = (scoring.map { "\($0.rawValue) · " } ?? "") + label
+                    methods.append(.budgeted(pipeline, name: name, rule: rule, needs: make(1).needs, rows: budget,
+                                             budgetFrom: budget == nil ? 0 : nil, make: make))
+                }
+            }
+            if method == "all" && budget != nil { methods.append(.random(rows: budget, label: label)) }
         }
 
         let scenes: [Scene]
@@ -131,6 +181,10 @@ let evalCommand = Command(
         }
         print("trim eval: \(modelURL.path)")
         print("scenes:    \(source); \(prompts) prompts; vision \(formatSeconds(visionPerScene)) per scene")
+        if usesProjector {
+            print("projector: " + (pipeline.projector.map { _ in projectorURL!.path + " (DivPrune and CDPruner choose among its rows)" }
+                                   ?? "none: DivPrune and CDPruner work on the features"))
+        }
         print(evalTable(result.rows))
         if !result.failures.isEmpty { print("failures:  \(result.failures.count) (see stderr)") }
     })

@@ -16,7 +16,10 @@ import TRIMTensor
 //
 // Where the released code breaks: with an odd R (an odd T_imp on 576 patches) `expand(-1, R // 2 − r)`
 // has one a too few, so the gather fails or loses a row; here every kept a stays (⌈R/2⌉ − r' of them), so
-// each round removes exactly r' and the loop ends at R = T_div. Budgets above N keep all N.
+// each round removes exactly r' and the loop ends at R = T_div. When r' exceeds the number of a's (small
+// residuals, a budget near N), Python's slice `[r:]` keeps none of them and the released `expand(-1, R//2 − r)`
+// gets a negative size; here every a is dropped (the slice's reading), and the loop still ends at R = T_div.
+// Budgets above N keep all N.
 // The cosines come from one Gram matrix of x̂ (a GEMM) instead of one product per round: the same values.
 
 /// VisPruner as a member of the reducer family (`--method vispruner --keep T [--important-ratio R]`).
@@ -61,7 +64,7 @@ public struct VisPruner: TokenReducer {
                 let b = stride(from: 1, to: residual.count, by: 2).map { residual[$0] }
                 let scores = a.map { i in b.map { gram.scalars[i * n + $0] }.max()! }
                 let ranked = topK(scores, scores.count)  // descending, ties to the lower position
-                residual = ranked[r...].map { a[$0] } + b
+                residual = ranked.dropFirst(r).map { a[$0] } + b  // r' may exceed the a's: all are dropped
             }
             selected += residual
         }
