@@ -20,9 +20,17 @@ let benchCommand = Command(
 
           --json   {"runs":N,"median_s":{"load":…,"decode":…,"preprocess":…,"vision":…,"text":…,
                    "scores":…,"projector":…,"total":…},"vision_gflops":…}
+          --method M|all  instead: the cost of reducers beyond the shared vision pass. Each run encodes
+                   the image twice in alternating order — once plain, once capturing everything the
+                   methods need (the class token's attention row and head-mean keys, the next layer's
+                   q/k, the projector on every row) — then runs each method on that encoding; prints
+                   the median of each method's own time (text, scoring, selection, projector on its
+                   rows) and its ratio to the plain vision pass. --keep N sets the budget of the
+                   fixed-budget methods (default 64).
         """,
     run: { args in
-        let a = try Arguments(args, options: ["model", "image", "prompt", "projector", "runs", "select-layer", "weights"],
+        let a = try Arguments(args, options: ["model", "image", "prompt", "projector", "runs", "select-layer", "weights",
+                                              "method", "keep"],
                               flags: ["json", "gemm"])
         try a.noPositional()
         if a.flag("gemm") { return gemmBench(runs: try a.int("runs", in: 1...1000) ?? 5, json: a.flag("json")) }
@@ -45,6 +53,14 @@ let benchCommand = Command(
             let t0 = DispatchTime.now().uptimeNanoseconds
             try body()
             return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        if let method = a.value("method") {
+            let names = method == "all" ? reducerMethods : [method]
+            let keep = try a.int("keep", in: 1...1_000_000) ?? 64
+            let reducers = try names.map { try makeReducer(a, options: options, method: $0, budget: keep) }
+            try methodBench(model: model, projector: projector, imageURL: imageURL, prompt: prompt, runs: runs,
+                            options: options, precision: precision, reducers: reducers, keep: keep, json: a.flag("json"))
+            return
         }
         var pipeline: TRIMPipeline?
         let load = try seconds { pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
@@ -85,6 +101,64 @@ let benchCommand = Command(
         for (stage, s) in medians { print("  \(stage.padding(toLength: 11, withPad: " ", startingAt: 0)) \(formatSeconds(s))") }
         print(String(format: "  vision: %d layers, %.1f GFLOP → %.1f GFLOP/s", k, flops / 1e9, gflops))
     })
+
+/// `trim bench --method`: what each reducer costs beyond the vision pass every method shares, and what
+/// capturing their inputs costs the pass. Rounds interleave (plain and capturing encodes alternate in
+/// order; methods follow in turn), since the host's speed drifts.
+func methodBench(model: URL, projector: URL?, imageURL: URL, prompt: String, runs: Int, options: ReductionOptions,
+                 precision: WeightPrecision, reducers: [any TokenReducer], keep: Int, json: Bool) throws {
+    let needs = reducers.reduce(ReducerNeeds()) { $0.union($1.needs) }
+    let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
+                                    weightPrecision: precision, needs: needs)
+    let image = try ImageDecoder.decode(contentsOf: imageURL)
+    let pixels = try pipeline.preprocess(image)
+    var samples: [String: [Double]] = [:]
+    func stage(_ timings: [(stage: String, seconds: Double)], _ name: String) -> Double {
+        timings.filter { $0.stage == name }.reduce(0) { $0 + $1.seconds }
+    }
+    for run in 0...runs {  // run 0 warms up
+        var plain: EncodedImage?, full: EncodedImage?
+        for capture in run % 2 == 0 ? [false, true] : [true, false] {
+            let e = try pipeline.encode(pixelValues: pixels, selectLayer: options.selectLayer, needs: capture ? needs : ReducerNeeds())
+            if capture { full = e } else { plain = e }
+        }
+        guard run > 0 else { continue }
+        samples["vision", default: []].append(stage(plain!.timings, "vision"))
+        samples["vision (capturing)", default: []].append(stage(full!.timings, "vision"))
+        for extra in ["attention capture", "next-layer q/k", "projector (all rows)"] where full!.timings.contains(where: { $0.stage == extra }) {
+            samples[extra, default: []].append(stage(full!.timings, extra))
+        }
+        for reducer in reducers {
+            let r = try pipeline.reduce(full!, prompt: prompt, reducer: reducer)
+            // The method's own work: its text, scoring / selection, and the projector on its rows.
+            var own = r.promptTimings.reduce(0) { $0 + $1.seconds }
+            if reducer.needs.contains(.classAttention) || reducer.needs.contains(.headMeanKeys) { own += stage(full!.timings, "attention capture") }
+            if reducer.needs.contains(.nextLayerQueriesKeys) { own += stage(full!.timings, "next-layer q/k") }
+            samples[reducer.name, default: []].append(own)
+        }
+    }
+    func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+    let vision = median(samples["vision"]!)
+    let shared = ["vision", "vision (capturing)", "attention capture", "next-layer q/k", "projector (all rows)"].filter { samples[$0] != nil }
+    if json {
+        printJSON([("runs", .int(runs)), ("keep", .int(keep)),
+                   ("shared_median_s", .object(JSONObject(shared.map { ($0, .double(median(samples[$0]!))) }))),
+                   ("method_median_s", .object(JSONObject(reducers.map { ($0.name, .double(median(samples[$0.name]!))) }))),
+                   ("method_over_vision", .object(JSONObject(reducers.map { ($0.name, .double(median(samples[$0.name]!) / vision)) })))])
+        return
+    }
+    print("trim bench --method: \(model.path), \(runs) runs, budget \(keep) rows, \(Parallelism.threads) threads")
+    for name in shared { print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(formatSeconds(median(samples[name]!)))") }
+    print("  method's own time (beyond the shared pass; projector on its rows included)   ÷ vision")
+    for reducer in reducers {
+        let m = median(samples[reducer.name]!)
+        print("  \(reducer.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(formatSeconds(m).padding(toLength: 12, withPad: " ", startingAt: 0)) "
+              + String(format: "%6.2f %%", 100 * m / vision))
+    }
+}
 
 /// `trim bench --gemm` (undocumented in the usage text; used by Tests/Benchmarks/bench.py): GFLOP/s of
 /// `linear` on the ViT-L/14-336 shapes, `[577, k] · W[n, k]ᵀ`, median of `runs` after one warm-up, with

@@ -36,7 +36,10 @@ final class CLSideReducerTests: XCTestCase {
         let inp = input(n: 25)
         let r = try FasterVLM(keep: 7).reduce(inp)
         let a = inp.classAttention!
-        let s = (0..<25).map { j in (a.scalars[1 + j] + a.scalars[26 + 1 + j]) / 2 }
+        let s: [Float] = (0..<25).map { (j: Int) -> Float in
+            let first: Float = a.scalars[1 + j], second: Float = a.scalars[27 + j]
+            return (first + second) / 2
+        }
         XCTAssertEqual(r.signal.values, s)
         XCTAssertEqual(r.keptIndices, topK(s, 7).sorted())
         XCTAssertEqual(r.reduced, inp.features.gatherRows(r.keptIndices))
