@@ -45,8 +45,8 @@ let package = Package(
         .target(
             name: "TRIM",
             dependencies: [
-                "CLIP", "CLIPTokenizer", "TRIMImage", "SafeTensors", "TorchCheckpoint", "TRIMTensor", "TRIMJSON",
-                "TRIMResources",
+                "CLIP", "CLIPTokenizer", "TRIMImage", "Inflate", "SafeTensors", "TorchCheckpoint", "TRIMTensor",
+                "TRIMJSON", "TRIMResources",
             ]),
         // The demo world (scenes with object masks) and the metrics of `trim eval`.
         .target(name: "TRIMEval", dependencies: ["TRIM", "TRIMImage", "TRIMJSON"]),
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "TRIMImageTests", dependencies: ["TRIMImage", "SafeTensors", "TRIMTensor"]),
         .testTarget(name: "CLIPTokenizerTests", dependencies: ["CLIPTokenizer", "TRIMJSON"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "SafeTensors", "TRIMTensor"]),
-        .testTarget(name: "TRIMTests", dependencies: ["TRIM", "SafeTensors", "TRIMTensor"]),
+        .testTarget(name: "TRIMTests", dependencies: ["TRIM", "Inflate", "SafeTensors", "TRIMResources", "TRIMTensor"]),
         .testTarget(name: "TRIMEvalTests", dependencies: ["TRIMEval", "TRIM", "TRIMImage"]),
     ]
 )

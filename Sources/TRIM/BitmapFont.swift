@@ -1,3 +1,4 @@
+import Foundation
 import TRIMImage
 
 /// A tiny built-in bitmap font, so heat maps can carry text without any font file or system library.
@@ -8,7 +9,10 @@ import TRIMImage
 /// bit 4 (`0x10`) is the leftmost column.
 ///
 /// It covers printable ASCII (`" "`…`"~"`) plus a few typographic characters that appear in
-/// summaries (`·`, `…`, `×`, `–`, `—`); any other character is drawn as `?`.
+/// summaries (`·`, `…`, `×`, `–`, `—`). Other characters come from the bundled GNU Unifont subset
+/// (`Unifont`: Latin-1 and Latin Extended, Greek, Cyrillic, punctuation, kana, CJK ideographs, Hangul,
+/// fullwidth forms), drawn at half the magnification so its 16-pixel glyphs share the baseline of the
+/// 5 × 7 ones (see `Glyph`); anything else, or everything else when the font file is missing, is `?`.
 enum BitmapFont {
     /// Glyph width in font pixels.
     static let glyphWidth = 5
@@ -16,8 +20,57 @@ enum BitmapFont {
     static let advance = 6
     /// Vertical distance between lines in font pixels (7 rows, 2 of descender, 1 of spacing).
     static let lineHeight = 10
+    /// Text is measured in columns of half a cell (3 font pixels): a 5 × 7 glyph and a narrow
+    /// Unifont glyph take 2, a wide (16-pixel) Unifont glyph 3.
+    static let columnWidth = 3
 
-    /// The rows of `character`'s glyph (7 or 9 masks, top first); `?` for characters without a glyph.
+    /// What draws one character.
+    ///
+    /// With `pixelSize` p, a `.small` glyph is drawn p× (its 7 rows above the baseline are 7p tall) and a
+    /// `.unifont` glyph max(1, p / 2)× (s), shifted down by 7p − 14s so its baseline (below row 13 of 16)
+    /// meets the 5 × 7 one: at the heat map's p = 2 Unifont is drawn at its native 16 pixels, top-aligned
+    /// with the ASCII glyphs, both 14 pixels above the baseline. Unifont glyphs are centred in their
+    /// advance: 6p for 8-pixel glyphs (like ASCII), 9p for 16-pixel ones (18 pixels at p = 2: the
+    /// glyph plus 2 pixels of spacing, like the ASCII 10 + 2).
+    enum Glyph: Equatable {
+        /// Rows of the 5 × 7 font.
+        case small([UInt8])
+        /// A Unifont glyph.
+        case unifont(UnifontGlyph)
+
+        /// Advance in columns (`columnWidth` font pixels each).
+        var columns: Int {
+            if case .unifont(let g) = self, g.width > 8 { return 3 }
+            return 2
+        }
+    }
+
+    /// The glyph that draws `character`: the 5 × 7 font for printable ASCII and its extras, else the
+    /// bundled Unifont glyph of the character's scalar (its NFC composition when that is one scalar,
+    /// e.g. `e` + U+0301 → `é`, else its first, base scalar), else `?`.
+    static func resolve(_ character: Character, font: Unifont? = Unifont.bundled) -> Glyph {
+        if let ascii = character.asciiValue, ascii >= 32, ascii <= 126 {
+            return .small(printableASCII[Int(ascii) - 32])
+        }
+        if let extra = extras[character] { return .small(extra) }
+        if let scalar = representativeScalar(of: character) {
+            if scalar.value >= 32, scalar.value <= 126 { return .small(printableASCII[Int(scalar.value) - 32]) }
+            if scalar.value > 126, let glyph = font?.glyph(for: scalar) { return .unifont(glyph) }
+        }
+        return .small(printableASCII[questionMark])
+    }
+
+    /// The one scalar that stands for `character`: itself when it has one scalar, its NFC composition
+    /// when that is a single scalar, else its first (base) scalar.
+    static func representativeScalar(of character: Character) -> Unicode.Scalar? {
+        let scalars = character.unicodeScalars
+        if scalars.count == 1 { return scalars.first }
+        let composed = String(character).precomposedStringWithCanonicalMapping.unicodeScalars
+        if composed.count == 1 { return composed.first }
+        return scalars.first
+    }
+
+    /// The rows of `character`'s 5 × 7 glyph (7 or 9 masks, top first); `?` for characters without one.
     static func glyph(for character: Character) -> [UInt8] {
         if let ascii = character.asciiValue, ascii >= 32, ascii <= 126 {
             return printableASCII[Int(ascii) - 32]
@@ -29,9 +82,8 @@ enum BitmapFont {
     static let questionMark = 0x3F - 32
 
     /// Whether `character` has its own glyph (otherwise it is drawn as `?`).
-    static func hasGlyph(_ character: Character) -> Bool {
-        if let ascii = character.asciiValue { return ascii >= 32 && ascii <= 126 }
-        return extras[character] != nil
+    static func hasGlyph(_ character: Character, font: Unifont? = Unifont.bundled) -> Bool {
+        character == "?" || resolve(character, font: font) != .small(printableASCII[questionMark])
     }
 
     /// Glyphs for characters 32 (space) … 126 (`~`), in code order.
@@ -144,13 +196,24 @@ enum BitmapFont {
 }
 
 extension RGBImage {
-    /// Draws `text` on one line with its top-left corner at (`x`, `y`), each font pixel as a
-    /// `pixelSize × pixelSize` square of `color`. Pixels outside the image are skipped.
+    /// Draws `text` on one line with its top-left corner at (`x`, `y`), each 5 × 7 font pixel as a
+    /// `pixelSize × pixelSize` square of `color` (Unifont glyphs as described at `BitmapFont.Glyph`).
+    /// Pixels outside the image are skipped.
     mutating func drawText(_ text: String, x: Int, y: Int, pixelSize: Int, color: RGBColor) {
         var penX = x
         for character in text {
-            drawGlyph(BitmapFont.glyph(for: character), x: penX, y: y, pixelSize: pixelSize, color: color)
-            penX += BitmapFont.advance * pixelSize
+            let glyph = BitmapFont.resolve(character)
+            let advance = glyph.columns * BitmapFont.columnWidth * pixelSize
+            switch glyph {
+            case .small(let rows):
+                drawGlyph(rows, x: penX, y: y, pixelSize: pixelSize, color: color)
+            case .unifont(let unifont):
+                let scale = max(1, pixelSize / 2)
+                drawUnifontGlyph(
+                    unifont, x: penX + (advance - unifont.width * scale) / 2, y: y + 7 * pixelSize - 14 * scale,
+                    scale: scale, color: color)
+            }
+            penX += advance
         }
     }
 
@@ -164,9 +227,23 @@ extension RGBImage {
             }
         }
     }
+
+    /// Draws a Unifont glyph `scale`× with its top-left corner at (`x`, `y`).
+    mutating func drawUnifontGlyph(_ glyph: UnifontGlyph, x: Int, y: Int, scale: Int, color: RGBColor) {
+        for (row, bits) in glyph.rows.enumerated() where bits != 0 {
+            for column in 0..<glyph.width where bits & (0x8000 >> UInt16(column)) != 0 {
+                fillRect(x: x + column * scale, y: y + row * scale, width: scale, height: scale, color: color)
+            }
+        }
+    }
 }
 
-/// Width in image pixels of `characters` characters drawn with `pixelSize`.
+/// Width in image pixels of `characters` 5 × 7 (e.g. ASCII) characters drawn with `pixelSize`.
 func textWidth(_ characters: Int, pixelSize: Int) -> Int {
     characters * BitmapFont.advance * pixelSize
+}
+
+/// Width in image pixels of `text` drawn with `pixelSize` (wide CJK and Hangul glyphs take 1.5 cells).
+func textWidth(_ text: String, pixelSize: Int) -> Int {
+    text.reduce(0) { $0 + BitmapFont.resolve($1).columns } * BitmapFont.columnWidth * pixelSize
 }

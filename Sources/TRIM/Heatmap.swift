@@ -154,9 +154,9 @@ public enum Heatmap {
             let panelWidth = image.width * factor
             width = panelWidth + 2 * margin
 
-            let charactersPerLine = max(1, panelWidth / textWidth(1, pixelSize: fontScale))
-            titleLines = wrap(input.title, width: charactersPerLine, maxLines: maximumLines)
-            subtitleLines = wrap(input.subtitle, width: charactersPerLine, maxLines: maximumLines)
+            let columnsPerLine = max(2, panelWidth / (BitmapFont.columnWidth * fontScale))
+            titleLines = wrap(input.title, columns: columnsPerLine, maxLines: maximumLines)
+            subtitleLines = wrap(input.subtitle, columns: columnsPerLine, maxLines: maximumLines)
             colorScale = ColorScale(scores: input.scores)
             thresholdPosition = input.threshold.flatMap(colorScale.position(ofThreshold:))
 
@@ -318,7 +318,7 @@ public enum Heatmap {
         canvas.fillRect(
             x: markerX - 1, y: top, width: 3, height: height, color: RGBColor(255, 255, 255))
         let label = "IQR upper bound " + formatScore(value)
-        let labelWidth = textWidth(label.count, pixelSize: fontScale)
+        let labelWidth = textWidth(label, pixelSize: fontScale)
         let labelX = min(max(markerX - labelWidth / 2, barX), barX + barWidth - labelWidth)
         canvas.drawText(label, x: max(labelX, 0), y: labelY, pixelSize: fontScale, color: titleColor)
     }
@@ -360,34 +360,58 @@ public enum Heatmap {
 
     // MARK: - Text layout
 
-    /// `text` word-wrapped to lines of at most `width` characters, at most `maxLines` of them; a word
-    /// longer than a line is split, whitespace (including newlines) is collapsed, and text that does
-    /// not fit ends with `…`. Characters without a glyph are kept (they are drawn as `?`).
+    /// `text` word-wrapped to lines of at most `width` ASCII characters (cells); see `wrap(_:columns:maxLines:)`.
     static func wrap(_ text: String, width: Int, maxLines: Int) -> [String] {
-        let width = max(width, 1)
+        wrap(text, columns: 2 * max(width, 1), maxLines: maxLines)
+    }
+
+    /// `text` word-wrapped to lines at most `columns` half-cells wide (`BitmapFont.Glyph.columns`: 2 for
+    /// ASCII and other narrow glyphs, 3 for wide CJK and Hangul ones), at most `maxLines` of them; a
+    /// word longer than a line is split between characters (grapheme clusters, so a letter and its
+    /// combining marks stay together; this is also how CJK text without spaces breaks), whitespace
+    /// (including newlines) is collapsed, and text that does not fit ends with `…`. Characters without
+    /// a glyph are kept (they are drawn as `?`). A line is wider than `columns` only when `columns` is
+    /// narrower than a single character.
+    static func wrap(_ text: String, columns: Int, maxLines: Int) -> [String] {
+        func width(_ c: Character) -> Int { BitmapFont.resolve(c).columns }
+        let limit = max(columns, 2)
         var lines: [[Character]] = []
         var current: [Character] = []
+        var currentWidth = 0
         for word in text.split(whereSeparator: { $0.isWhitespace }) {
             var word = Array(word)
-            if !current.isEmpty && current.count + 1 + word.count <= width {
+            var wordWidth = word.reduce(0) { $0 + width($1) }
+            if !current.isEmpty && currentWidth + 2 + wordWidth <= limit {
                 current.append(" ")
                 current += word
+                currentWidth += 2 + wordWidth
                 continue
             }
             if !current.isEmpty { lines.append(current) }
-            current = []
-            while word.count > width {  // hard-break a word longer than a line
-                lines.append(Array(word[..<width]))
-                word.removeFirst(width)
+            while wordWidth > limit {  // hard-break a word longer than a line
+                var taken = 0
+                var takenWidth = 0
+                while taken < word.count, taken == 0 || takenWidth + width(word[taken]) <= limit {
+                    takenWidth += width(word[taken])
+                    taken += 1
+                }
+                lines.append(Array(word[..<taken]))
+                word.removeFirst(taken)
+                wordWidth -= takenWidth
             }
             current = word
+            currentWidth = wordWidth
         }
         if !current.isEmpty { lines.append(current) }
         let maxLines = max(maxLines, 1)
         guard lines.count > maxLines else { return lines.map { String($0) } }
         var shown = Array(lines[..<maxLines])
         var last = shown[maxLines - 1]
-        if last.count >= width { last.removeLast(last.count - width + 1) }
+        var lastWidth = last.reduce(0) { $0 + width($1) }
+        let ellipsis = width("…")
+        while !last.isEmpty, lastWidth + ellipsis > limit {
+            lastWidth -= width(last.removeLast())
+        }
         shown[maxLines - 1] = last + ["…"]
         return shown.map { String($0) }
     }

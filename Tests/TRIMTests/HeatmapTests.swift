@@ -1,5 +1,7 @@
 import Foundation
+import Inflate
 import TRIMImage
+import TRIMResources
 import XCTest
 
 @testable import TRIM
@@ -287,6 +289,246 @@ final class HeatmapTests: XCTestCase {
         }
     }
 
+    // MARK: - Text in other scripts (bundled GNU Unifont subset)
+
+    /// Titles in Korean, Japanese, Chinese, Russian and accented French (precomposed and combining).
+    static let nonASCIITitles = [
+        "빨간 별은 어디에 있나요?", "赤い星はどこにありますか？", "红色的星星在哪里？", "Где красная звезда?",
+        "Où est l'étoile rouge? Ça, café, cafe\u{301}, Æsir, Łódź, Ελλάδα",
+    ]
+
+    func testBundledFontLoadsWithTheExpectedGlyphs() throws {
+        let font = try XCTUnwrap(Unifont.bundled, "Weights/fonts/unifont-subset.bin.gz is missing or damaged")
+        XCTAssertEqual(font.glyphCount, 34948)
+        XCTAssertEqual(font.glyph(for: "가")?.width, 16)
+        XCTAssertEqual(font.glyph(for: "猫")?.width, 16)
+        XCTAssertEqual(font.glyph(for: "é")?.width, 8)
+        XCTAssertEqual(font.glyph(for: "é")?.rows.count, 16)
+        XCTAssertNil(font.glyph(for: "A"))  // ASCII stays with the 5 × 7 font
+        XCTAssertNil(font.glyph(for: "\u{1F600}"))
+        XCTAssertNil(font.glyph(for: "\u{10FFFF}"))
+        // 一 is one horizontal stroke: a single row of 15 pixels.
+        XCTAssertEqual(font.glyph(for: "一")?.rows.filter { $0 != 0 }, [0xFFFE])
+    }
+
+    func testNonASCIITitlesRenderWithoutQuestionMarks() {
+        let question = BitmapFont.Glyph.small(BitmapFont.printableASCII[BitmapFont.questionMark])
+        for title in Self.nonASCIITitles {
+            for character in title where !character.isWhitespace && character != "?" {
+                let glyph = BitmapFont.resolve(character)
+                XCTAssertNotEqual(glyph, question, "\(character) in \(title) is drawn as ?")
+                if character.asciiValue == nil, character != "…" {
+                    guard case .unifont = glyph else { return XCTFail("\(character) is not a Unifont glyph") }
+                }
+            }
+            // The title strip holds ink, and differs from the same number of question marks.
+            var input = Self.smallInput()
+            input.title = title
+            let image = Heatmap.render(input)
+            input.title = String(title.map { $0.isWhitespace || $0 == "?" ? $0 : "?" })
+            let questions = Heatmap.render(input)
+            let layout = Heatmap.Layout(input, scale: 2)
+            func strip(_ i: RGBImage) -> [RGBColor] {
+                (layout.titleY..<layout.subtitleY).flatMap { y in (0..<i.width).map { i.pixel(x: $0, y: y) } }
+            }
+            XCTAssertTrue(strip(image).contains(Heatmap.titleColor), title)
+            XCTAssertNotEqual(strip(image), strip(questions), title)
+        }
+        // Wide glyphs advance 1.5 cells, narrow ones 1.
+        XCTAssertEqual(textWidth("가나", pixelSize: 2), 2 * 18)
+        XCTAssertEqual(textWidth("éa", pixelSize: 2), 2 * 12)
+    }
+
+    func testCombiningSequencesUseThePrecomposedGlyphOrTheBase() {
+        XCTAssertEqual(BitmapFont.resolve("e\u{301}"), BitmapFont.resolve("é"))
+        XCTAssertEqual(BitmapFont.resolve("\u{1100}\u{1161}"), BitmapFont.resolve("가"))  // conjoining jamo
+        XCTAssertEqual(BitmapFont.resolve("q\u{301}"), .small(BitmapFont.glyph(for: "q")))  // no precomposed q́
+        XCTAssertEqual(BitmapFont.resolve("я\u{301}"), BitmapFont.resolve("я"))
+        let question = BitmapFont.Glyph.small(BitmapFont.printableASCII[BitmapFont.questionMark])
+        XCTAssertEqual(BitmapFont.resolve("👍🏽"), question)
+        XCTAssertEqual(BitmapFont.resolve("\n"), question)
+        XCTAssertEqual(BitmapFont.resolve("\u{7}"), question)
+        // Without the font file, everything outside the 5 × 7 font is a question mark.
+        XCTAssertEqual(BitmapFont.resolve("猫", font: nil), question)
+        XCTAssertEqual(BitmapFont.resolve("é", font: nil), question)
+        XCTAssertEqual(BitmapFont.resolve("·", font: nil), .small(BitmapFont.glyph(for: "·")))
+        // A combining sequence is never split by wrapping.
+        let word = String(repeating: "e\u{301}\u{323}", count: 9)
+        let lines = Heatmap.wrap(word, width: 4, maxLines: 5)
+        XCTAssertEqual(lines.map(\.count), [4, 4, 1])
+        XCTAssertEqual(lines.joined(), word)
+    }
+
+    func testLongCJKTitleWrapsWithinThePanel() {
+        let titles = [
+            String(repeating: "赤い星はどこにありますか、そして青い丸は何色ですか。", count: 8),
+            String(repeating: "빨간 별은 어디에 있나요? ", count: 20),
+            String(repeating: "猫a", count: 100),
+        ]
+        for title in titles {
+            let input = Self.realisticInput(title: title)
+            let layout = Heatmap.Layout(input, scale: 2)
+            XCTAssertEqual(layout.titleLines.count, 2, title)
+            XCTAssertEqual(layout.titleLines.last?.last, "…", title)
+            for line in layout.titleLines {
+                XCTAssertLessThanOrEqual(textWidth(line, pixelSize: Heatmap.fontScale), layout.panel.width, line)
+                // …and fills it to within one wide glyph and the ellipsis.
+                XCTAssertGreaterThan(textWidth(line, pixelSize: Heatmap.fontScale), layout.panel.width - 3 * 18, line)
+            }
+            XCTAssertTrue(
+                title.replacingOccurrences(of: " ", with: "").hasPrefix(
+                    layout.titleLines[0].replacingOccurrences(of: " ", with: "")))
+        }
+        // 10 columns hold 3 wide glyphs (9 columns), not 4; the ellipsis (2) replaces the third on a last line.
+        XCTAssertEqual(Heatmap.wrap("一二三四五六七", columns: 10, maxLines: 5), ["一二三", "四五六", "七"])
+        XCTAssertEqual(Heatmap.wrap("一二三四五六七", columns: 10, maxLines: 2), ["一二三", "四五…"])
+        XCTAssertEqual(Heatmap.wrap("一 a 二", columns: 7, maxLines: 3), ["一 a", "二"])
+        XCTAssertEqual(Heatmap.wrap("一二", columns: 1, maxLines: 3), ["一", "二"])  // a glyph wider than a line
+    }
+
+    /// The heat map's pictures of ASCII text are those of the 5 × 7 font alone: `drawText` draws what the
+    /// old one-glyph-per-6-pixel-cell loop drew, and `wrap` breaks as the old character-count wrap did.
+    func testASCIITextIsDrawnAndWrappedExactlyAsBefore() {
+        let text =
+            (32...126).map { String(UnicodeScalar(UInt8($0))) }.joined() + " ·…×–— scoring paper · IQR"
+        for pixelSize in [1, 2, 3] {
+            var old = RGBImage(width: 1400 * pixelSize, height: 12 * pixelSize, fill: (r: 0, g: 0, b: 0))
+            var new = old
+            for (n, character) in text.enumerated() {
+                old.drawGlyph(
+                    BitmapFont.glyph(for: character), x: 2 + n * 6 * pixelSize, y: 1, pixelSize: pixelSize,
+                    color: RGBColor(255, 255, 255))
+            }
+            new.drawText(text, x: 2, y: 1, pixelSize: pixelSize, color: RGBColor(255, 255, 255))
+            XCTAssertEqual(old, new, "pixel size \(pixelSize)")
+            XCTAssertEqual(textWidth(text, pixelSize: pixelSize), textWidth(text.count, pixelSize: pixelSize))
+        }
+        let texts = [
+            "the cat sat on the mat", String(repeating: "What is written on the very long sign? ", count: 40),
+            "abcdefghijklmnop qrstuvwxyz0123456789 x", "a bb ccc dddd eeeee ffffff ggggggg", "  spaced\n\tout  ",
+            "scoring paper · IQR ×1.5 · mean token · layer -2 · kept 9 of 576 (1.6%) + mean token",
+        ]
+        for text in texts {
+            for width in 1...60 {
+                for maxLines in 1...3 {
+                    let expected = Self.legacyWrap(text, width: width, maxLines: maxLines)
+                    XCTAssertEqual(Heatmap.wrap(text, width: width, maxLines: maxLines), expected, "\(width) \(text)")
+                    // The layout's odd column counts (a panel width not a multiple of 12) change nothing either.
+                    XCTAssertEqual(Heatmap.wrap(text, columns: 2 * width + 1, maxLines: maxLines), expected)
+                }
+            }
+        }
+    }
+
+    /// The character-count word wrap the heat map used before it drew other scripts.
+    static func legacyWrap(_ text: String, width: Int, maxLines: Int) -> [String] {
+        let width = max(width, 1)
+        var lines: [[Character]] = []
+        var current: [Character] = []
+        for word in text.split(whereSeparator: { $0.isWhitespace }) {
+            var word = Array(word)
+            if !current.isEmpty && current.count + 1 + word.count <= width {
+                current.append(" ")
+                current += word
+                continue
+            }
+            if !current.isEmpty { lines.append(current) }
+            current = []
+            while word.count > width {
+                lines.append(Array(word[..<width]))
+                word.removeFirst(width)
+            }
+            current = word
+        }
+        if !current.isEmpty { lines.append(current) }
+        let maxLines = max(maxLines, 1)
+        guard lines.count > maxLines else { return lines.map { String($0) } }
+        var shown = Array(lines[..<maxLines])
+        var last = shown[maxLines - 1]
+        if last.count >= width { last.removeLast(last.count - width + 1) }
+        shown[maxLines - 1] = last + ["…"]
+        return shown.map { String($0) }
+    }
+
+    /// A well-formed two-range font: U+00E9 (8 wide) and U+AC00…U+AC01 (16 wide).
+    static func tinyFont() -> [UInt8] {
+        var bytes = Array("TUF1".utf8) + [1, 16, 2, 0]
+        bytes += [0xE9, 0, 0, 0, 1, 0, 8, 0]
+        bytes += [0x00, 0xAC, 0, 0, 2, 0, 16, 0]
+        bytes += (0..<16).map { UInt8($0) }
+        bytes += (0..<64).map { UInt8(255 - $0) }
+        return bytes
+    }
+
+    /// `bytes` in a minimal gzip member (no name, mtime 0).
+    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
+        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        return [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF] + Deflate.deflate(bytes) + le32(Checksum.crc32(bytes))
+            + le32(UInt32(bytes.count))
+    }
+
+    func testMalformedFontBytesGiveTypedErrors() throws {
+        let good = Self.tinyFont()
+        let font = try Unifont(bytes: good)
+        XCTAssertEqual(font.glyphCount, 3)
+        XCTAssertEqual(font.glyph(for: "é"), UnifontGlyph(width: 8, rows: (0..<16).map { UInt16($0) << 8 }))
+        XCTAssertEqual(font.glyph(for: "각")?.rows.first, 0xDFDE)
+        XCTAssertNil(font.glyph(for: "갂"))
+        XCTAssertNil(font.glyph(for: "ê"))
+        XCTAssertEqual(try Unifont(gzip: Self.gzip(good)).glyphCount, 3)
+
+        func error(_ bytes: [UInt8]) -> UnifontError? {
+            do {
+                _ = try Unifont(bytes: bytes)
+                return nil
+            } catch { return error }
+        }
+        func patched(_ at: Int, _ value: UInt8) -> [UInt8] {
+            var b = good
+            b[at] = value
+            return b
+        }
+        XCTAssertEqual(error([]), .truncated(need: 8, have: 0))
+        XCTAssertEqual(error(patched(0, 0x58)), .badMagic)
+        XCTAssertEqual(error(patched(4, 2)), .unsupported(field: "version", value: 2))
+        XCTAssertEqual(error(patched(5, 8)), .unsupported(field: "glyph height", value: 8))
+        XCTAssertEqual(error(patched(6, 0)), .unsupported(field: "range count", value: 0))
+        XCTAssertEqual(error(patched(7, 0xFF)), .unsupported(field: "range count", value: 0xFF02))
+        XCTAssertEqual(error(patched(6, 200)), .truncated(need: 8 + 8 * 200, have: good.count))
+        XCTAssertEqual(error(patched(12, 0)), .badRange(index: 0, reason: "no glyphs"))
+        XCTAssertEqual(error(patched(14, 12)), .badRange(index: 0, reason: "width 12"))
+        XCTAssertEqual(error(patched(15, 1)), .badRange(index: 0, reason: "reserved byte set"))
+        XCTAssertEqual(error(patched(17, 0)), .badRange(index: 1, reason: "starts at U+0, out of order"))
+        var overlapping = patched(16, 0xE9)  // the second range starts on the first one's glyph
+        overlapping[17] = 0
+        XCTAssertEqual(error(overlapping), .badRange(index: 1, reason: "starts at U+E9, out of order"))
+        var huge = patched(19, 0x10)
+        huge[18] = 0xFF
+        huge[17] = 0xFF
+        XCTAssertEqual(error(huge), .badRange(index: 1, reason: "runs past U+10FFFF"))
+        XCTAssertEqual(error(patched(20, 3)), .truncated(need: good.count + 32, have: good.count))
+        XCTAssertEqual(error(good + [0]), .trailingBytes(count: 1))
+        // Every truncation and every single-byte corruption of the header and table is an error or a
+        // valid font, never a trap.
+        for length in 0..<good.count {
+            XCTAssertNotNil(error(Array(good[..<length])), "prefix of \(length) bytes")
+        }
+        for at in 0..<24 {
+            for value: UInt8 in [0, 1, 7, 0x80, 0xFF] { _ = error(patched(at, value)) }
+        }
+
+        // The gzip wrapper: garbage, and the bundled file cut short.
+        XCTAssertThrowsError(try Unifont(gzip: Array("not a gzip file".utf8))) { error in
+            guard case .badCompression = error as? UnifontError else { return XCTFail("\(error)") }
+        }
+        let url = try XCTUnwrap(BundledResources.url(for: Unifont.bundledPath))
+        let compressed = try [UInt8](Data(contentsOf: url))
+        XCTAssertThrowsError(try Unifont(gzip: Array(compressed[..<(compressed.count / 2)])))
+        XCTAssertThrowsError(try Unifont.load(contentsOf: URL(fileURLWithPath: "/nonexistent/font.bin.gz"))) {
+            XCTAssertEqual($0 as? UnifontError, .unreadable(path: "/nonexistent/font.bin.gz"))
+        }
+    }
+
     // MARK: - Edge cases render without crashing
 
     func testEdgeCasesRender() {
@@ -375,7 +617,11 @@ final class HeatmapTests: XCTestCase {
         ratio.subtitle = "fixed ratio 0.125 · kept 2 of 16 · no mean token"
         try write(Heatmap.render(ratio), "heatmap-small.png")
 
-        let specimen = (32...126).map { String(UnicodeScalar(UInt8($0))) }.joined() + " ·…×–— é猫"
+        for (n, title) in Self.nonASCIITitles.enumerated() {
+            try write(Heatmap.render(Self.realisticInput(title: title)), "heatmap-script-\(n).png")
+        }
+
+        let specimen = (32...126).map { String(UnicodeScalar(UInt8($0))) }.joined() + " ·…×–— é猫가Я"
         var font = RGBImage(
             width: 24 + 24 * 6 * 3, height: 5 * 10 * 3 + 24, fill: (r: 255, g: 255, b: 255))
         for (n, start) in stride(from: 0, to: specimen.count, by: 24).enumerated() {
