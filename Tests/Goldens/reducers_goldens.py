@@ -8,8 +8,11 @@ Regenerate (from the repository root, reference venv per SPEC §4; after clip_go
 
 writes Tests/Goldens/reducers/<model>.safetensors for clip-tiny (16 × 16 grid, Weights/projector-tiny),
 clip-odd (7 × 7, Tests/Goldens/trim/projector-odd, original LLaVA names) and the trained clip-demo (24 × 24,
-Weights/projector-demo). Image 0 gets every case (`full_plan`), the other images a smaller set (`core_plan`)
-so the files stay small.
+Weights/projector-demo), on the images of prumerge_goldens.py (two for clip-demo). To keep the files small:
+clip-odd runs every case (`full_plan`) on every image, clip-tiny on image 0 and the budgets (`core_plan`) on
+the others, clip-demo the budgets on both images (image 1 without the projector). A float64 rerun of each
+selection flags rounding-dependent cases ("fp64_agrees"); a CDPruner rank-exhaustion case whose float64
+selection differs is left out (listed under "dropped"). Takes about 20 s on 2 CPU cores.
 
 Other uses (nothing committed):
     --model-dir DIR [--projector FILE] --images A.jpg B.png --prompts "p1" "p2" --out FILE
