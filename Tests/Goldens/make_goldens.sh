@@ -22,4 +22,7 @@ echo "== trim_goldens.py on clip-demo"
 "$py" Tests/Goldens/trim_goldens.py --model-dir Weights/clip-demo --projector Weights/projector-demo.safetensors \
     --images Tests/Goldens/trim/images/scene-1000006.png \
     --prompts "the black triangle" "Is there a blue circle in the picture?" --out Tests/Goldens/trim/clip-demo.safetensors
+# FasterVLM, VisionZip, VisPruner, DivPrune and CDPruner (clip-tiny, clip-odd, clip-demo; NO_DEMO=1 skips clip-demo).
+echo "== reducers_goldens.py"
+"$py" Tests/Goldens/reducers_goldens.py
 git status --short -- Tests/Goldens Weights
