@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import TRIM
 import TRIMImage
 import TRIMJSON

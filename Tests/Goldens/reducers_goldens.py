@@ -65,7 +65,7 @@ Where the released code breaks or hard-codes ViT-L/14-336 / 24 layers, the port 
   - DivPrune: N = 1 picks 0 (topk of 2 fails on one row); T picks instead of the SUBSET_RATIO environment
     variable, default int(round(0.098·N));
   - CDPruner: max == min relevance gives r = 1 everywhere (released divides by zero); if the largest
-    remaining d² ≤ 1e-6 × the largest initial diagonal entry of K (the kernel's rank is exhausted), the
+    remaining d² ≤ 1e-4 × the largest initial diagonal entry of K (the kernel's rank is exhausted), the
     remaining picks are the unpicked patches by descending r, ties to the lower index.
 The attention is transformers' eager `attentions[-2]` (softmax(q·kᵀ·hd^-0.5)); VisionZip's own attention
 scales q before the product, the same value up to rounding. Without a projector DivPrune and CDPruner work on
@@ -362,7 +362,7 @@ def cdpruner(image_features, image_embeds, text_embeds, visual_token_num, scorin
     for i in range(visual_token_num):
         remaining = torch.isfinite(di2s[0])
         best = float(di2s[0][remaining].max())
-        if best <= 1e-6 * initial_max:
+        if best <= 1e-4 * initial_max:
             # change: the kernel's rank is exhausted; the rest by descending relevance, ties to the lower index
             picked = set(select_idx[:i, 0].tolist())
             order = [j for j in desc_order(relevance[0]).tolist() if j not in picked]

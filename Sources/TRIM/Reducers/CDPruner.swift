@@ -19,7 +19,7 @@ import TRIMTensor
 //   - max rel = min rel (one patch, or a prompt every patch matches equally) divides by zero: here r = 1;
 //   - T above N repeats picks: here T = N;
 //   - T above the rank of K (e.g. more picks than X has columns) takes square roots of rounding noise:
-//     here, once the largest remaining d² is ≤ 1e-6 of the largest initial one, the remaining picks are
+//     here, once the largest remaining d² is ≤ 1e-4 of the largest initial one (float32 noise stays far below, real steps far above), the remaining picks are
 //     the unpicked patches by descending r (ties to the lower index).
 
 /// CDPruner as a member of the reducer family (`--method cdpruner --keep T [--scoring authors|paper]`).
@@ -68,7 +68,7 @@ public struct CDPruner: TokenReducer {
         for i in 0..<n { for j in 0..<n { kernel[i * n + j] = r[i] * similarity.scalars[i * n + j] * r[j] } }
         let t = clampedBudget(keep, patches: n)
         var d2 = (0..<n).map { kernel[$0 * n + $0] }
-        let floor = 1e-6 * (d2.max() ?? 0)
+        let floor = 1e-4 * (d2.max() ?? 0)
         var c = [[Float]]()
         var picks: [Int] = []
         while picks.count < t {
