@@ -2,6 +2,7 @@ import Foundation
 import TRIM
 import TRIMEval
 import TRIMImage
+import TRIMJSON
 import TRIMResources
 
 /// The bundled demo: a small CLIP trained by the project on its own world of coloured shapes
@@ -20,13 +21,15 @@ let demoCommand = Command(
     name: "demo",
     summary: "run TRIM end to end on the bundled model and scene (no flags needed)",
     usage: """
-        usage: trim demo [--prompt TEXT] [--method M] [--heatmap FILE.png] [--json] [options of `trim reduce`]
+        usage: trim demo [--prompt TEXT] [--method M|all] [--heatmap FILE.png] [--json] [options of `trim reduce`]
 
         Runs the whole pipeline — JPEG decode, LLaVA pad + CLIP preprocessing, the vision tower up to
         hidden_states[-2], the text tower, patch scoring, IQR selection, mean token, LLaVA projector —
         on the bundled scene (a red ball, a red star, a blue ball and a yellow square; 640×400) with the
         bundled demo CLIP, reports how many kept patches lie on the object the prompt names (from the
-        scene's masks), and writes a heat map (default ./trim-demo-heatmap.png).
+        scene's masks), and writes a heat map (default ./trim-demo-heatmap.png). With --method all, every
+        reducer of `trim reduce` runs on the one vision pass (the fixed-budget ones at TRIM's row count, or
+        --keep N), each with its on-target line, and the heat map shows all of them side by side.
 
         The demo CLIP (Weights/clip-demo) was trained by Tests/Training/train_demo_clip.py on generated
         scenes of coloured shapes, so TRIM's choice is meaningful on such pictures (try --prompt "Where is
@@ -38,11 +41,15 @@ let demoCommand = Command(
     run: { args in
         let a = try Arguments(
             args, options: ["prompt", "heatmap", "scoring", "keep-ratio", "iqr-multiplier", "select-layer", "dump",
-                            "method", "keep", "seed"],
+                            "method", "keep", "seed", "dominant", "contextual", "important-ratio"],
             flags: ["json", "no-mean-token"])
         try a.noPositional()
         let options = try reductionOptions(a)
-        let reducer = try makeReducer(a, options: options)
+        let all = a.value("method") == "all"
+        let reducer = try all ? TRIMReducer(options: options) : makeReducer(a, options: options)
+        let needs = try all
+            ? reducerMethods.reduce(ReducerNeeds()) { $0.union(try makeReducer(a, options: options, method: $1, budget: 1).needs) }
+            : reducer.needs
         guard let model = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
         guard let projector = BundledResources.url(for: Demo.projector) else { throw CLIError.missingBundledFile(Demo.projector) }
         guard let sceneDir = BundledResources.url(for: Demo.scene) else { throw CLIError.missingBundledFile(Demo.scene) }
@@ -52,23 +59,29 @@ let demoCommand = Command(
         let heatmap = a.value("heatmap") ?? "trim-demo-heatmap.png"
 
         let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
-                                        needs: reducer.needs)
+                                        needs: needs)
         let image = try ImageDecoder.decode(contentsOf: imageURL)
-        let encoded = try pipeline.encode(image: image, selectLayer: options.selectLayer, needs: reducer.needs)
-        let result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
-        try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options)
-        try write(renderHeatmapPNG(result, pipeline: pipeline, prompt: prompt, options: options), to: heatmap)
+        let encoded = try pipeline.encode(image: image, selectLayer: options.selectLayer, needs: needs)
         // The object the prompt names, if it names one of the scene's (colour and shape, synonyms allowed).
         let target = scene.objects.firstIndex { o in
             guard let c = o.colour, let s = o.shape else { return false }
             let words = Set(prompt.lowercased().split { !$0.isLetter }.map(String.init))
             return words.contains(c.rawValue) && !words.isDisjoint(with: SceneGenerator.words(for: s))
         }
-        let score = target.map { t in
-            SelectionScore(kept: result.reduction.keptIndices,
-                           coverage: patchCoverage(mask: scene.objects[t].mask, width: image.width, height: image.height,
-                                                   config: pipeline.preprocessor, grid: pipeline.clip.config.vision.gridSize))
+        let coverage = target.map { t in
+            patchCoverage(mask: scene.objects[t].mask, width: image.width, height: image.height,
+                          config: pipeline.preprocessor, grid: pipeline.clip.config.vision.gridSize)
         }
+        if all {
+            try demoAll(a, pipeline: pipeline, encoded: encoded, prompt: prompt, options: options, heatmap: heatmap,
+                        targetName: target.map { scene.objects[$0].name }, coverage: coverage,
+                        objects: scene.objects.map(\.name))
+            return
+        }
+        let result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
+        try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options)
+        try write(renderHeatmapPNG(result, pipeline: pipeline, prompt: prompt, options: options), to: heatmap)
+        let score = coverage.map { SelectionScore(kept: result.reduction.keptIndices, coverage: $0) }
         if a.flag("json") {
             var pairs = reductionJSON(result, reducer: reducer, options: options) + [("heatmap", .string(heatmap))]
             if let t = target, let s = score {
@@ -97,5 +110,41 @@ let demoCommand = Command(
             downloaded on a connected machine (see README.md).
             """)
     })
+
+/// `trim demo --method all`: every reducer on the demo scene, one on-target line each, one side-by-side picture.
+private func demoAll(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, prompt: String, options: ReductionOptions,
+                     heatmap: String, targetName: String?, coverage: [Float]?, objects: [String]) throws {
+    let (results, budget) = try allResults(a, pipeline: pipeline, encoded: encoded, prompt: prompt, options: options)
+    let picture = sideBySideHeatmap(results, pipeline: pipeline, prompt: prompt, budget: budget, budgetFromTRIM: a.value("keep") == nil)
+    try write(PNGEncoder.encode(picture), to: heatmap)
+    let scores = results.map { r in coverage.map { SelectionScore(kept: r.reduction.keptIndices, coverage: $0) } }
+    if a.flag("json") {
+        for (r, s) in zip(results, scores) {
+            var pairs: [(String, JSONValue)] = [("method", .string(r.method)), ("settings", .string(r.settings)),
+                                                ("tokens", .int(r.tokens)), ("kept_indices", jsonInts(r.reduction.keptIndices))]
+            if let s, let t = targetName {
+                pairs += [("target", .string(t)), ("precision", s.precision.map { .double($0) } ?? .null),
+                          ("recall", s.recall.map { .double($0) } ?? .null)]
+            }
+            printJSON(pairs + [("heatmap", .string(heatmap))])
+        }
+        return
+    }
+    print("prompt     \"\(prompt)\" on \(pipeline.modelDirectory.lastPathComponent), one vision pass for every method")
+    print("budget     \(budget) rows for the fixed-budget methods" + (a.value("keep") == nil ? " (TRIM's own count)" : ""))
+    if let t = targetName, let first = scores.first ?? nil {
+        print("target     the \(t): \(first.halfCovered) patches it covers by half")
+        for (r, s) in zip(results, scores) {
+            guard let s else { continue }
+            print("\(r.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(format: "%4d", r.tokens)) rows · "
+                  + "\(s.touching) of \(s.kept) kept patches on target (precision \(fmt(s.precision))) · "
+                  + "\(s.halfCoveredKept) of \(s.halfCovered) covered (recall \(fmt(s.recall)))")
+        }
+    } else {
+        print("on target  the prompt names none of the scene's objects (\(objects.joined(separator: ", ")))")
+        for r in results { print("\(r.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(format: "%4d", r.tokens)) rows · \(keptSummary(r))") }
+    }
+    print("heat map   \(heatmap) (every method side by side)")
+}
 
 private func fmt(_ x: Double?) -> String { x.map { String(format: "%.2f", $0) } ?? "—" }

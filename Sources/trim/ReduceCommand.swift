@@ -6,31 +6,48 @@ import TRIMJSON
 
 let reduceCommand = Command(
     name: "reduce",
-    summary: "reduce an image's tokens for a prompt (TRIM, PruMerge, PruMerge+, random control)",
+    summary: "reduce an image's tokens for a prompt (TRIM and seven other CLIP-side reducers, random control)",
     usage: """
         usage: trim reduce --model DIR --image FILE --prompt TEXT [--method M] [options]
 
         TRIM (default) scores every image patch against the prompt in CLIP's joint space, keeps the IQR
         outliers (or a fixed ratio) in spatial order, appends the mean of the rest, and projects them with
         LLaVA's projector when one is given. --method picks another reducer of the family on the same
-        features (one vision pass): prumerge / prumerge+ rank patches by the class token's attention in
-        the last layer and merge the rest into the kept ones (the released LLaVA-PruMerge code); random
-        keeps patches at random (the control).
+        features (one vision pass; each computes only what it needs), each as its authors' released code
+        computes it (Docs/REDUCERS.md):
+          prumerge / prumerge+   [CLS] attention of the last layer, IQR outliers, merged neighbours
+          fastervlm              top N by [CLS] attention of the selected layer
+          visionzip              dominant tokens by [CLS] attention + contextual tokens merged by keys
+          vispruner              important tokens by [CLS] attention + diverse ones
+          divprune               max–min diversity of the projector's rows (ignores the prompt)
+          cdpruner               conditional DPP: diversity weighted by relevance to the prompt
+          random                 the control: random patches + mean token
+          all                    every method on one vision pass: a table (JSON Lines with --json), a
+                                 dump per method (FILE-<method>.safetensors), one heat map with every
+                                 method side by side; fixed budgets = --keep N or TRIM's row count
 
           --model DIR            Hugging Face CLIP checkpoint directory (config.json + safetensors)
           --image FILE           JPEG or PNG
-          --prompt TEXT          the user's question (PruMerge and random ignore it); give it several
+          --prompt TEXT          the user's question (the text-agnostic methods ignore it); give it several
                                  times to reduce one vision pass against each prompt in turn (JSON
                                  Lines with --json; --dump / --heatmap files get -1, -2, … before the
                                  extension). LLaVA's "<image>" placeholder is replaced by a space.
-          --method M             trim (default) | prumerge | prumerge+ | random
-          --projector PATH       LLaVA projector: llava-hf checkpoint dir / index, original LLaVA, or a file
-          --scoring paper|authors  TRIM: cosine (paper, default) or negated raw dot product (released code)
+          --method M             trim (default) | prumerge | prumerge+ | fastervlm | visionzip |
+                                 vispruner | divprune | cdpruner | random | all
+          --keep N               rows handed to the LLM: fastervlm, visionzip, vispruner, cdpruner (required),
+                                 divprune (default int(round(0.098·N))), random (patches), all
+          --dominant D --contextual C  visionzip: D rows by attention ([CLS] included) + C merged rows
+                                 (with --keep alone: D = round(27·N/32), the released 54+10, 108+20, 162+30)
+          --important-ratio R    vispruner: share of the budget chosen by attention (default 0.5)
+          --projector PATH       LLaVA projector: llava-hf checkpoint dir / index, original LLaVA, or a file.
+                                 divprune / cdpruner choose among its rows (without one: the features,
+                                 a convention of this project, said in the output)
+          --scoring paper|authors  TRIM: cosine (paper, default) or negated raw dot product (released code);
+                                 cdpruner: relevance −cos (authors, the released default) or +cos (paper)
           --iqr-multiplier M     TRIM: keep scores > Q3 + M·(Q3 − Q1) (default 1.5)
           --keep-ratio R         TRIM: keep the top int(N·R) patches instead of the IQR outliers;
                                  PruMerge / PruMerge+: a fixed ratio instead of the adaptive one;
                                  random: keep int(N·R) patches
-          --keep N               random: keep N patches
           --seed S               random: the generator's seed (default 0)
           --no-mean-token        TRIM / random: do not append the mean of the unselected patches
           --select-layer K       hidden state fed to the LLM, Python-style (default -2)
@@ -38,7 +55,8 @@ let reduceCommand = Command(
                                  convert them to Floats at load; the results are the same bit for bit
           --no-pad               skip LLaVA's pad-to-square
           --json                 print one JSON object instead of the report
-          --dump FILE.safetensors  write every intermediate (SPEC names; PruMerge adds cls_attention)
+          --dump FILE.safetensors  write every intermediate (SPEC names, plus each method's signal:
+                                 cls_attention, relevance, pick_order, …)
           --heatmap FILE.png     draw the method's ranking signal over the preprocessed image, kept patches
                                  outlined
         """,
@@ -99,12 +117,7 @@ let reduceCommand = Command(
 /// method (`name-<method>.safetensors`) and one side-by-side heat map.
 func runAll(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, prompt: String, options: ReductionOptions,
             number: Int?, imageName: String, imageSize: (Int, Int), decodeSeconds: Double?, separator: Bool) throws {
-    let trim = try pipeline.reduce(encoded, prompt: prompt, reducer: TRIMReducer(options: options))
-    let budget = try a.int("keep", in: 0...1_000_000) ?? trim.tokens
-    var results = [trim]
-    for method in reducerMethods.dropFirst() {
-        results.append(try pipeline.reduce(encoded, prompt: prompt, reducer: try makeReducer(a, options: options, method: method, budget: budget)))
-    }
+    let (results, budget) = try allResults(a, pipeline: pipeline, encoded: encoded, prompt: prompt, options: options)
     if let path = a.value("dump").map({ numbered($0, number) }) {
         for r in results {
             let file = suffixed(path, r.method.replacingOccurrences(of: "+", with: "-plus"))
@@ -143,6 +156,22 @@ func runAll(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, promp
         if let note = r.reduction.note { print("           note: \(note)") }
     }
 }
+
+/// Every method on one encoding: TRIM first, then the others at `--keep N` rows or TRIM's own count.
+func allResults(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, prompt: String, options: ReductionOptions)
+    throws -> (results: [ReductionResult], budget: Int)
+{
+    let trim = try pipeline.reduce(encoded, prompt: prompt, reducer: TRIMReducer(options: options))
+    let budget = try a.int("keep", in: 0...1_000_000) ?? trim.tokens
+    var results = [trim]
+    for method in reducerMethods.dropFirst() {
+        results.append(try pipeline.reduce(encoded, prompt: prompt, reducer: try makeReducer(a, options: options, method: method, budget: budget)))
+    }
+    return (results, budget)
+}
+
+/// The options `--method all` passes on to the methods they apply to.
+let allMethodOptions: Set<String> = ["scoring", "iqr-multiplier", "keep-ratio", "keep", "seed", "dominant", "contextual", "important-ratio"]
 
 /// `name.ext` → `name-suffix.ext`.
 func suffixed(_ path: String, _ suffix: String) -> String {

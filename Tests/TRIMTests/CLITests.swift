@@ -82,6 +82,57 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(help.out.contains("--keep-ratio"))
     }
 
+    func testEveryMethodOnOneVisionPassWithMethodAll() throws {
+        let dir = try TrimBinary.makeTemporaryDirectory("all")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let projector = Self.root.appendingPathComponent("Tests/Goldens/trim/projector-odd.safetensors").path
+        let heatmap = dir.appendingPathComponent("all.png"), dump = dir.appendingPathComponent("d.safetensors")
+        let r = try trim(["reduce", "--model", odd, "--image", image, "--prompt", "Where is the red ball?", "--projector", projector,
+                          "--method", "all", "--keep", "12", "--json", "--heatmap", heatmap.path, "--dump", dump.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = r.out.split(separator: "\n").map { try? JSON.parse(String($0)) }
+        XCTAssertEqual(lines.compactMap { $0?["method"]?.stringValue },
+                       ["trim", "prumerge", "prumerge+", "fastervlm", "visionzip", "vispruner", "divprune", "cdpruner", "random"])
+        for j in lines.compactMap({ $0 }) where !["trim", "prumerge", "prumerge+"].contains(j["method"]!.stringValue!) {
+            XCTAssertEqual(j["tokens"]?.intValue, 12, "\(j["method"]!): rows at the --keep budget")
+        }
+        // One picture, 3 columns × 3 rows of panels; a dump per method with its signal.
+        let png = try Data(contentsOf: heatmap)
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        for (method, signal) in [("fastervlm", "cls_attention"), ("visionzip", "cls_attention"), ("divprune", "pick_order"),
+                                 ("cdpruner", "relevance"), ("prumerge-plus", "cls_attention")] {
+            let d = try SafeTensorsFile(url: dir.appendingPathComponent("d-\(method).safetensors"))
+            XCTAssertNotNil(d.info(signal), "\(method): \(d.tensorNames)")
+            XCTAssertNotNil(d.info("projected"), method)
+        }
+        // The text-agnostic methods keep the same patches whatever the prompt; CDPruner's choice moves with it.
+        func kept(_ method: String, _ prompt: String) throws -> [Int] {
+            let o = try trim(["reduce", "--model", odd, "--image", image, "--prompt", prompt, "--method", method, "--keep", "12",
+                              "--projector", projector, "--json"])
+            XCTAssertEqual(o.code, 0, o.err)
+            return try JSON.parse(o.out)["kept_indices"]!.arrayValue!.map { $0.intValue! }
+        }
+        XCTAssertEqual(try kept("divprune", "a red ball"), try kept("divprune", "the sky above the trees"))
+        XCTAssertEqual(try kept("fastervlm", "a red ball"), try kept("fastervlm", "the sky above the trees"))
+    }
+
+    func testMethodOptionsAreCheckedPerMethod() throws {
+        let base = ["reduce", "--model", odd, "--image", image, "--prompt", "x"]
+        for extra in [["--method", "fastervlm"], ["--method", "visionzip", "--dominant", "5"], ["--method", "cdpruner"],
+                      ["--method", "divprune", "--scoring", "paper"], ["--method", "trim", "--keep", "5"],
+                      ["--method", "vispruner", "--keep", "5", "--important-ratio", "1.5"],
+                      ["--method", "visionzip", "--keep", "9", "--dominant", "5", "--contextual", "3"]] {
+            let r = try trim(base + extra)
+            XCTAssertEqual(r.code, 2, "\(extra): \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("error: "), r.err)
+        }
+        let r = try trim(base + ["--method", "divprune", "--json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let j = try JSON.parse(r.out)
+        XCTAssertEqual(j["tokens"]?.intValue, 5)  // int(round(0.098·49))
+        XCTAssertNotNil(j["note"]?.stringValue)  // no projector: said in the output
+    }
+
     func testWeightsOptionGivesTheSameReduction() throws {
         // clip-tiny is F16: kept 16-bit (default) or made Floats, the dump must be the same byte for byte.
         let dir = try TrimBinary.makeTemporaryDirectory("weights")
