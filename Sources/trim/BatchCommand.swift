@@ -28,7 +28,8 @@ let batchCommand = Command(
           --dump                 also write each result's dump (SPEC names) to OUTPUT/dumps/
           --quiet                no progress on stderr
           --method, --projector, --scoring, --keep-ratio, --iqr-multiplier, --keep, --seed, --no-mean-token,
-          --select-layer, --weights, --no-pad   as for `trim reduce`
+          --dominant, --contextual, --important-ratio, --select-layer, --weights, --no-pad
+                                 as for `trim reduce` (one method per batch; not `all`)
 
         Exit status: 0 when every item of the shard succeeded, 1 when any failed (a summary line says how
         many), 2 for usage errors.
@@ -36,10 +37,11 @@ let batchCommand = Command(
     run: { args in
         let a = try Arguments(
             args, options: ["model", "input", "output", "shard", "projector", "scoring", "keep-ratio", "iqr-multiplier",
-                            "select-layer", "weights", "method", "keep", "seed"],
+                            "select-layer", "weights", "method", "keep", "seed", "dominant", "contextual", "important-ratio"],
             flags: ["dump", "quiet", "no-mean-token", "no-pad"])
         try a.noPositional()
         let options = try reductionOptions(a)
+        if a.value("method") == "all" { throw UsageError("trim batch runs one method; --method all is for reduce, demo and eval") }
         let reducer = try makeReducer(a, options: options)
         var shard = (index: 0, count: 1)
         if let s = a.value("shard") {
