@@ -65,12 +65,15 @@ public struct CDPruner: TokenReducer {
         let normalized = unitRows(x)
         let similarity = pairwiseDots(normalized, normalized)  // [N, N]
         var kernel = similarity.scalars
-        for i in 0..<n { for j in 0..<n { kernel[i * n + j] = r[i] * similarity.scalars[i * n + j] * r[j] } }
+        kernel.withUnsafeMutableBufferPointer { k in
+            for i in 0..<n { for j in 0..<n { k[i * n + j] = r[i] * k[i * n + j] * r[j] } }
+        }
         let t = clampedBudget(keep, patches: n)
         var d2 = (0..<n).map { kernel[$0 * n + $0] }
         let floor = 1e-4 * (d2.max() ?? 0)
-        var c = [[Float]]()
+        var c = [Float](repeating: 0, count: t * n)  // c_0 … c_{T−1}, one row each
         var picks: [Int] = []
+        var projection = [Float](repeating: 0, count: n)
         while picks.count < t {
             let j = argmax(d2)!
             if !(d2[j] > floor) {  // the kernel's rank is used up: fill by relevance
@@ -78,15 +81,20 @@ public struct CDPruner: TokenReducer {
                 picks += topK(r, n).filter { !picked.contains($0) }.prefix(t - picks.count)
                 break
             }
-            let root = d2[j].squareRoot()
-            var projection = [Float](repeating: 0, count: n)  // Σ_t c_t[j]·c_t, then subtracted once
-            for ct in c {
-                let w = ct[j]
-                for k in 0..<n { projection[k] += w * ct[k] }
+            let root = d2[j].squareRoot(), i = picks.count
+            c.withUnsafeMutableBufferPointer { cs in
+                // Σ_{s<i} c_s[j]·c_s, then subtracted once (the released einsum)
+                for k in 0..<n { projection[k] = 0 }
+                for s in 0..<i {
+                    let w = cs[s * n + j]
+                    for k in 0..<n { projection[k] += w * cs[s * n + k] }
+                }
+                for k in 0..<n {
+                    let e = (kernel[j * n + k] - projection[k]) / root
+                    cs[i * n + k] = e
+                    d2[k] -= e * e
+                }
             }
-            let ei = (0..<n).map { k in (kernel[j * n + k] - projection[k]) / root }
-            c.append(ei)
-            for k in 0..<n { d2[k] -= ei[k] * ei[k] }
             d2[j] = -.infinity
             picks.append(j)
         }

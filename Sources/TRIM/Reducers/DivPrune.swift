@@ -40,16 +40,16 @@ public struct DivPrune: TokenReducer {
         var minDistance = [Float](repeating: .infinity, count: n)
         if t > 0 {
             // The second-smallest distance in each column (torch.topk(…, 2, largest=False).values[1]).
-            var second = [Float](repeating: 0, count: n)
-            for j in 0..<n {
-                var lo: Float = .infinity, next: Float = .infinity
+            var lo = [Float](repeating: .infinity, count: n), next = lo  // per column, rows in order
+            cosine.scalars.withUnsafeBufferPointer { c in
                 for i in 0..<n {
-                    let d = 1 - cosine.scalars[i * n + j]
-                    if d < lo { next = lo; lo = d } else if d < next { next = d }
+                    for j in 0..<n {
+                        let d = 1 - c[i * n + j]
+                        if d < lo[j] { next[j] = lo[j]; lo[j] = d } else if d < next[j] { next[j] = d }
+                    }
                 }
-                second[j] = n > 1 ? next : lo
             }
-            picks.append(argmax(second)!)
+            picks.append(argmax(n > 1 ? next : lo)!)
         }
         while picks.count < t {
             let last = picks[picks.count - 1]

@@ -185,15 +185,18 @@ public func topK(_ values: [Float], _ k: Int) -> [Int] {
     return heap.sorted(by: before)
 }
 
-/// Rows of `x` scaled to unit L2 norm (`F.normalize`, eps 1e-12), `[R, C]`.
-public func l2NormalizedRows(_ x: Tensor) -> Tensor {
+/// Rows of `x` divided by their L2 norm clamped below at `epsilon`, `[R, C]`: `F.normalize` (eps 1e-12) by
+/// default; `epsilon` 0 is `x / x.norm(dim=-1, keepdim=True)` (see `unitRows`).
+public func l2NormalizedRows(_ x: Tensor, epsilon: Float = 1e-12) -> Tensor {
     let r = x.rows, c = x.columns
     var out = x.scalars
-    for i in 0..<r {
-        var ss: Float = 0
-        for j in 0..<c { ss += out[i * c + j] * out[i * c + j] }
-        let inv = 1 / max(ss.squareRoot(), 1e-12)
-        for j in 0..<c { out[i * c + j] *= inv }
+    out.withUnsafeMutableBufferPointer { o in
+        for i in 0..<r {
+            var ss: Float = 0
+            for j in 0..<c { ss += o[i * c + j] * o[i * c + j] }
+            let norm = max(ss.squareRoot(), epsilon)
+            for j in 0..<c { o[i * c + j] /= norm }
+        }
     }
     return Tensor(shape: [r, c], scalars: out)
 }
@@ -222,17 +225,7 @@ public func pairwiseDots(_ a: Tensor, _ b: Tensor) -> Tensor {
 
 /// Rows of `x` divided by their L2 norm with no epsilon (`x / x.norm(dim=-1, keepdim=True)`, as the
 /// VisionZip, VisPruner, DivPrune and CDPruner releases write it; a zero row becomes NaN there and here).
-public func unitRows(_ x: Tensor) -> Tensor {
-    let r = x.rows, c = x.columns
-    var out = x.scalars
-    for i in 0..<r {
-        var ss: Float = 0
-        for j in 0..<c { ss += out[i * c + j] * out[i * c + j] }
-        let norm = ss.squareRoot()
-        for j in 0..<c { out[i * c + j] /= norm }
-    }
-    return Tensor(shape: [r, c], scalars: out)
-}
+public func unitRows(_ x: Tensor) -> Tensor { l2NormalizedRows(x, epsilon: 0) }
 
 /// The first index of the largest value (`torch.argmax`: ties to the lower index); NaN counts as largest,
 /// as in PyTorch. `nil` for an empty array.

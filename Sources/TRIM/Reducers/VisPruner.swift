@@ -62,7 +62,13 @@ public struct VisPruner: TokenReducer {
                 if r <= 0 { break }
                 let a = stride(from: 0, to: residual.count, by: 2).map { residual[$0] }
                 let b = stride(from: 1, to: residual.count, by: 2).map { residual[$0] }
-                let scores = a.map { i in b.map { gram.scalars[i * n + $0] }.max()! }
+                let scores = gram.scalars.withUnsafeBufferPointer { g in
+                    a.map { i in
+                        var best = -Float.infinity
+                        for j in b where g[i * n + j] > best { best = g[i * n + j] }
+                        return best
+                    }
+                }
                 let ranked = topK(scores, scores.count)  // descending, ties to the lower position
                 residual = ranked.dropFirst(r).map { a[$0] } + b  // r' may exceed the a's: all are dropped
             }
