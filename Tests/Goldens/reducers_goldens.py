@@ -40,7 +40,9 @@ File schema. Metadata key "manifest" (JSON):
                        the same patches (false: the kept set depends on float32 rounding; compare with a tie
                        tolerance)}],
      "dropped": [cases left out because they are not reproducible in float32 (rank-exhaustion cases whose
-                 float64 selection differs), with "reason"; absent if none]}
+                 float64 selection differs), with "reason"; absent if none],
+     "logic": [{"image": i, "keep": T, "important_ratio": r}]  (clip-tiny and clip-demo, image 0: VisPruner's
+                 selection run on the stored cosines; absent elsewhere)}
     Tensors per case c:
     case{c}.kept_indices  int64 [K]   patch indices (0-based among the N patches, no CLS) of the single-patch
                                       rows of `reduced`, in row order (VisionZip: its dominant patches)
@@ -51,6 +53,9 @@ File schema. Metadata key "manifest" (JSON):
                                       cdpruner: r after the min/max step; divprune: absent
     prompt{j}.input_ids   int64 [L]   CDPruner's text ids ("<image>" → " ", no truncation, before padding)
     prompt{j}.text_embeds f32 [M, P'] one projected text embedding per segment of max_position_embeddings
+    logic_image{i}.cosines f32 [N, N] x̂ x̂ᵀ of the normalised features (the port's own float32 products)
+    logic_image{i}.signal f32 [N]     mean_h A[h,0,1:]
+    logic{k}.kept_indices int64 [T]   VisPruner's choice from those two, ascending
 
 Where the released code breaks or hard-codes ViT-L/14-336 / 24 layers, the port changes it (each marked
 `# change:` below):
@@ -125,6 +130,15 @@ def argmax_gap(scores, valid=None):
         return None
     t = torch.topk(v, 2).values
     return float((t[0] - t[1]) / t[0].abs().clamp_min(1e-30))
+
+
+def order_gap(v):
+    """Smallest relative gap between neighbours of the sorted values (None for fewer than two): every place
+    where a near-tie reorders them."""
+    v = torch.sort(v.flatten(), descending=True).values
+    if v.numel() < 2:
+        return None
+    return float(((v[:-1] - v[1:]) / v[:-1].abs().clamp_min(1e-30)).min())
 
 
 def min_gap(gaps):
@@ -232,8 +246,13 @@ def visionzip(hidden_states, attn_weights, metric, dominant, contextual_num):
 
 
 # ------------------------------------------------------------------------------------------------ VisPruner
-def vispruner(image_features, image_attentions, visual_token_num, important_ratio):
-    """llava_arch.py encode_images (VisPruner), batch of one: (kept ascending, cls attention, gap)."""
+def vispruner(image_features, image_attentions, visual_token_num, important_ratio, cosines=None):
+    """llava_arch.py encode_images (VisPruner), batch of one: (kept ascending, cls attention, gap).
+
+    `cosines` (an [N, N] matrix) replaces the per-round `a @ bᵀ` of the normalised features by lookups in it,
+    for checking the selection logic on given cosines (the "logic" goldens). `gap` covers every ordering the
+    rounds depend on: the whole descending attention order (it fixes which residual patch is an a or a b) and
+    every round's sorted scores (the kept a's stay in that order), not only the drop boundaries."""
     B, N, C = image_features.shape
     visual_token_num = min(visual_token_num, N)  # change: T > N clamped
     important_token_num = int(visual_token_num * important_ratio)  # T_imp = T * r
@@ -246,19 +265,24 @@ def vispruner(image_features, image_attentions, visual_token_num, important_rati
 
     image_normalized = image_features / image_features.norm(dim=-1, keepdim=True)
     gaps = [topk_gap(image_attentions[0], important_token_num)]
+    if diverse_token_num > 0:
+        gaps.append(order_gap(image_attentions[0]))
     while diverse_token_num > 0:
         R = residual_indices.shape[1]
         r = min(8, R - diverse_token_num)
         if r <= 0:
             break
 
-        residual_tokens = image_normalized[torch.arange(B).unsqueeze(-1).expand(-1, R), residual_indices]
-        a, b = residual_tokens[..., ::2, :], residual_tokens[..., 1::2, :]
-        scores = a @ b.transpose(-1, -2)
+        if cosines is None:
+            residual_tokens = image_normalized[torch.arange(B).unsqueeze(-1).expand(-1, R), residual_indices]
+            a, b = residual_tokens[..., ::2, :], residual_tokens[..., 1::2, :]
+            scores = a @ b.transpose(-1, -2)
+        else:  # the same products, looked up in the given matrix
+            scores = cosines[residual_indices[0, ::2]][:, residual_indices[0, 1::2]].unsqueeze(0)
         scores = scores.max(dim=-1).values
 
         distinct_indices = desc_order(scores)[:, r:]  # change: stable descending argsort
-        gaps.append(topk_gap(scores[0], r))
+        gaps.append(order_gap(scores[0]))
         a_indices = residual_indices[..., ::2]
         residual_indices = torch.cat([
             # change: keep every a that is not dropped (ceil(R/2) − r of them; released expands R // 2 − r)
@@ -466,7 +490,7 @@ def heldout_plan(n, width, has_proj, n_prompts):
 
 # ------------------------------------------------------------------------------------------------ runner
 @torch.no_grad()
-def run_model(model_dir, projector_path, image_paths, prompts, plan_for, log=None, drop_fragile=False):
+def run_model(model_dir, projector_path, image_paths, prompts, plan_for, log=None, drop_fragile=False, logic_for=None):
     full = CLIPModel.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager").eval()
     model, vc, tc = full.vision_model, full.config.vision_config, full.config.text_config
     if tc.vocab_size != 49408 and not os.path.exists(os.path.join(model_dir, "vocab.json")):
@@ -520,6 +544,19 @@ def run_model(model_dir, projector_path, image_paths, prompts, plan_for, log=Non
                 kept, signal, gap, info = cdpruner(c(X)[None], c(E), c(text[case["prompt"]]), case["keep"], case["scoring"])
             return kept, reduced, signal, gap, info
 
+        if logic_for and logic_for(i):
+            # VisPruner's selection logic on the port's own float32 cosines, stored with them: the rounds
+            # re-split the residual by the order of near-equal maxima, so on features this close (flat
+            # regions) the kept set follows float32 rounding; given the same cosines it must not differ.
+            xn = x[0] / x[0].norm(dim=-1, keepdim=True)
+            gram = xn @ xn.T
+            out[f"logic_image{i}.cosines"] = gram
+            out[f"logic_image{i}.signal"] = A[0].mean(dim=0)
+            for t, ratio in [(b, 0.5) for b in budgets(n)] + [(budgets(n)[0] + 1, 0.5), (budgets(n)[1], 0.3)]:
+                kept, _, _ = vispruner(x, A, t, ratio, cosines=gram)
+                k = len(manifest.setdefault("logic", []))
+                out[f"logic{k}.kept_indices"] = kept.to(torch.int64)
+                manifest["logic"].append(dict(image=i, keep=t, important_ratio=ratio))
         for case in plan_for(i, n, width, project is not None):
             m = case["method"]
             kept, reduced, signal, gap, info = select(case, torch.float32)
@@ -608,7 +645,7 @@ def main():
         else:  # clip-demo (576 patches, 640-wide rows): the budgets; image 1 without the projector
             plan = lambda i, n, w, p: core_plan(n, w, p and i == 0, rank_case=i == 0)
         t, m = run_model(d, projector, images if name != "clip-demo" else images[:2], PROMPTS, plan, log,
-                         drop_fragile=True)
+                         drop_fragile=True, logic_for=(lambda i: i == 0) if name != "clip-odd" else None)
         path = os.path.join(OUT, f"{name}.safetensors")
         save_file(t, path, metadata={"manifest": json.dumps(m)})
         print(path, len(m["cases"]), "cases", summary(m), os.path.getsize(path), "bytes",

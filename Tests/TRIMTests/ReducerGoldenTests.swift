@@ -89,6 +89,16 @@ final class ReducerGoldenTests: XCTestCase {
                 XCTAssertLessThanOrEqual(err, tolerance, "\(label) \(key): max|Δ|/max|ref| = \(err)")
             }
         }
+        // VisPruner's selection logic on the port's own cosines: given the same inputs, no tie can excuse a
+        // difference (the stored cosines are what the port decided on, bit for bit).
+        for (l, k) in (manifest["logic"]?.arrayValue ?? []).enumerated() {
+            let i = k["image"]!.intValue!
+            let kept = try VisPruner.select(signal: try ref.tensor("logic_image\(i).signal").scalars,
+                                            cosines: try ref.tensor("logic_image\(i).cosines"), keep: k["keep"]!.intValue!,
+                                            importantRatio: k["important_ratio"]!.doubleValue!)
+            XCTAssertEqual(kept, try ref.int64s("logic\(l).kept_indices").map(Int.init),
+                           "\(manifest["model"]!.stringValue!) image \(i): VisPruner's logic on the port's cosines, T \(k["keep"]!)")
+        }
         for t in ties { print("tie (SPEC §4): \(t)") }
         // Ties must stay the exception: rounding decides them, not the method.
         XCTAssertLessThanOrEqual(ties.count * 3, manifest["cases"]!.arrayValue!.count, "too many ties")

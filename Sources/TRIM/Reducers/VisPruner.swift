@@ -42,12 +42,12 @@ public struct VisPruner: TokenReducer {
     }
     public var needs: ReducerNeeds { [.classAttention] }
 
-    public func reduce(_ input: ReducerInput) throws -> Reduction {
-        guard importantRatio >= 0 && importantRatio <= 1 else {
-            throw TRIMError.invalidOption("vispruner: important ratio \(importantRatio) is outside 0…1")
-        }
-        let s = try input.classAttentionToPatches(by: name, mean: true)
-        let n = input.patchCount
+    /// VisPruner's choice from its two inputs — the attention signal `s [N]` and the cosines `x̂x̂ᵀ [N, N]` of
+    /// the normalised features — ascending. Separate so its logic can be checked on given cosines: on
+    /// near-duplicate features the rounds follow the last bit of each cosine (Docs/REDUCERS.md).
+    public static func select(signal s: [Float], cosines gram: Tensor, keep: Int, importantRatio: Double) throws -> [Int] {
+        let n = s.count
+        guard gram.shape == [n, n] else { throw TRIMError.invalidOption("vispruner: cosines \(gram.shape) for \(n) patches") }
         let t = clampedBudget(keep, patches: n)
         let importantCount = Int(Double(t) * importantRatio)
         let diverseCount = t - importantCount
@@ -55,8 +55,6 @@ public struct VisPruner: TokenReducer {
         var selected = Array(order[..<importantCount])
         if diverseCount > 0 {
             var residual = Array(order[importantCount...])
-            let normalized = unitRows(input.features)
-            let gram = pairwiseDots(normalized, normalized)  // [N, N] cosines
             while true {
                 let r = min(8, residual.count - diverseCount)
                 if r <= 0 { break }
@@ -74,7 +72,17 @@ public struct VisPruner: TokenReducer {
             }
             selected += residual
         }
-        let kept = selected.sorted()
+        return selected.sorted()
+    }
+
+    public func reduce(_ input: ReducerInput) throws -> Reduction {
+        guard importantRatio >= 0 && importantRatio <= 1 else {
+            throw TRIMError.invalidOption("vispruner: important ratio \(importantRatio) is outside 0…1")
+        }
+        let s = try input.classAttentionToPatches(by: name, mean: true)
+        let normalized = unitRows(input.features)
+        let kept = try Self.select(signal: s, cosines: pairwiseDots(normalized, normalized),  // [N, N] cosines
+                                   keep: keep, importantRatio: importantRatio)
         return Reduction(reduced: input.features.gatherRows(kept), keptIndices: kept, signal: ("cls_attention", s))
     }
 }
