@@ -265,6 +265,12 @@ public struct TRIMPipeline: Sendable {
     /// LLaVA's image placeholder `<image>` is replaced by a space first, as the released TRIM evaluation
     /// scripts do (`cur_prompt.replace('<image>', ' ')`), so LLaVA question files can be fed as they are.
     /// Results are cached per distinct prompt (at most `PromptCache.capacity`), bit-identical to a fresh run.
+    /// Forgets the text embeddings cached so far (benchmarks time the text tower with it, not a cache hit).
+    public func clearPromptCaches() {
+        promptCache.removeAll()
+        segmentCache.removeAll()
+    }
+
     /// CDPruner's text: the prompt's ids with start and end tokens and no truncation, right-padded with 0
     /// to a multiple of the text context (77) and cut into M segments, each through the text tower and
     /// pooled as Hugging Face pools CLIP text (its attention mask hides the padding; attention is causal, so
@@ -452,6 +458,15 @@ final class PromptCache: @unchecked Sendable {
     private var entries: [String: (ids: [Int], embeds: Tensor)] = [:]
     private var order: [String] = []
     private var head = 0
+
+    /// Empties the cache.
+    func removeAll() {
+        lock.withLock {
+            entries.removeAll()
+            order.removeAll()
+            head = 0
+        }
+    }
 
     subscript(prompt: String) -> (ids: [Int], embeds: Tensor)? {
         get { lock.withLock { entries[prompt] } }
