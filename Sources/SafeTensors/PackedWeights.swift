@@ -27,11 +27,11 @@ extension TensorSource {
         var tensors = [PackSource]()
         for name in names {
             guard let info = try info(name) else {
-                throw SafeTensorsError.tensorNotFound(file: try fileName(holding: name), tensor: name)
+                throw SafeTensorsError.tensorNotFound(file: fileName(holding: name), tensor: name)
             }
             guard info.elementCount == count else {
                 throw SafeTensorsError.invalidHeader(
-                    file: try fileName(holding: name), tensor: name,
+                    file: fileName(holding: name), tensor: name,
                     reason: "shape \(info.shape) where a [\(rows), \(inputs)] weight was expected")
             }
             tensors.append(PackSource(name: name, dtype: info.dtype))
@@ -55,11 +55,9 @@ extension TensorSource {
     }
 
     /// The file name errors about `name` mention: its safetensors file or shard, else "checkpoint".
-    private func fileName(holding name: String) throws -> String {
+    private func fileName(holding name: String) -> String {
         if let file = self as? SafeTensorsFile { return file.fileName }
-        if let sharded = self as? ShardedSafeTensors {
-            return sharded.contains(name) ? try sharded.shard(holding: name).fileName : sharded.indexURL.lastPathComponent
-        }
+        if let sharded = self as? any ShardedTensorSource { return sharded.fileName(holding: name) }
         return "checkpoint"
     }
 

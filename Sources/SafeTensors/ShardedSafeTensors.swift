@@ -2,15 +2,43 @@ import Foundation
 import TRIMJSON
 import TRIMTensor
 
-/// A checkpoint split over several safetensors files, described by a `model.safetensors.index.json`:
-/// `{"metadata": {…}, "weight_map": {"tensor name": "model-00001-of-00002.safetensors", …}}`.
+/// A checkpoint split over several files and described by an index — `model.safetensors.index.json` or
+/// `pytorch_model.bin.index.json`: `{"metadata": {…}, "weight_map": {"tensor name": "shard file", …}}`.
+/// One implementation for every shard format: the format supplies how a shard is opened and which error
+/// type it reports in (`ShardedSafeTensors` here, `ShardedCheckpoint` in TorchCheckpoint).
 ///
-/// Shards are opened lazily: a shard is mapped and validated the first time one of its tensors is asked for,
-/// so reading only a projector touches only the shard holding it. Shard names must be plain file names
-/// (no `/`, `\`, `..`), so they always resolve inside the index's directory. Thread-safe.
-public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
+/// Shards are opened lazily: a shard is opened (mapped and validated) the first time one of its tensors is
+/// asked for, so reading only a projector touches only the shard holding it. Shard names must be plain file
+/// names (no `/`, `\`, `..`), so they always resolve inside the index's directory. Thread-safe.
+public final class ShardedSource<Shard: Sendable>: ShardedTensorSource, @unchecked Sendable {
   /// Largest index file accepted, in bytes.
-  public static let maxIndexBytes = 100_000_000
+  public static var maxIndexBytes: Int { 100_000_000 }
+
+  /// How a format opens a shard and reports a sharded checkpoint's errors.
+  public struct Format: Sendable {
+    /// Opens the shard file at a URL.
+    public var open: @Sendable (URL) throws -> Shard
+    /// The shard as a tensor source.
+    public var source: @Sendable (Shard) -> any TensorSource
+    /// The index could not be read: (index file name, reason).
+    public var cannotOpen: @Sendable (String, String) -> any Error
+    /// The index is malformed, or maps a tensor to a shard without it: (index file name, reason).
+    public var invalidIndex: @Sendable (String, String) -> any Error
+    /// The index does not list a tensor: (index file name, tensor).
+    public var tensorNotFound: @Sendable (String, String) -> any Error
+
+    /// A format from its parts.
+    public init(open: @escaping @Sendable (URL) throws -> Shard, source: @escaping @Sendable (Shard) -> any TensorSource,
+                cannotOpen: @escaping @Sendable (String, String) -> any Error,
+                invalidIndex: @escaping @Sendable (String, String) -> any Error,
+                tensorNotFound: @escaping @Sendable (String, String) -> any Error) {
+      self.open = open
+      self.source = source
+      self.cannotOpen = cannotOpen
+      self.invalidIndex = invalidIndex
+      self.tensorNotFound = tensorNotFound
+    }
+  }
 
   /// The index file.
   public let indexURL: URL
@@ -23,57 +51,55 @@ public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
   /// The distinct shard file names, sorted.
   public let shardNames: [String]
 
+  private let format: Format
   private let lock = NSLock()
-  private var shards: [String: SafeTensorsFile] = [:]
+  private var shards: [String: Shard] = [:]
 
   /// Reads and validates the index at `indexURL`; opens no shard.
-  public init(indexURL: URL) throws {
+  public init(indexURL: URL, format: Format) throws {
     let f = indexURL.lastPathComponent
     let index: ShardIndex
     do {
       index = try ShardIndex(url: indexURL, maxBytes: Self.maxIndexBytes)
     } catch {
       switch error {
-      case .cannotOpen(let reason): throw SafeTensorsError.cannotOpen(file: f, reason: reason)
-      case .invalid(let reason): throw SafeTensorsError.invalidIndex(file: f, reason: reason)
+      case .cannotOpen(let reason): throw format.cannotOpen(f, reason)
+      case .invalid(let reason): throw format.invalidIndex(f, reason)
       }
     }
-    let (metadata, weightMap) = (index.metadata, index.weightMap)
     self.indexURL = indexURL
-    self.metadata = metadata
-    self.weightMap = weightMap
-    self.tensorNames = weightMap.keys.sorted()
-    self.shardNames = Set(weightMap.values).sorted()
+    self.format = format
+    self.metadata = index.metadata
+    self.weightMap = index.weightMap
+    self.tensorNames = index.weightMap.keys.sorted()
+    self.shardNames = Set(index.weightMap.values).sorted()
   }
-
 
   /// The shard files opened so far, sorted (for tests and diagnostics).
   public var openedShardNames: [String] { lock.withLock { shards.keys.sorted() } }
 
   /// The shard `fileName`, opened on first use.
-  public func shard(named fileName: String) throws -> SafeTensorsFile {
+  public func shard(named fileName: String) throws -> Shard {
     try lock.withLock {
       if let open = shards[fileName] { return open }
-      let file = try SafeTensorsFile(
-        url: indexURL.deletingLastPathComponent().appendingPathComponent(fileName))
+      let file = try format.open(indexURL.deletingLastPathComponent().appendingPathComponent(fileName))
       shards[fileName] = file
       return file
     }
   }
 
   /// The opened shard holding `name`, checked to really contain it.
-  func shard(holding name: String) throws -> SafeTensorsFile {
-    guard let fileName = weightMap[name] else {
-      throw SafeTensorsError.tensorNotFound(file: indexURL.lastPathComponent, tensor: name)
-    }
+  public func shard(holding name: String) throws -> Shard {
+    guard let fileName = weightMap[name] else { throw format.tensorNotFound(indexURL.lastPathComponent, name) }
     let file = try shard(named: fileName)
-    guard file.contains(name) else {
-      throw SafeTensorsError.invalidIndex(
-        file: indexURL.lastPathComponent,
-        reason: "tensor \"\(name)\" is mapped to \(fileName) but not in it")
+    guard format.source(file).contains(name) else {
+      throw format.invalidIndex(indexURL.lastPathComponent, "tensor \"\(name)\" is mapped to \(fileName) but not in it")
     }
     return file
   }
+
+  /// The shard file holding `name`, else the index's (for error messages; opens nothing).
+  public func fileName(holding name: String) -> String { weightMap[name] ?? indexURL.lastPathComponent }
 
   /// Whether the index lists `name` (opens nothing).
   public func contains(_ name: String) -> Bool { weightMap[name] != nil }
@@ -81,20 +107,40 @@ public final class ShardedSafeTensors: TensorSource, @unchecked Sendable {
   /// The header entry of `name` (opening its shard), or nil when the index does not list it.
   public func info(_ name: String) throws -> TensorInfo? {
     guard contains(name) else { return nil }
-    return try shard(holding: name).info(name)
+    return try format.source(shard(holding: name)).info(name)
   }
 
   /// The tensor `name` as Float32, read from its shard.
-  public func tensor(_ name: String) throws -> Tensor { try shard(holding: name).tensor(name) }
+  public func tensor(_ name: String) throws -> Tensor { try format.source(shard(holding: name)).tensor(name) }
 
-  /// The tensor's bytes inside its shard's mapping (nil when the index does not list it).
+  /// The tensor's bytes inside its shard (nil when the index does not list it).
   public func rawBytes(of name: String) throws -> RawTensorBytes? {
     guard contains(name) else { return nil }
-    return try shard(holding: name).rawBytes(of: name)
+    return try format.source(shard(holding: name)).rawBytes(of: name)
   }
 
   /// The elements of `name` as Int64, read from its shard.
-  public func int64s(_ name: String) throws -> [Int64] { try shard(holding: name).int64s(name) }
+  public func int64s(_ name: String) throws -> [Int64] { try format.source(shard(holding: name)).int64s(name) }
+}
+
+/// A tensor source whose tensors live in several files.
+public protocol ShardedTensorSource: TensorSource {
+  /// The file holding `name` (its shard), or the index's name when no shard lists it; opens nothing.
+  func fileName(holding name: String) -> String
+}
+
+/// A checkpoint split over several safetensors files (`model.safetensors.index.json`).
+public typealias ShardedSafeTensors = ShardedSource<SafeTensorsFile>
+
+extension ShardedSource where Shard == SafeTensorsFile {
+  /// Reads and validates a `model.safetensors.index.json`; opens no shard. Errors are `SafeTensorsError`s.
+  public convenience init(indexURL: URL) throws {
+    try self.init(indexURL: indexURL, format: Format(
+      open: { try SafeTensorsFile(url: $0) }, source: { $0 },
+      cannotOpen: { SafeTensorsError.cannotOpen(file: $0, reason: $1) },
+      invalidIndex: { SafeTensorsError.invalidIndex(file: $0, reason: $1) },
+      tensorNotFound: { SafeTensorsError.tensorNotFound(file: $0, tensor: $1) }))
+  }
 }
 
 /// A parsed checkpoint index — `model.safetensors.index.json` or `pytorch_model.bin.index.json`, which share

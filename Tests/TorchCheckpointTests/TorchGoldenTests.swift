@@ -88,6 +88,11 @@ final class TorchGoldenTests: XCTestCase {
         XCTAssertEqual(sharded.openedShardNames, ["pytorch_model-00002-of-00002.bin"])
         try assertSameTensors(source, try SafeTensorsFile(url: url("llava.safetensors")))
         XCTAssertEqual(sharded.metadata["total_size"], "2828")
+        // A weight of the wrong shape is reported with the shard that holds it, not a generic name.
+        XCTAssertThrowsError(try sharded.packedMatrix(stacking: ["model.mm_projector.0.weight"], rows: 3, inputs: 5,
+                                                      precision: .checkpoint)) { error in
+            XCTAssertTrue("\(error)".contains("pytorch_model-00002-of-00002.bin"), "\(error)")
+        }
     }
 
     func testMMProjectorBin() throws {
