@@ -260,16 +260,15 @@ public struct TRIMPipeline: Sendable {
         return Tensor(shape: [s, hd], scalars: out)
     }
 
-    /// The prompt's token ids (with start and end tokens, truncated to the text context) and `text_embeds [P]`.
-    ///
-    /// LLaVA's image placeholder `<image>` is replaced by a space first, as the released TRIM evaluation
-    /// scripts do (`cur_prompt.replace('<image>', ' ')`), so LLaVA question files can be fed as they are.
-    /// Results are cached per distinct prompt (at most `PromptCache.capacity`), bit-identical to a fresh run.
     /// Forgets the text embeddings cached so far (benchmarks time the text tower with it, not a cache hit).
     public func clearPromptCaches() {
         promptCache.removeAll()
         segmentCache.removeAll()
     }
+
+    /// The most text segments `embedPromptSegments` runs (64 × 77 = 4,928 tokens, far beyond any benchmark
+    /// question), so a huge prompt is refused instead of running the text tower thousands of times.
+    public static let maxPromptSegments = 64
 
     /// CDPruner's text: the prompt's ids with start and end tokens and no truncation, right-padded with 0
     /// to a multiple of the text context (77) and cut into M segments, each through the text tower and
@@ -281,6 +280,10 @@ public struct TRIMPipeline: Sendable {
         let ids = tokenizer.encode(text, truncateTo: nil)
         let context = clip.config.text.maxPositions
         let segments = (ids.count - 1) / context + 1
+        guard segments <= Self.maxPromptSegments else {
+            throw TRIMError.invalidOption(
+                "the prompt has \(ids.count) tokens; CDPruner's text takes at most \(Self.maxPromptSegments) segments of \(context)")
+        }
         let padded = ids + [Int](repeating: 0, count: segments * context - ids.count)
         let rows = try (0..<segments).map { m in try clip.textEmbeds(Array(padded[(m * context)..<((m + 1) * context)])) }
         let value = (ids, Tensor.concatenateRows(rows.map { $0.reshaped([1, $0.scalars.count]) }))
@@ -288,6 +291,11 @@ public struct TRIMPipeline: Sendable {
         return value
     }
 
+    /// The prompt's token ids (with start and end tokens, truncated to the text context) and `text_embeds [P]`.
+    ///
+    /// LLaVA's image placeholder `<image>` is replaced by a space first, as the released TRIM evaluation
+    /// scripts do (`cur_prompt.replace('<image>', ' ')`), so LLaVA question files can be fed as they are.
+    /// Results are cached per distinct prompt (at most `PromptCache.capacity`), bit-identical to a fresh run.
     public func embedPrompt(_ prompt: String) throws -> (ids: [Int], embeds: Tensor) {
         if let hit = promptCache[prompt] { return hit }
         let text = prompt.replacingOccurrences(of: "<image>", with: " ")

@@ -29,7 +29,6 @@ final class CLSideReducerTests: XCTestCase {
         XCTAssertEqual(VisPruner(keep: 1).needs, [.classAttention])
         XCTAssertEqual(DivPrune().needs, [.projectedRows])
         XCTAssertEqual(CDPruner(keep: 1).needs, [.imageTokens, .promptSegments, .projectedRows])
-        XCTAssertTrue(ReducerNeeds([.promptSegments, .promptEmbedding, .classAttention]).imageSide == [.classAttention])
     }
 
     func testFasterVLMKeepsTheTopPatchesByHeadMeanAttentionInAscendingOrder() throws {
@@ -138,6 +137,21 @@ final class CLSideReducerTests: XCTestCase {
         flat.imageTokens = Tensor(shape: [30, 4], scalars: [Float](repeating: 1, count: 120))
         XCTAssertEqual(try CDPruner(keep: 5).reduce(flat).signal.values, [Float](repeating: 1, count: 30))
         XCTAssertEqual(try CDPruner(keep: 99).reduce(inp).keptIndices.count, 30)  // budget above N: all
+    }
+
+    func testCDPrunerTextSegmentsCoverTheWholePromptAndAreBounded() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let p = try TRIMPipeline(modelDirectory: root.appendingPathComponent("Weights/clip-odd"))
+        let context = p.clip.config.text.maxPositions
+        let long = "<image>\n" + String(repeating: "where is the red ball? ", count: 12)
+        let s = try p.embedPromptSegments(long)
+        XCTAssertEqual(s.ids, p.tokenizer.encode(long.replacingOccurrences(of: "<image>", with: " "), truncateTo: nil))
+        XCTAssertGreaterThan(s.ids.count, 2 * context)
+        XCTAssertEqual(s.embeds.rows, (s.ids.count - 1) / context + 1)
+        // A prompt within the context is one segment, the same embedding TRIM's text tower gives.
+        XCTAssertEqual(try p.embedPromptSegments("a red ball").embeds.scalars, try p.embedPrompt("a red ball").embeds.scalars)
+        XCTAssertThrowsError(try p.embedPromptSegments(String(repeating: "ball ", count: TRIMPipeline.maxPromptSegments * context + 10)))
     }
 
     func testReducersSayWhatIsMissing() {

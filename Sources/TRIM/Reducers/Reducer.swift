@@ -35,9 +35,6 @@ public struct ReducerNeeds: OptionSet, Sendable, Hashable {
     /// The untruncated prompt through the text tower in segments of the text context (77 tokens),
     /// `[M, P]` (CDPruner).
     public static let promptSegments = ReducerNeeds(rawValue: 1 << 6)
-
-    /// What the vision pass must capture (everything except the text-side needs).
-    public var imageSide: ReducerNeeds { subtracting([.promptEmbedding, .promptSegments]) }
 }
 
 /// What the pipeline hands a reducer: the features and whatever the reducer said it needs.
