@@ -86,11 +86,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
-from transformers import CLIPModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from image_goldens import expand2square  # noqa: E402
-from trim_goldens import load_projector, processor_for, test_images, tokenizer_for, write_vocab  # noqa: E402
+from trim_goldens import load_for_goldens, test_images  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "Tests", "Goldens", "reducers")
@@ -491,15 +490,8 @@ def heldout_plan(n, width, has_proj, n_prompts):
 # ------------------------------------------------------------------------------------------------ runner
 @torch.no_grad()
 def run_model(model_dir, projector_path, image_paths, prompts, plan_for, log=None, drop_fragile=False, logic_for=None):
-    full = CLIPModel.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager").eval()
+    full, proc, tok, project, pad = load_for_goldens(model_dir, projector_path, attn_implementation="eager")
     model, vc, tc = full.vision_model, full.config.vision_config, full.config.text_config
-    if tc.vocab_size != 49408 and not os.path.exists(os.path.join(model_dir, "vocab.json")):
-        # As trim_goldens.py: a small random model gets its own BPE vocabulary of the right size.
-        assert write_vocab(model_dir, tc.vocab_size - 514) == tc.vocab_size
-    proc = processor_for(model_dir, vc.image_size)
-    tok = tokenizer_for(model_dir)
-    project = load_projector(projector_path) if projector_path else None
-    pad = tuple(int(x * 255) for x in proc.image_mean)
     out = {}
     manifest = {"model": os.path.relpath(model_dir, ROOT),
                 "projector": projector_path and os.path.relpath(projector_path, ROOT),

@@ -216,21 +216,27 @@ def select(scores, selection, param):
     return np.array(sorted(order[:k]), dtype=np.int64), None
 
 
+def load_for_goldens(model_dir, projector_path, **from_pretrained):
+    """A goldens script's inputs for one model directory: (CLIPModel in float32, eval mode), its image
+    processor, tokenizer, projector function (or None) and LLaVA's pad colour. A small random model
+    (clip_goldens.py --random-shape) first gets its own BPE vocabulary of the right size, so real prompts
+    tokenize into its id range (start = vocab-2, end = vocab-1)."""
+    model = CLIPModel.from_pretrained(model_dir, dtype=torch.float32, **from_pretrained).eval()
+    vc, tc = model.config.vision_config, model.config.text_config
+    if tc.vocab_size != 49408 and not os.path.exists(os.path.join(model_dir, "vocab.json")):
+        assert write_vocab(model_dir, tc.vocab_size - 514) == tc.vocab_size
+    proc = processor_for(model_dir, vc.image_size)
+    project = load_projector(projector_path) if projector_path else None
+    return model, proc, tokenizer_for(model_dir), project, tuple(int(x * 255) for x in proc.image_mean)
+
+
 @torch.no_grad()
 def run_model(model_dir, projector_path, image_paths, prompts, cases, extra_cases):
     """Tensors: image{i}.pixel_values (i = 0 only), image{i}.layer{k}.features, image{i}.layer{k}.image_tokens,
     prompt{j}.input_ids, prompt{j}.text_embeds, case{c}.scores, case{c}.kept_indices, case{c}.reduced,
     case{c}.projected; and the manifest describing images, prompts and cases."""
-    model = CLIPModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    model, proc, tok, project, pad = load_for_goldens(model_dir, projector_path)
     vc, tc = model.config.vision_config, model.config.text_config
-    if tc.vocab_size != 49408 and not os.path.exists(os.path.join(model_dir, "vocab.json")):
-        # A small random model (clip_goldens.py --random-shape): give it its own BPE vocabulary of the
-        # right size, so real prompts tokenize into its id range (start = vocab-2, end = vocab-1).
-        assert write_vocab(model_dir, tc.vocab_size - 514) == tc.vocab_size
-    proc = processor_for(model_dir, vc.image_size)
-    tok = tokenizer_for(model_dir)
-    project = load_projector(projector_path) if projector_path else None
-    pad = tuple(int(x * 255) for x in proc.image_mean)
     out, manifest = {}, {"model": os.path.relpath(model_dir, ROOT), "images": [], "prompts": prompts, "cases": [],
                          "projector": projector_path and os.path.relpath(projector_path, ROOT)}
     feats = {}
