@@ -170,9 +170,6 @@ func allResults(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, p
     return (results, budget)
 }
 
-/// The options `--method all` passes on to the methods they apply to.
-let allMethodOptions: Set<String> = ["scoring", "iqr-multiplier", "keep-ratio", "keep", "seed", "dominant", "contextual", "important-ratio"]
-
 /// `name.ext` → `name-suffix.ext`.
 func suffixed(_ path: String, _ suffix: String) -> String {
     let ext = (path as NSString).pathExtension
