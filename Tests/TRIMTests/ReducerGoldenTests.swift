@@ -93,9 +93,9 @@ final class ReducerGoldenTests: XCTestCase {
         // difference (the stored cosines are what the port decided on, bit for bit).
         for (l, k) in (manifest["logic"]?.arrayValue ?? []).enumerated() {
             let i = k["image"]!.intValue!
-            let kept = try VisPruner.select(signal: try ref.tensor("logic_image\(i).signal").scalars,
-                                            cosines: try ref.tensor("logic_image\(i).cosines"), keep: k["keep"]!.intValue!,
-                                            importantRatio: k["important_ratio"]!.doubleValue!)
+            let cosines = try ref.tensor("logic_image\(i).cosines")
+            let kept = try VisPruner.select(signal: try ref.tensor("logic_image\(i).signal").scalars, cosines: cosines,
+                                            keep: k["keep"]!.intValue!, importantRatio: k["important_ratio"]!.doubleValue!)
             XCTAssertEqual(kept, try ref.int64s("logic\(l).kept_indices").map(Int.init),
                            "\(manifest["model"]!.stringValue!) image \(i): VisPruner's logic on the port's cosines, T \(k["keep"]!)")
         }

@@ -62,8 +62,7 @@ public struct CDPruner: TokenReducer {
 
         // The kernel and the greedy MAP.
         let x = input.projectedRows ?? input.features
-        let normalized = unitRows(x)
-        let similarity = pairwiseDots(normalized, normalized)  // [N, N]
+        let similarity = cosineMatrix(x)  // [N, N]
         var kernel = similarity.scalars
         kernel.withUnsafeMutableBufferPointer { k in
             for i in 0..<n { for j in 0..<n { k[i * n + j] = r[i] * k[i * n + j] * r[j] } }

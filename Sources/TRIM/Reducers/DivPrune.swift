@@ -34,8 +34,7 @@ public struct DivPrune: TokenReducer {
         let n = input.patchCount
         let t = clampedBudget(keep ?? pythonRound(Self.defaultRatio * Double(n)), patches: n)
         let x = input.projectedRows ?? input.features
-        let normalized = unitRows(x)
-        let cosine = pairwiseDots(normalized, normalized)  // [N, N]
+        let cosine = cosineMatrix(x)  // [N, N]
         var picks: [Int] = []
         var minDistance = [Float](repeating: .infinity, count: n)
         if t > 0 {

@@ -43,17 +43,21 @@ public struct VisPruner: TokenReducer {
     public var needs: ReducerNeeds { [.classAttention] }
 
     /// VisPruner's choice from its two inputs — the attention signal `s [N]` and the cosines `x̂x̂ᵀ [N, N]` of
-    /// the normalised features — ascending. Separate so its logic can be checked on given cosines: on
-    /// near-duplicate features the rounds follow the last bit of each cosine (Docs/REDUCERS.md).
-    public static func select(signal s: [Float], cosines gram: Tensor, keep: Int, importantRatio: Double) throws -> [Int] {
+    /// the normalised features (computed only when the budget has a diverse part) — ascending. Separate so
+    /// its logic can be checked on given cosines: on near-duplicate features the rounds follow the last bit
+    /// of each cosine (Docs/REDUCERS.md).
+    public static func select(signal s: [Float], cosines: @autoclosure () -> Tensor, keep: Int, importantRatio: Double) throws
+        -> [Int]
+    {
         let n = s.count
-        guard gram.shape == [n, n] else { throw TRIMError.invalidOption("vispruner: cosines \(gram.shape) for \(n) patches") }
         let t = clampedBudget(keep, patches: n)
         let importantCount = Int(Double(t) * importantRatio)
         let diverseCount = t - importantCount
         let order = topK(s, n)
         var selected = Array(order[..<importantCount])
         if diverseCount > 0 {
+            let gram = cosines()
+            guard gram.shape == [n, n] else { throw TRIMError.invalidOption("vispruner: cosines \(gram.shape) for \(n) patches") }
             var residual = Array(order[importantCount...])
             while true {
                 let r = min(8, residual.count - diverseCount)
@@ -80,9 +84,7 @@ public struct VisPruner: TokenReducer {
             throw TRIMError.invalidOption("vispruner: important ratio \(importantRatio) is outside 0…1")
         }
         let s = try input.classAttentionToPatches(by: name, mean: true)
-        let normalized = unitRows(input.features)
-        let kept = try Self.select(signal: s, cosines: pairwiseDots(normalized, normalized),  // [N, N] cosines
-                                   keep: keep, importantRatio: importantRatio)
+        let kept = try Self.select(signal: s, cosines: cosineMatrix(input.features), keep: keep, importantRatio: importantRatio)
         return Reduction(reduced: input.features.gatherRows(kept), keptIndices: kept, signal: ("cls_attention", s))
     }
 }
