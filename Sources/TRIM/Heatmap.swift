@@ -331,10 +331,10 @@ public enum Heatmap {
         let low = scale.low.map(formatScore) ?? "-"
         let high = scale.high.map(formatScore) ?? "-"
         canvas.drawText(low, x: x, y: y, pixelSize: fontScale, color: subtitleColor)
-        let highX = x + width - textWidth(high.count, pixelSize: fontScale) + fontScale  // drop trailing spacing
+        let highX = x + width - textWidth(high, pixelSize: fontScale) + fontScale  // drop trailing spacing
         canvas.drawText(high, x: highX, y: y, pixelSize: fontScale, color: subtitleColor)
-        let captionWidth = textWidth(caption.count, pixelSize: fontScale)
-        let room = width - textWidth(low.count + high.count + 2, pixelSize: fontScale)
+        let captionWidth = textWidth(caption, pixelSize: fontScale)  // the caller's words, any script
+        let room = width - textWidth(low + high + "  ", pixelSize: fontScale)
         if captionWidth <= room {
             canvas.drawText(
                 caption, x: x + (width - captionWidth) / 2, y: y, pixelSize: fontScale, color: subtitleColor

@@ -12,8 +12,8 @@ extension Heatmap {
         let rowCount = (rendered.count + columnCount - 1) / columnCount
         let cellWidth = rendered.map(\.width).max()!, cellHeight = rendered.map(\.height).max()!
         let width = columnCount * cellWidth
-        let charactersPerLine = max(1, (width - 2 * margin) / textWidth(1, pixelSize: fontScale))
-        let titleLines = wrap(title, width: charactersPerLine, maxLines: maximumLines)
+        let columnsPerLine = max(2, (width - 2 * margin) / (BitmapFont.columnWidth * fontScale))
+        let titleLines = wrap(title, columns: columnsPerLine, maxLines: maximumLines)
         let headerHeight = margin + titleLines.count * lineHeight
         var canvas = RGBImage(width: width, height: headerHeight + rowCount * cellHeight, fill: background)
         for (n, line) in titleLines.enumerated() {

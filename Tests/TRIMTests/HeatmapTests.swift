@@ -386,6 +386,48 @@ final class HeatmapTests: XCTestCase {
         XCTAssertEqual(Heatmap.wrap("一二", columns: 1, maxLines: 3), ["一", "二"])  // a glyph wider than a line
     }
 
+    func testColourBarCaptionIsMeasuredInItsOwnScript() {
+        // 30 wide glyphs: 540 pixels, more than the 456 between the end labels, though 30 ASCII cells (360) fit.
+        var input = Self.realisticInput()
+        input.caption = String(repeating: "類", count: 30)
+        let layout = Heatmap.Layout(input, scale: 2)
+        let picture = Heatmap.render(input, scale: 2)
+        for y in layout.barLabelY..<(layout.barLabelY + Heatmap.lineHeight) {
+            for x in (layout.panel.x + 120)..<(layout.panel.x + layout.panel.width - 120) {
+                XCTAssertNotEqual(picture.pixel(x: x, y: y), Heatmap.subtitleColor, "caption drawn at (\(x), \(y))")
+            }
+        }
+        input.caption = String(repeating: "類", count: 20)  // 360 pixels: fits, and is drawn
+        let fits = Heatmap.render(input, scale: 2)
+        XCTAssertTrue((layout.panel.x + 120..<layout.panel.x + layout.panel.width - 120).contains { x in
+            (layout.barLabelY..<(layout.barLabelY + Heatmap.lineHeight)).contains { fits.pixel(x: x, y: $0) == Heatmap.subtitleColor }
+        })
+    }
+
+    func testSideBySideTilesThePanelsUnderOneTitleThatStaysInside() {
+        let panels = (0..<4).map { Self.realisticInput(title: "method \($0)") }
+        let one = Heatmap.render(panels[0], scale: 1)
+        let title = String(repeating: "빨간 별은 어디에 있나요? 赤い星はどこ？", count: 12)
+        let picture = Heatmap.sideBySide(panels, title: title, columns: 3)
+        let header = Heatmap.margin + 2 * Heatmap.lineHeight  // a long title: two lines, cut with …
+        XCTAssertEqual(picture.width, 3 * one.width)
+        XCTAssertEqual(picture.height, header + 2 * one.height)
+        // The second panel sits in the second cell, pixel for pixel.
+        for (x, y) in [(5, 5), (one.width / 2, one.height / 2), (one.width - 3, one.height - 3)] {
+            XCTAssertEqual(picture.pixel(x: one.width + x, y: header + y), one.pixel(x: x, y: y))
+        }
+        // The wide glyphs are measured as wide: nothing drawn in the header's right margin.
+        let background = Heatmap.backgroundColor
+        var text = 0
+        for y in 0..<header {
+            for x in 0..<picture.width where picture.pixel(x: x, y: y) != background {
+                text += 1
+                XCTAssertLessThan(x, picture.width - Heatmap.margin + 2, "title pixel at (\(x), \(y)) in the margin")
+            }
+        }
+        XCTAssertGreaterThan(text, 1000)
+    }
+
     /// The heat map's pictures of ASCII text are those of the 5 × 7 font alone: `drawText` draws what the
     /// old one-glyph-per-6-pixel-cell loop drew, and `wrap` breaks as the old character-count wrap did.
     func testASCIITextIsDrawnAndWrappedExactlyAsBefore() {
