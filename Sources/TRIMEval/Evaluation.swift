@@ -46,10 +46,7 @@ public struct EvalMethod: Sendable {
     /// Any reducer of the family, run through `TRIMPipeline.reduce` (with the projector, when the pipeline
     /// has one; `trim eval` loads none, since projecting does not change the choice).
     public static func reducer(_ pipeline: TRIMPipeline, _ reducer: any TokenReducer, rule: String? = nil) -> EvalMethod {
-        EvalMethod(name: reducer.name, rule: rule ?? reducer.settings, needs: reducer.needs) { encoded, prompt, _ in
-            let r = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer).reduction
-            return Choice(kept: r.keptIndices, tokens: r.reduced.rows)
-        }
+        budgeted(pipeline, name: reducer.name, rule: rule ?? reducer.settings, needs: reducer.needs) { _ in reducer }
     }
 
     /// A fixed-budget reducer handed `rows` rows, or — with `rows` nil — as many as method `budgetFrom`

@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import TRIM
 import TRIMImage
+import TRIMEval
 import TRIMJSON
 import TRIMResources
 import TRIMTensor
@@ -80,13 +81,9 @@ let benchCommand = Command(
             for (stage, s) in result!.timings { samples[stage, default: []].append(s) }
             samples["total", default: []].append(decode + rest)
         }
-        func median(_ xs: [Double]) -> Double {
-            let s = xs.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
         let order = ["load", "decode", "preprocess", "vision", "text", "scores", "projector", "total"]
         var medians: [(String, Double)] = [("load", load)]
-        for stage in order.dropFirst() { if let xs = samples[stage] { medians.append((stage, median(xs))) } }
+        for stage in order.dropFirst() { if let xs = samples[stage], let m = median(xs) { medians.append((stage, m)) } }
         let v = p.clip.config.vision
         let k = try TRIMPipeline.hiddenStateIndex(options.selectLayer, layers: v.layers)
         let t = Double(v.tokenCount), d = Double(v.hiddenSize), i = Double(v.intermediateSize)
@@ -140,10 +137,7 @@ func methodBench(model: URL, projector: URL?, imageURL: URL, prompt: String, run
             samples[reducer.name, default: []].append(own)
         }
     }
-    func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
+    func median(_ xs: [Double]) -> Double { TRIMEval.median(xs) ?? .nan }
     let vision = median(samples["vision"]!)
     let shared = ["vision", "vision (capturing)", "attention capture", "next-layer q/k", "projector (all rows)"].filter { samples[$0] != nil }
     if json {

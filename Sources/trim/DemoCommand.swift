@@ -47,9 +47,7 @@ let demoCommand = Command(
         let options = try reductionOptions(a)
         let all = a.value("method") == "all"
         let reducer = try all ? TRIMReducer(options: options) : makeReducer(a, options: options)
-        let needs = try all
-            ? reducerMethods.reduce(ReducerNeeds()) { $0.union(try makeReducer(a, options: options, method: $1, budget: 1).needs) }
-            : reducer.needs
+        let needs = try all ? needsOfEveryMethod(a, options: options) : reducer.needs
         guard let model = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
         guard let projector = BundledResources.url(for: Demo.projector) else { throw CLIError.missingBundledFile(Demo.projector) }
         guard let sceneDir = BundledResources.url(for: Demo.scene) else { throw CLIError.missingBundledFile(Demo.scene) }

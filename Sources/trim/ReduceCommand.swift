@@ -68,13 +68,9 @@ let reduceCommand = Command(
             flags: ["no-mean-token", "json", "no-pad"], repeatable: ["prompt"])
         try a.noPositional()
         let options = try reductionOptions(a)
-        let all = a.value("method") == "all"
-        // With `all`, the fixed-budget methods are built per prompt (their budget defaults to TRIM's row
-        // count); the ones built here say what the single vision pass must compute.
-        let reducers = try all
-            ? reducerMethods.map { try makeReducer(a, options: options, method: $0, budget: 1) }
-            : [makeReducer(a, options: options)]
-        let needs = reducers.reduce(ReducerNeeds()) { $0.union($1.needs) }
+        // With `all` (no single reducer), the methods are built per prompt: their budget defaults to TRIM's row count.
+        let reducer: (any TokenReducer)? = a.value("method") == "all" ? nil : try makeReducer(a, options: options)
+        let needs = try reducer?.needs ?? needsOfEveryMethod(a, options: options)
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL = try existingPath(try a.required("image"), what: "image")
         let prompts = a.all("prompt")
@@ -91,13 +87,12 @@ let reduceCommand = Command(
         // number the --dump / --heatmap files (name-1.ext, name-2.ext, …).
         for (i, prompt) in prompts.enumerated() {
             let number = prompts.count > 1 ? i + 1 : nil
-            if all {
+            guard let reducer else {  // --method all
                 try runAll(a, pipeline: pipeline, encoded: encoded, prompt: prompt, options: options, number: number,
                            imageName: imageURL.path, imageSize: (image.width, image.height),
                            decodeSeconds: i == 0 ? decodeSeconds : nil, separator: i > 0)
                 continue
             }
-            let reducer = reducers[0]
             var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
             if i == 0 { result.timings.insert(("decode", decodeSeconds), at: 0) } else { result.timings = result.promptTimings }
             try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options, number: number)
@@ -155,6 +150,11 @@ func runAll(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, promp
               + "\(keptSummary(r)) · \(formatSeconds(own)) · [\(shown)\(r.kept > 16 ? " …" : "")]")
         if let note = r.reduction.note { print("           note: \(note)") }
     }
+}
+
+/// What the one vision pass must compute for `--method all` (each method's needs do not depend on its budget).
+func needsOfEveryMethod(_ a: Arguments, options: ReductionOptions) throws -> ReducerNeeds {
+    try reducerMethods.reduce(ReducerNeeds()) { $0.union(try makeReducer(a, options: options, method: $1, budget: 1).needs) }
 }
 
 /// Every method on one encoding: TRIM first, then the others at `--keep N` rows or TRIM's own count.
