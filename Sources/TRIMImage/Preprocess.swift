@@ -2,7 +2,7 @@ import Foundation
 import TRIMJSON
 import TRIMTensor
 
-/// LLaVA-1.5 / CLIP image preprocessing (SPEC §1 steps 1–2), reproducing
+/// LLaVA-1.5 / CLIP image preprocessing (SEMANTICS.md §1 steps 1–2), reproducing
 /// LLaVA's `expand2square` followed by Hugging Face's `CLIPImageProcessor` (PIL backend,
 /// `CLIPImageProcessorPil` in transformers ≥ 5):
 ///

@@ -1,4 +1,4 @@
-/// SPEC §4's conformance measure: `max|a − reference| / max|reference|`, accumulated in Double
+/// The conformance measure of SEMANTICS.md §4: `max|a − reference| / max|reference|`, accumulated in Double
 /// (the plain `max|a − reference|` when the reference is all zeros). Shapes must match exactly,
 /// otherwise the error is `.infinity`. Used by the golden tests; handy for any port's own checks.
 public func maxRelativeError(_ a: Tensor, reference: Tensor) -> Double {

@@ -10,7 +10,7 @@
 //
 // Measured (PERFORMANCE.md, item 18), in the test machine's slow mode: the 24-layer ViT-L/14-336 stack
 // 4–5 % faster with two threads and about 10 % with one (same process, alternated), whole `trim bench`
-// runs about 2 %; in its fast mode (session 2) padding A's rows made no measurable difference.
+// runs about 2 %; in its fast mode (measured 2026-11-21) padding A's rows made no measurable difference.
 
 /// A `[rows, columns]` float matrix whose rows are `stride` (≥ `columns`) floats apart; the `stride −
 /// columns` floats after each row are zero.

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: PyTorch + transformers versus this package's `trim`, on ViT-L/14-336 shapes.
 
-Run from the repository root (reference venv per SPEC §4):
+Run from the repository root (reference venv of Docs/SEMANTICS.md §4):
 
-    .venv-ref/bin/python Tests/Benchmarks/bench.py                 # 336 px, model in /tmp/full-vitl
+    .venv-ref/bin/python Tests/Benchmarks/bench.py                 # 336 px, --model defaulting to full-vitl in the temp dir
 
 Options: --model DIR (created with Tests/Goldens/clip_goldens.py --preset vit-l-14-336 if missing),
 --image-size 224 (a ViT-L/14 at 224 px, created in DIR if missing, same random scheme), --runs N (median of
@@ -13,7 +13,7 @@ table shows the median over rounds), --no-build (reuse .build/release/trim), --s
 runs on N threads; `--threads 1` is the comparison least disturbed by other processes, see below),
 --json FILE.
 
-Measured in one session, fp32, random full-size weights:
+Measured in one invocation, fp32, random full-size weights:
   * sgemm GFLOP/s on 577×1024×{1024,3072,4096} and 577×4096×1024 at 1 and 2 threads: PyTorch F.linear
     (x · Wᵀ, the nn.Linear layout) versus `trim bench --gemm` (TRIM_THREADS=1/2), and the FMA-only peak
     that `trim bench --gemm` measures in the same process (the ceiling for every row of the table);

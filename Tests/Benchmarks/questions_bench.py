@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Eight questions about one image (issue 17): `trim reduce` with eight `--prompt`s (one vision pass, eight
+"""Eight questions about one image: `trim reduce` with eight `--prompt`s (one vision pass, eight
 text passes) against the authors' pipeline answering the same eight (which reruns the vision tower for each),
-side by side in one session, rounds alternated. Both with the model already loaded; the Swift side's time is
+side by side in one invocation, rounds alternated. Both with the model already loaded; the Swift side's time is
 the sum of its reported stages (decode, preprocess, vision, and per prompt text, scores, projector), the
 PyTorch side's the wall time of eight `bench.authors_trim` calls (each decodes, preprocesses and runs the
 24-layer tower, as LLaVA's evaluation loop does). Also checks that the eight results equal eight separate runs.
 
-    .venv-ref/bin/python Tests/Benchmarks/questions_bench.py --model /tmp/full-vitl-s61 --rounds 3
+    .venv-ref/bin/python Tests/Benchmarks/questions_bench.py --model full-vitl-s61 --rounds 3
 """
 import argparse
 import json

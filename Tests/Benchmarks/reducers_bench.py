@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """FasterVLM, VisionZip, VisPruner, DivPrune and CDPruner: `trim bench --method all` versus the PyTorch ports of
-Tests/Goldens/reducers_goldens.py, in one session, rounds interleaved. Run from the repository root:
+Tests/Goldens/reducers_goldens.py, in one invocation, rounds interleaved. Run from the repository root:
 
-    .venv-ref/bin/python Tests/Benchmarks/reducers_bench.py --model /tmp/full-vitl-s11 \
-        --projector /tmp/full-vitl-s11/projector.safetensors [--image Weights/demo-image.jpg] [--keep 64]
+    .venv-ref/bin/python Tests/Benchmarks/reducers_bench.py --model full-vitl-s11 \
+        --projector full-vitl-s11/projector.safetensors [--image Weights/demo-image.jpg] [--keep 64]
         [--rounds 3] [--runs 3] [--trim .build/release/trim] [--json FILE]
 
 Each round: (i) `trim bench --model M --projector P --image IMG --prompt LONG --method all --keep T --runs R

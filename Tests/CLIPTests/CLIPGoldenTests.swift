@@ -6,7 +6,7 @@ import XCTest
 import CLIP
 
 /// Conformance of the CLIP towers against PyTorch: every tensor stored by `Tests/Goldens/clip_goldens.py`
-/// (Hugging Face `transformers` CLIPModel, float32 on CPU) must match within SPEC §4's
+/// (Hugging Face `transformers` CLIPModel, float32 on CPU) must match within SEMANTICS.md §4's
 /// `max|Δ| / max|ref| ≤ 1e-5`.
 final class CLIPGoldenTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -75,7 +75,7 @@ final class CLIPGoldenTests: XCTestCase {
 
     /// A model and goldens made by `clip_goldens.py --random-shape --seed N --out DIR` (or `--preset`), which
     /// nobody tuned against. Runs only when `TRIM_CLIP_CHECK_DIR=DIR` is set; `TRIM_TOLERANCE` overrides 1e-5
-    /// (SPEC §4 allows 1e-3 at full ViT-L/14-336 size). See Docs/CONFORMANCE.md.
+    /// (SEMANTICS.md §4 allows 1e-3 at full ViT-L/14-336 size). See Docs/CONFORMANCE.md.
     func testExternalCheckpointMatchesPyTorch() throws {
         let env = ProcessInfo.processInfo.environment
         guard let dir = env["TRIM_CLIP_CHECK_DIR"] else {

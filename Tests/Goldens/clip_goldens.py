@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Random-weight CLIP checkpoints in Hugging Face layout, and PyTorch reference outputs for them.
 
-Regenerate everything committed (from the repository root, reference venv per SPEC §4):
+Regenerate everything committed (from the repository root, reference venv of Docs/SEMANTICS.md §4):
 
     .venv-ref/bin/python Tests/Goldens/clip_goldens.py
 

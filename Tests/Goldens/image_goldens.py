@@ -3,7 +3,7 @@
 
 Regenerate (from the repository root, deterministic, fixed seeds):
 
-    /work/main/.venv-ref/bin/python Tests/Goldens/image_goldens.py
+    .venv-ref/bin/python Tests/Goldens/image_goldens.py
 
 Writes into Tests/Goldens/images/:
   png/*.png                    test PNGs: every colour type x bit depth, interlaced or not, palette/tRNS,

@@ -3,7 +3,7 @@
 plus corrupt variants, with what zlib makes of each.
 
 Regenerate (from the package root):
-    /work/main/.venv-ref/bin/python Tests/Goldens/inflate_goldens.py
+    .venv-ref/bin/python Tests/Goldens/inflate_goldens.py
 
 Writes Tests/Goldens/inflate/cases.json: a list of
     {"name", "format": "raw"|"zlib"|"gzip", "stream": base64,

@@ -2,7 +2,7 @@
 """JPEG decoder goldens: a small corpus of JPEG files and the pixels Pillow decodes from them.
 
 Regenerate (from the repository root):
-    /work/main/.venv-ref/bin/python Tests/Goldens/jpeg_goldens.py
+    .venv-ref/bin/python Tests/Goldens/jpeg_goldens.py
 
 Writes Tests/Goldens/jpeg/: for every case NAME.jpg and, when Pillow decodes it, NAME.rgb
 (the raw bytes of numpy.asarray(Image.open(f).convert("RGB")), shape [height, width, 3]), plus

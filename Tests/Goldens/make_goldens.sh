@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every committed golden and test checkpoint from the project's own PyTorch / Python scripts.
 # Usage (from anywhere):  Tests/Goldens/make_goldens.sh
-# Creates the reference environment of SPEC §4 in .venv-ref if it is missing (CPU-only torch, ~1 minute).
+# Creates the reference environment of Docs/SEMANTICS.md §4 in .venv-ref if it is missing (CPU-only torch, ~1 minute).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"

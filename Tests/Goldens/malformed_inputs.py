@@ -3,7 +3,7 @@
 
 Regenerate (deterministic, no randomness; needs only Pillow for the one valid JPEG it patches):
 
-    /work/main/.venv-ref/bin/python Tests/Goldens/malformed_inputs.py
+    .venv-ref/bin/python Tests/Goldens/malformed_inputs.py
 
 Writes Tests/Goldens/malformed/*.{safetensors,json,png,jpg} and Tests/Goldens/malformed/cases.json, the
 manifest that Tests/TRIMTests/MalformedInputTests.swift runs. Each case is

@@ -2,7 +2,7 @@
 """PruMerge and PruMerge+ in PyTorch, ported line by line from the released LLaVA-PruMerge code, and their
 stored reference outputs.
 
-Regenerate (from the repository root, reference venv per SPEC §4; after clip_goldens.py and trim_goldens.py):
+Regenerate (from the repository root, reference venv of Docs/SEMANTICS.md §4; after clip_goldens.py and trim_goldens.py):
 
     .venv-ref/bin/python Tests/Goldens/prumerge_goldens.py
 

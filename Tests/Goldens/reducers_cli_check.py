@@ -4,12 +4,12 @@ file from `reducers_goldens.py --model-dir … --out FILE` (for full-size models
 ReducerGoldenTests are too slow). Usage (from the repository root):
 
     .venv-ref/bin/python Tests/Goldens/reducers_cli_check.py GOLDENS [GOLDENS …] [--trim .build/release/trim]
-        [--tolerance 1e-5]                (SPEC §4: 1e-5 on small models, 1e-3 at full ViT-L/14-336 size)
+        [--tolerance 1e-5]                (Docs/SEMANTICS.md §4: 1e-5 on small models, 1e-3 at full ViT-L/14-336 size)
 
 The model, projector, images and prompts come from each file's manifest (paths relative to the repository
 root). One `trim reduce` call per (image, method settings, projector or not); the CDPruner cases that differ
 only in the prompt share it (`--prompt` given once per prompt: one vision pass, numbered dumps). Per case:
-  - kept_indices identical, order included — or a SPEC §4 tie, as ReducerGoldenTests decides it: the manifest's
+  - kept_indices identical, order included — or a tie in the sense of Docs/SEMANTICS.md §4, as ReducerGoldenTests decides it: the manifest's
     `gap` (smallest relative margin of any choice the case made), and for CDPruner's rank-exhaustion stop
     min(|ratio − 1e-4|, |last_ratio − 1e-4|), below 1e-6; a tie skips the tensor comparison;
   - `reduced`, `projected` (cases with the projector) and the method's signal (dump `cls_attention` or

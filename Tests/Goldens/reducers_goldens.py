@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """FasterVLM, VisionZip, VisPruner, DivPrune and CDPruner in PyTorch, ported statement by statement from the
-authors' released LLaVA-1.5 code (SPEC §3c), and their stored reference outputs.
+authors' released LLaVA-1.5 code (Docs/SEMANTICS.md §3c), and their stored reference outputs.
 
-Regenerate (from the repository root, reference venv per SPEC §4; after clip_goldens.py and trim_goldens.py):
+Regenerate (from the repository root, reference venv of Docs/SEMANTICS.md §4; after clip_goldens.py and trim_goldens.py):
 
     .venv-ref/bin/python Tests/Goldens/reducers_goldens.py          (NO_DEMO=1 skips clip-demo)
 

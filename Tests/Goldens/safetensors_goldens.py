@@ -1,7 +1,7 @@
 """Goldens for the SafeTensors module, written by the real `safetensors` / `huggingface_hub` libraries.
 
 Regenerate (from the repository root):
-    /work/main/.venv-ref/bin/python Tests/Goldens/safetensors_goldens.py
+    .venv-ref/bin/python Tests/Goldens/safetensors_goldens.py
 
 Outputs, under Tests/Goldens/safetensors/:
 - dtypes.safetensors   tensors of every dtype the reader converts (F32, F16, BF16, F64, I64, I32, I16, I8, U8,

@@ -3,10 +3,10 @@
 randomized corpus, built offline from the bundled OpenAI vocabulary.
 
 Regenerate (from the package root):
-    /work/main/.venv-ref/bin/python Tests/Goldens/tokenizer_goldens.py [--bench]
+    .venv-ref/bin/python Tests/Goldens/tokenizer_goldens.py [--bench]
 
 The tokenizer is rebuilt here exactly as the openai/clip-vit-large-patch14-336 checkpoint ships it, without
-hub access (SPEC §2): vocab.json and merges.txt are derived from Weights/bpe_simple_vocab_16e6.txt.gz, a
+hub access (Docs/SEMANTICS.md §2): vocab.json and merges.txt are derived from Weights/bpe_simple_vocab_16e6.txt.gz, a
 tokenizer.json is written from transformers' own CLIPTokenizer construction (NFC, Replace(\\s+ -> " "),
 Lowercase; Split on the CLIP regex + ByteLevel; BPE with "</w>", unk <|endoftext|>; RobertaProcessing) with
 the two special tokens marked `"normalized": true` as in the checkpoint's tokenizer.json/tokenizer_config.json,
@@ -57,7 +57,7 @@ def bytes_to_unicode():
 
 
 def vocab_and_merges():
-    """SPEC §2: merges = lines 1…48894; vocab = 256 byte chars, the same with </w>, merges joined, specials."""
+    """Docs/SEMANTICS.md §2: merges = lines 1…48894; vocab = 256 byte chars, the same with </w>, merges joined, specials."""
     lines = gzip.open(GZ).read().decode("utf-8").split("\n")
     merges = lines[1:49152 - 256 - 2 + 1]
     assert len(merges) == 48894

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Held-out check of the `.bin` reader (issue 16): models of shapes nobody tuned against, saved by torch.save as
+"""Held-out check of the `.bin` reader: models of shapes nobody tuned against, saved by torch.save as
 a single `pytorch_model.bin` and as two shards with `pytorch_model.bin.index.json`, in F32, F16 and BF16, plus a
 LLaVA-original sharded projector — each run through `trim reduce --dump` beside the same weights as
 safetensors, and `trim convert`'s output read back by safetensors. Nothing is committed; it prints one line per
 check and exits 1 on any difference.
 
-    .venv-ref/bin/python Tests/Goldens/torch_heldout.py --trim .build/release/trim --work /tmp/bin-heldout --seeds 41 47
+    .venv-ref/bin/python Tests/Goldens/torch_heldout.py --trim .build/release/trim --work bin-heldout --seeds 41 47
 """
 import argparse
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The TRIM pipeline in PyTorch, as the authors run it inside LLaVA-1.5, and its stored reference outputs.
 
-Regenerate (from the repository root, reference venv per SPEC §4; run clip_goldens.py first):
+Regenerate (from the repository root, reference venv of Docs/SEMANTICS.md §4; run clip_goldens.py first):
 
     .venv-ref/bin/python Tests/Goldens/trim_goldens.py
 
@@ -118,7 +118,7 @@ def test_images():
 
 
 def write_vocab(directory, n_merges):
-    """SPEC §2's vocab.json + merges.txt restricted to the first n_merges OpenAI merges."""
+    """The vocab.json + merges.txt of Docs/SEMANTICS.md §2, restricted to the first n_merges OpenAI merges."""
     _, merges = vocab_and_merges()
     chars = list(bytes_to_unicode().values())
     merges = merges[:n_merges]

@@ -1,4 +1,4 @@
-"""The demo world of issue 14, rendered with Pillow for training the demo CLIP.
+"""The demo world (Docs/DEMO_MODEL.md), rendered with Pillow for training the demo CLIP.
 
 Vocabulary (published; an independent renderer draws its own scenes from it):
   shapes   ball (filled circle), square (filled, axis-aligned), triangle (filled, pointing up), star (filled,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the bundled demo CLIP (Weights/clip-demo) on the generated world of Tests/Training/scenes.py.
 
-Reproduce the bundled files (reference venv of SPEC §4; CPU only, 2 threads, ≈ 50 minutes here):
+Reproduce the bundled files (reference venv of Docs/SEMANTICS.md §4; CPU only, 2 threads, ≈ 50 minutes here):
 
     .venv-ref/bin/python Tests/Training/train_demo_clip.py
 
