@@ -86,15 +86,17 @@ public struct BatchRunner: Sendable {
     public var pipeline: TRIMPipeline
     /// The reducer run on every prompt.
     public var reducer: any TokenReducer
-    /// The hidden state (Python-style) and LLaVA's pad.
-    public var selectLayer: Int, padToSquare: Bool
+    /// The hidden state (Python-style).
+    public var selectLayer: Int
+    /// How each image becomes views.
+    public var layout: ImageLayout
 
     /// A runner.
-    public init(pipeline: TRIMPipeline, reducer: any TokenReducer, selectLayer: Int = -2, padToSquare: Bool = true) {
+    public init(pipeline: TRIMPipeline, reducer: any TokenReducer, selectLayer: Int = -2, layout: ImageLayout = .llava15) {
         self.pipeline = pipeline
         self.reducer = reducer
         self.selectLayer = selectLayer
-        self.padToSquare = padToSquare
+        self.layout = layout
     }
 
     /// Runs `work` — (item, prompt index) pairs — and hands each result to `emit` as soon as it exists, in
@@ -111,14 +113,14 @@ public struct BatchRunner: Sendable {
             }
         }
         let needs = reducer.needs
-        let pipeline = self.pipeline, pad = padToSquare
-        @Sendable func prepare(_ url: URL?) -> (Result<Tensor, BatchError>, Double) {
+        let pipeline = self.pipeline, layout = self.layout
+        @Sendable func prepare(_ url: URL?) -> (Result<[Tensor], BatchError>, Double) {
             let start = DispatchTime.now().uptimeNanoseconds
             guard let url else { return (.failure(BatchError("no image")), 0) }
-            let r: Result<Tensor, BatchError>
+            let r: Result<[Tensor], BatchError>
             do {
                 let image = try ImageDecoder.decode(contentsOf: url)
-                r = .success(try pipeline.preprocess(image, padToSquare: pad))
+                r = .success(try pipeline.preprocess(image, layout: layout))
             } catch {
                 r = .failure(BatchError("\(url.path): \(error)"))
             }
@@ -138,8 +140,8 @@ public struct BatchRunner: Sendable {
             }
             let encoded: Result<EncodedImage, BatchError> = pixels.flatMap { px in
                 Result {
-                    try pipeline.encode(pixelValues: px, preprocessSeconds: prepareSeconds, selectLayer: selectLayer,
-                                        padToSquare: pad, needs: needs)
+                    try pipeline.encode(pixelValues: px, layout: layout, preprocessSeconds: prepareSeconds,
+                                        selectLayer: selectLayer, needs: needs)
                 }.mapError { BatchError("\(group.image?.path ?? "?"): \($0)") }
             }
             for (n, e) in group.entries.enumerated() {

@@ -4,38 +4,8 @@ import Foundation
 import SafeTensors
 import TorchCheckpoint
 import TRIMImage
+import TRIMJSON
 import TRIMTensor
-
-/// Everything one TRIM run produces, stage by stage, under the names of SPEC §3's dump.
-public struct TRIMResult: Sendable {
-    /// `pixel_values [3, H, W]`: the preprocessed image.
-    public var pixelValues: Tensor
-    /// `features [N, D]`: the selected hidden state without the class token (LLaVA's image features).
-    public var features: Tensor
-    /// `image_tokens [N, P]`: `post_layernorm(features) · visual_projectionᵀ`, the patches in CLIP space.
-    public var imageTokens: Tensor
-    /// `input_ids [L]`: the tokenized prompt (with start and end tokens, truncated to the context).
-    public var inputIDs: [Int]
-    /// `text_embeds [P]`: the prompt in CLIP space.
-    public var textEmbeds: Tensor
-    /// `s` and `scores [N]`.
-    public var patchScores: PatchScores
-    /// `kept_indices [K]` and the IQR statistics.
-    public var selection: PatchSelection
-    /// `reduced [K(+1), D]`: kept features in spatial order, then the mean token.
-    public var reduced: Tensor
-    /// `projected [K(+1), H]` when a projector was given.
-    public var projected: Tensor?
-    /// Wall-clock seconds per stage, in pipeline order.
-    public var timings: [(stage: String, seconds: Double)]
-
-    /// Number of patch tokens before reduction (N).
-    public var total: Int { features.rows }
-    /// Number of kept patches (K).
-    public var kept: Int { selection.keptIndices.count }
-    /// Tokens handed to the language model: K, or K + 1 with the mean token.
-    public var tokens: Int { reduced.rows }
-}
 
 /// The end-to-end TRIM pipeline: image + prompt → the reduced, LLM-ready image tokens.
 ///
@@ -67,15 +37,15 @@ public struct TRIMPipeline: Sendable {
     /// matrices stay 16-bit in memory (the default; half the bytes) or become Floats — the results are
     /// the same bit for bit.
     ///
-    /// `needs` says what the reducers to be run need from the towers (default: TRIM's); only
-    /// `.nextLayerQueriesKeys` changes what is loaded — the vision layer after the selected hidden state.
+    /// `needs` says what the reducers to be run need from the towers (default: TRIM's); only a need that
+    /// loads the next layer (`.nextLayerQueriesKeys`) changes what is loaded.
     public init(modelDirectory: URL, projector projectorURL: URL? = nil, selectLayer: Int = -2,
                 weightPrecision: WeightPrecision = .checkpoint,
                 needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws {
         self.modelDirectory = modelDirectory
         let config = try CLIPConfig(contentsOf: modelDirectory.appendingPathComponent("config.json"))
         var k = try Self.hiddenStateIndex(selectLayer, layers: config.vision.layers)
-        if needs.contains(.nextLayerQueriesKeys) {
+        if needs.contains(where: \.loadsNextLayer) {
             guard k < config.vision.layers else {
                 throw TRIMError.invalidOption(
                     "select layer \(selectLayer) is the tower's last hidden state; PruMerge needs the q/k of the layer after it")
@@ -113,151 +83,100 @@ public struct TRIMPipeline: Sendable {
         return k
     }
 
-    /// Runs TRIM on a decoded image: `encode` then `reduce`.
-    /// - Parameters:
-    ///   - padToSquare: LLaVA's "pad" aspect mode (default), else plain CLIP preprocessing.
+    /// TRIM on a decoded image, in one call: `encode` then `reduce` with `TRIMReducer(options:)`.
     public func run(image: RGBImage, prompt: String, options: ReductionOptions = ReductionOptions(),
-                    padToSquare: Bool = true) throws -> TRIMResult {
+                    layout: ImageLayout = .llava15) throws -> ReductionResult {
         try validate(options)
-        let encoded = try encode(image: image, selectLayer: options.selectLayer, padToSquare: padToSquare)
-        return try reduce(encoded, prompt: prompt, options: options)
+        let reducer = TRIMReducer(options: options)
+        let encoded = try encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: reducer.needs)
+        return try reduce(encoded, prompt: prompt, reducer: reducer)
     }
 
     private func validate(_ options: ReductionOptions) throws {
-        let vision = clip.vision_model
-        let k = try Self.hiddenStateIndex(options.selectLayer, layers: vision.config.layers)
-        guard k <= vision.layers.count else {
-            throw TRIMError.invalidOption("select layer \(options.selectLayer) needs \(k) vision layers; this pipeline loaded \(vision.layers.count)")
-        }
+        try loadedHiddenStateIndex(options.selectLayer)
         if case .keepRatio(let r) = options.selection, !(r >= 0 && r <= 1) {
             throw TRIMError.invalidOption("keep ratio \(r) is outside 0…1")
         }
     }
 
-    /// The prompt-independent half of a run: preprocess, the vision tower up to `selectLayer`, and the
-    /// patch tokens in CLIP space. Reduce it against any number of prompts with `reduce(_:prompt:options:)`;
-    /// the results are those of `run` bit for bit.
-    ///
-    /// `needs` adds what reducers other than TRIM ask for: `.nextLayerQueriesKeys` runs the next layer's
-    /// `layer_norm1` and its stacked q/k/v product (v is discarded) on the selected hidden state.
-    public func encode(image: RGBImage, selectLayer: Int = -2, padToSquare: Bool = true,
-                       needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let pixelValues = try preprocess(image, padToSquare: padToSquare)
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return try encode(pixelValues: pixelValues, preprocessSeconds: seconds, selectLayer: selectLayer,
-                          padToSquare: padToSquare, needs: needs)
-    }
-
-    /// LLaVA's pad (unless `padToSquare` is false) and CLIP's preprocessing: `pixel_values [3, S, S]`.
-    /// Separate from `encode(pixelValues:…)` so a batch can prepare the next image while one is encoded.
-    public func preprocess(_ image: RGBImage, padToSquare: Bool = true) throws -> Tensor {
-        try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: padToSquare)
-    }
-
-    /// `encode(image:…)` from pixels already preprocessed (`preprocess`); `preprocessSeconds` is reported
-    /// as the "preprocess" stage.
-    public func encode(pixelValues: Tensor, preprocessSeconds: Double = 0, selectLayer: Int = -2, padToSquare: Bool = true,
-                       needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
-        var timings = StageTimer(stages: [("preprocess", preprocessSeconds)])
+    /// The `hidden_states` index of `selectLayer`, which the loaded vision layers must reach.
+    @discardableResult
+    private func loadedHiddenStateIndex(_ selectLayer: Int) throws -> Int {
         let vision = clip.vision_model
         let k = try Self.hiddenStateIndex(selectLayer, layers: vision.config.layers)
         guard k <= vision.layers.count else {
             throw TRIMError.invalidOption("select layer \(selectLayer) needs \(k) vision layers; this pipeline loaded \(vision.layers.count)")
         }
-        // What reducers read from the attention of the layer producing the state (FasterVLM, VisionZip,
-        // VisPruner): taken from its q/k projection as the pass goes by, only the class token's row kept.
-        var classAttention: Tensor?, headMeanKeys: Tensor?
-        var captureSeconds = 0.0
-        let capture: ((Tensor) -> Void)?
-        if needs.contains(.classAttention) || needs.contains(.headMeanKeys) {
-            guard k >= 1 else {
-                throw TRIMError.invalidOption("select layer \(selectLayer) is the embeddings; no layer's attention produced it")
-            }
-            let heads = vision.config.attentionHeads
-            capture = { qkv in
+        return k
+    }
+
+    /// The views of `layout` through CLIP's preprocessing: one `pixel_values [3, S, S]` per view.
+    /// Separate from `encode(pixelValues:…)` so a batch can prepare the next image while one is encoded.
+    public func preprocess(_ image: RGBImage, layout: ImageLayout = .llava15) throws -> [Tensor] {
+        switch layout {
+        case .singleView(let pad): [try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: pad)]
+        }
+    }
+
+    /// The prompt-independent half of a run: the layout's views, the vision tower up to `selectLayer` on
+    /// each, and what `needs` asks of them. Reduce it against any number of prompts with
+    /// `reduce(_:prompt:reducer:)`; the results are those of a fresh run bit for bit.
+    public func encode(image: RGBImage, layout: ImageLayout = .llava15, selectLayer: Int = -2,
+                       needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let pixelValues = try preprocess(image, layout: layout)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return try encode(pixelValues: pixelValues, layout: layout, preprocessSeconds: seconds, selectLayer: selectLayer,
+                          needs: needs)
+    }
+
+    /// `encode(image:…)` from views already preprocessed (`preprocess`); `preprocessSeconds` is reported as
+    /// the "preprocess" stage. Stages: preprocess, vision, attention capture (when a need is read during
+    /// the pass), then each after-pass need with a stage of its own, in name order.
+    public func encode(pixelValues: [Tensor], layout: ImageLayout = .llava15, preprocessSeconds: Double = 0,
+                       selectLayer: Int = -2, needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
+        let k = try loadedHiddenStateIndex(selectLayer)
+        let imageNeeds = needs.filter { !$0.isPrompt }.sorted { $0.name < $1.name }
+        let observed = imageNeeds.compactMap { n -> (Need, @Sendable (Tensor, Int) -> Tensor)? in
+            if case .duringPass(let f) = n.source { return (n, f) }
+            return nil
+        }
+        if !observed.isEmpty && k < 1 {
+            throw TRIMError.invalidOption("select layer \(selectLayer) is the embeddings; no layer's attention produced it")
+        }
+        var stages: [(stage: String, seconds: Double)] = [("preprocess", preprocessSeconds)]
+        var views: [EncodedView] = []
+        var passSeconds = 0.0, captureSeconds = 0.0
+        var after: [String: Double] = [:], charged: [Need: Double] = [:]
+        for pixels in pixelValues {
+            var values: [Need: Tensor] = [:]
+            let passStart = DispatchTime.now().uptimeNanoseconds
+            let hidden = try clip.vision_model.hiddenState(pixels, afterLayers: k, observeLastQKV: observed.isEmpty ? nil : { qkv in
                 let start = DispatchTime.now().uptimeNanoseconds
-                if needs.contains(.classAttention) { classAttention = Self.classTokenAttention(qkv: qkv, heads: heads) }
-                if needs.contains(.headMeanKeys) { headMeanKeys = Self.headMeanKeys(qkv: qkv, heads: heads) }
-                captureSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                for (need, compute) in observed { values[need] = compute(qkv, clip.vision_model.config.attentionHeads) }
+                captureSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            })  // [N+1, D]
+            passSeconds += Double(DispatchTime.now().uptimeNanoseconds - passStart) / 1e9
+            let pass = VisionPass(hidden: hidden, features: hidden.rows(1..<hidden.rows), layer: k, clip: clip, projector: projector)
+            for need in imageNeeds {
+                guard case .afterPass(let stage, let compute) = need.source else { continue }
+                let start = DispatchTime.now().uptimeNanoseconds
+                guard let value = try compute(pass) else { continue }  // cannot exist here (no projector): no stage
+                values[need] = value
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                if let stage { after[stage, default: 0] += seconds } else { charged[need, default: 0] += seconds }
             }
-        } else {
-            capture = nil
+            views.append(EncodedView(pixelValues: pixels, classToken: Array(hidden.scalars[0..<hidden.columns]),
+                                     features: pass.features, values: values))
         }
-        // [N+1, D] → drop the class token → [N, D]
-        let hidden = try timings.time("vision") {
-            try vision.hiddenState(pixelValues, afterLayers: k, observeLastQKV: capture)
+        // The capture runs inside the pass: it is reported apart from the vision layers' own time.
+        stages.append(("vision", passSeconds - captureSeconds))
+        if !observed.isEmpty { stages.append(("attention capture", captureSeconds)) }
+        for need in imageNeeds {
+            if case .afterPass(let stage?, _) = need.source, let s = after.removeValue(forKey: stage) { stages.append((stage, s)) }
         }
-        if capture != nil {
-            timings.stages[timings.stages.count - 1].seconds -= captureSeconds
-            timings.stages.append(("attention capture", captureSeconds))
-        }
-        let features = hidden.rows(1..<hidden.rows)
-        // The patch tokens in CLIP space: timed apart, and counted in the "scores" stage of each reduction.
-        var tokenTimer = StageTimer()
-        let imageTokens = needs.contains(.imageTokens)
-            ? tokenTimer.time("image tokens") { clip.visual_projection(vision.post_layernorm(features)) }  // [N, P]
-            : nil
-        var queries: Tensor?, keys: Tensor?
-        if needs.contains(.nextLayerQueriesKeys) {
-            guard k < vision.layers.count else {
-                throw TRIMError.missingInput(reducer: "prumerge", input: "vision layer \(k + 1) (load the pipeline with .nextLayerQueriesKeys)")
-            }
-            (queries, keys) = timings.time("next-layer q/k") {
-                let layer = vision.layers[k]
-                let qkv = layer.self_attn.qkv_proj(layer.layer_norm1(hidden))  // [N+1, 3D]: q | k | v
-                let d = hidden.columns
-                return (qkv.columnSlice(0..<d), qkv.columnSlice(d..<(2 * d)))
-            }
-        }
-        // DivPrune and CDPruner choose among the projector's rows, so every patch is projected first (as
-        // their released code does); without a projector they work on the features.
-        let projectedRows = needs.contains(.projectedRows)
-            ? projector.map { p in timings.time("projector (all rows)") { p(features) } }
-            : nil
-        return EncodedImage(pixelValues: pixelValues, classToken: Array(hidden.scalars[0..<hidden.columns]),
-                            features: features, imageTokens: imageTokens, queries: queries, keys: keys,
-                            classAttention: classAttention, headMeanKeys: headMeanKeys, projectedRows: projectedRows,
-                            selectLayer: selectLayer, padToSquare: padToSquare, timings: timings.stages,
-                            imageTokenSeconds: tokenTimer.stages.first?.seconds ?? 0)
-    }
-
-    /// `A[h, 0, :] = softmax(q_h[0] · k_hᵀ · head_dim^-0.5)` for every head, `[H, S]`, from a layer's
-    /// stacked `[S, 3·D]` q | k | v projection: the class token's row of Hugging Face's eager attention
-    /// probabilities.
-    static func classTokenAttention(qkv: Tensor, heads: Int) -> Tensor {
-        let s = qkv.rows, d = qkv.columns / 3, hd = d / heads
-        let scale = 1 / Float(hd).squareRoot()
-        var logits = Tensor(shape: [heads, s], repeating: 0)
-        qkv.scalars.withUnsafeBufferPointer { x in
-            logits.scalars.withUnsafeMutableBufferPointer { out in
-                for h in 0..<heads {
-                    let q = h * hd  // row 0's query for head h
-                    for j in 0..<s {
-                        let kOff = j * 3 * d + d + h * hd
-                        var dot: Float = 0
-                        for t in 0..<hd { dot += x[q + t] * x[kOff + t] }
-                        out[h * s + j] = dot * scale
-                    }
-                }
-            }
-        }
-        softmaxRowsInPlace(&logits)
-        return logits
-    }
-
-    /// A layer's keys averaged over heads, `[S, head_dim]` (VisionZip's `raw_key_states.mean(1)`).
-    static func headMeanKeys(qkv: Tensor, heads: Int) -> Tensor {
-        let s = qkv.rows, d = qkv.columns / 3, hd = d / heads
-        var out = [Float](repeating: 0, count: s * hd)
-        for j in 0..<s {
-            for h in 0..<heads {
-                let off = j * 3 * d + d + h * hd
-                for t in 0..<hd { out[j * hd + t] += qkv.scalars[off + t] }
-            }
-            for t in 0..<hd { out[j * hd + t] /= Float(heads) }
-        }
-        return Tensor(shape: [s, hd], scalars: out)
+        return EncodedImage(layout: layout, views: views, selectLayer: selectLayer, needs: needs, timings: stages,
+                            chargedSeconds: charged)
     }
 
     /// Forgets the text embeddings cached so far (benchmarks time the text tower with it, not a cache hit).
@@ -305,60 +224,30 @@ public struct TRIMPipeline: Sendable {
         return value
     }
 
-    /// The prompt-dependent half of a run: text tower, scores, selection, mean token, projector.
-    /// `options.selectLayer` must be the one `encoded` was made with.
-    public func reduce(_ encoded: EncodedImage, prompt: String, options: ReductionOptions = ReductionOptions())
-        throws -> TRIMResult
-    {
-        try validate(options)
-        guard options.selectLayer == encoded.selectLayer else {
-            throw TRIMError.invalidOption("the image was encoded at select layer \(encoded.selectLayer), the options ask for \(options.selectLayer)")
-        }
-        guard let imageTokens = encoded.imageTokens else {
-            throw TRIMError.missingInput(reducer: "trim", input: "image_tokens (encode with .imageTokens)")
-        }
-        var timings = StageTimer(stages: encoded.timings)
-        let (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
-        let (scores, selection, reduced) = timings.time("scores") {
-            TRIMReducer(options: options).run(imageTokens: imageTokens, textEmbeds: textEmbeds, features: encoded.features)
-        }
-        timings.stages[timings.stages.count - 1].seconds += encoded.imageTokenSeconds
-        let projected = projector.map { p in timings.time("projector") { p(reduced) } }
-        return TRIMResult(
-            pixelValues: encoded.pixelValues, features: encoded.features, imageTokens: imageTokens,
-            inputIDs: ids, textEmbeds: textEmbeds, patchScores: scores, selection: selection, reduced: reduced,
-            projected: projected, timings: timings.stages)
-    }
-}
-
-extension TRIMPipeline {
-    /// Runs any reducer of the family on an encoded image: the text tower when it needs the prompt, the
-    /// reducer, then the projector on its rows. `prompt` may be `nil` for reducers that ignore it.
+    /// The prompt-dependent half of a run, for any reducer of the family: the prompt's needs through the
+    /// text tower (timed by their stages), the reducer on the input `encoded` builds (stage "scores" when it
+    /// uses a need charged to it, such as `image_tokens`, whose time it includes; else "reduce"), then the
+    /// projector on its rows. `prompt` may be `nil` for reducers that ignore it.
     public func reduce(_ encoded: EncodedImage, prompt: String?, reducer: any TokenReducer) throws -> ReductionResult {
+        guard encoded.views.count == 1 else {
+            throw TRIMError.invalidOption("\(reducer.name) reduces one view; this image has \(encoded.views.count)")
+        }
         var timings = StageTimer(stages: encoded.timings)
-        var ids: [Int]?, textEmbeds: Tensor?, segments: Tensor?
-        if !reducer.needs.isDisjoint(with: [.promptEmbedding, .promptSegments]) {
+        var promptValues: [Need: Tensor] = [:]
+        var ids: [Int]?, textEmbeds: Tensor?
+        for need in reducer.needs.filter(\.isPrompt).sorted(by: { $0.name < $1.name }) {
+            guard case .prompt(let stage, let compute) = need.source else { continue }
             guard let prompt else { throw TRIMError.missingInput(reducer: reducer.name, input: "a prompt") }
-            if reducer.needs.contains(.promptEmbedding) {
-                (ids, textEmbeds) = try timings.time("text") { try embedPrompt(prompt) }
-            }
-            if reducer.needs.contains(.promptSegments) {
-                let s = try timings.time("text segments") { try embedPromptSegments(prompt) }
-                segments = s.embeds
-                if ids == nil { (ids, textEmbeds) = (s.ids, s.embeds) }
-            }
+            let (needIDs, value) = try timings.time(stage) { try compute(self, prompt) }
+            promptValues[need] = value
+            if ids == nil { (ids, textEmbeds) = (needIDs, value) }  // the first prompt need is the dump's text
         }
-        let input = ReducerInput(
-            features: encoded.features, classToken: encoded.classToken, gridSize: clip.config.vision.gridSize,
-            imageTokens: encoded.imageTokens, textEmbeds: textEmbeds, queries: encoded.queries, keys: encoded.keys,
-            classAttention: encoded.classAttention, headMeanKeys: encoded.headMeanKeys,
-            projectedRows: encoded.projectedRows, promptSegments: segments)
-        let reduction = try timings.time(reducer.needs.contains(.imageTokens) ? "scores" : "reduce") {
-            try reducer.reduce(input)
+        let charged = reducer.needs.compactMap { encoded.chargedSeconds[$0] }
+        let reduction = try timings.time(charged.isEmpty ? "reduce" : "scores", plus: charged.reduce(0, +)) {
+            try reducer.reduce(encoded.input(view: 0, prompt: promptValues))
         }
-        if reducer.needs.contains(.imageTokens) { timings.stages[timings.stages.count - 1].seconds += encoded.imageTokenSeconds }
         let projected = reduction.projected ?? projector.map { p in timings.time("projector") { p(reduction.reduced) } }
-        return ReductionResult(method: reducer.name, settings: reducer.settings, encoded: encoded, inputIDs: ids,
+        return ReductionResult(method: reducer.name, settings: reducer.settings, settingsFields: reducer.settingsFields, encoded: encoded, inputIDs: ids,
                                textEmbeds: textEmbeds, reduction: reduction, projected: projected, timings: timings.stages)
     }
 }
@@ -367,11 +256,14 @@ extension TRIMPipeline {
 public struct ReductionResult: Sendable {
     /// The reducer's `--method` name and settings line.
     public var method: String, settings: String
-    /// The prompt-independent part (pixels, features, image tokens, …).
+    /// The reducer's settings as JSON fields (`TokenReducer.settingsFields`).
+    public var settingsFields: [(String, JSONValue)]
+    /// The prompt-independent part (layout, views: pixels, features, what the pass computed).
     public var encoded: EncodedImage
-    /// The prompt's ids and `text_embeds`, when the reducer used the prompt.
+    /// The prompt's ids and embedding (`text_embeds [P]`, or CDPruner's segments `[M, P]`), when the reducer
+    /// used the prompt.
     public var inputIDs: [Int]?, textEmbeds: Tensor?
-    /// The reducer's rows and choice.
+    /// The reducer's rows, their sources and its choice.
     public var reduction: Reduction
     /// `projected [R, H]` when a projector was given.
     public var projected: Tensor?
@@ -379,116 +271,22 @@ public struct ReductionResult: Sendable {
     public var timings: [(stage: String, seconds: Double)]
 
     /// N, the patches before reduction.
-    public var total: Int { encoded.features.rows }
+    public var total: Int { encoded.patchCount }
     /// Number of single-patch rows (kept patches).
     public var kept: Int { reduction.keptIndices.count }
     /// Rows handed to the language model.
     public var tokens: Int { reduction.reduced.rows }
     /// The stages this reduction added (text, scores, projector), without the image's shared ones
-    /// (preprocess, vision, next-layer q/k), which `timings` starts with.
+    /// (preprocess, vision, …), which `timings` starts with.
     public var promptTimings: [(stage: String, seconds: Double)] { Array(timings.dropFirst(encoded.timings.count)) }
 }
 
-/// The prompt-independent part of a run (`TRIMPipeline.encode`): what every prompt about one image shares.
-public struct EncodedImage: Sendable {
-    /// `pixel_values [3, H, W]`.
-    public var pixelValues: Tensor
-    /// `[D]`: the class token's row of the selected hidden state.
-    public var classToken: [Float]
-    /// `features [N, D]`: the selected hidden state without the class token.
-    public var features: Tensor
-    /// `image_tokens [N, P]`: `post_layernorm(features) · visual_projectionᵀ` (when encoded with `.imageTokens`).
-    public var imageTokens: Tensor?
-    /// The next layer's `q_proj` / `k_proj` outputs `[N+1, D]` (when encoded with `.nextLayerQueriesKeys`).
-    public var queries: Tensor?, keys: Tensor?
-    /// `A[h, 0, :]` of the layer producing the features, `[H, N+1]` (when encoded with `.classAttention`).
-    public var classAttention: Tensor?
-    /// That layer's head-averaged keys `[N+1, head_dim]` (when encoded with `.headMeanKeys`).
-    public var headMeanKeys: Tensor?
-    /// The projector's output for every patch `[N, H]` (when encoded with `.projectedRows` and a projector).
-    public var projectedRows: Tensor?
-    /// The hidden state it was taken from, Python-style (−2 = LLaVA's).
-    public var selectLayer: Int
-    /// Whether LLaVA's pad-to-square was applied.
-    public var padToSquare: Bool
-    /// Seconds per stage (preprocess, vision).
-    public var timings: [(stage: String, seconds: Double)]
-    /// Seconds spent on `imageTokens` (reported within each reduction's "scores" stage, as TRIM's scoring).
-    public var imageTokenSeconds: Double
-}
-
-/// Wall-clock seconds per named stage, in order.
-struct StageTimer {
-    var stages: [(stage: String, seconds: Double)] = []
-
-    mutating func time<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+extension StageTimer {
+    /// `time(stage, body)`, the stage also charged `extra` seconds spent earlier on its behalf.
+    mutating func time<T>(_ stage: String, plus extra: Double, _ body: () throws -> T) rethrows -> T {
         let start = DispatchTime.now().uptimeNanoseconds
         let value = try body()
-        stages.append((stage, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        stages.append((stage, extra + Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         return value
-    }
-}
-
-extension PreprocessorConfig {
-    /// The preprocessing of a model directory: its `preprocessor_config.json` when present, else CLIP's
-    /// defaults at the vision tower's image size (`imageSize`, or read from `config.json` when `nil`).
-    public static func forModel(directory: URL, imageSize: Int? = nil) throws -> PreprocessorConfig {
-        let url = directory.appendingPathComponent("preprocessor_config.json")
-        if FileManager.default.fileExists(atPath: url.path) { return try PreprocessorConfig(contentsOf: url) }
-        let size = try imageSize ?? CLIPConfig(contentsOf: directory.appendingPathComponent("config.json")).vision.imageSize
-        return PreprocessorConfig(size: size)
-    }
-}
-
-/// A throwing computation started on a global queue at init; `wait()` blocks until it is done.
-private final class BackgroundResult<T: Sendable>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<T, Error>?  // written once by the worker, read after `done` is signalled
-
-    init(_ body: @escaping @Sendable () throws -> T) {
-        DispatchQueue.global().async {
-            self.result = Result { try body() }
-            self.done.signal()
-        }
-    }
-
-    func wait() -> Result<T, Error> {
-        done.wait()
-        return result!
-    }
-}
-
-/// A bounded, thread-safe map prompt → (ids, text_embeds); the oldest entry goes first when full.
-final class PromptCache: @unchecked Sendable {
-    /// Distinct prompts kept (a text embedding of ViT-L's CLIP is 3 KB).
-    static let capacity = 4096
-    private let lock = NSLock()
-    private var entries: [String: (ids: [Int], embeds: Tensor)] = [:]
-    private var order: [String] = []
-    private var head = 0
-
-    /// Empties the cache.
-    func removeAll() {
-        lock.withLock {
-            entries.removeAll()
-            order.removeAll()
-            head = 0
-        }
-    }
-
-    subscript(prompt: String) -> (ids: [Int], embeds: Tensor)? {
-        get { lock.withLock { entries[prompt] } }
-        set {
-            guard let newValue else { return }
-            lock.withLock {
-                if entries.updateValue(newValue, forKey: prompt) != nil { return }
-                order.append(prompt)
-                if order.count - head > Self.capacity {
-                    entries[order[head]] = nil
-                    head += 1
-                    if head > Self.capacity { order.removeFirst(head); head = 0 }
-                }
-            }
-        }
     }
 }

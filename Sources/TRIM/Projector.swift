@@ -3,7 +3,7 @@ import SafeTensors
 import TorchCheckpoint
 import TRIMTensor
 
-/// LLaVA's multimodal projector (SPEC §1 step 9): maps vision features into the language model's
+/// LLaVA's multimodal projector (SEMANTICS.md §1 step 9): maps vision features into the language model's
 /// embedding space.
 ///
 /// - `mlp2x_gelu` (LLaVA-1.5): `linear_2(gelu(linear_1(x)))`, 1024 → 4096 → 4096 for LLaVA-1.5-7B.

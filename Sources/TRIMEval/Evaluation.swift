@@ -53,9 +53,9 @@ public struct EvalMethod: Sendable {
     /// handed on for the same prompt; `make` builds it for a budget.
     public static func budgeted(_ pipeline: TRIMPipeline, name: String, rule: String, needs: ReducerNeeds,
                                 rows: Int? = nil, budgetFrom: Int? = nil,
-                                make: @escaping @Sendable (Int) -> any TokenReducer) -> EvalMethod {
+                                make: @escaping @Sendable (Int) throws -> any TokenReducer) -> EvalMethod {
         EvalMethod(name: name, rule: rule, needs: needs, budgetFrom: budgetFrom) { encoded, prompt, matched in
-            let r = try pipeline.reduce(encoded, prompt: prompt, reducer: make(rows ?? matched ?? 0)).reduction
+            let r = try pipeline.reduce(encoded, prompt: prompt, reducer: try make(rows ?? matched ?? 0)).reduction
             return Choice(kept: r.keptIndices, tokens: r.reduced.rows)
         }
     }
@@ -76,8 +76,8 @@ public struct EvalMethod: Sendable {
         EvalMethod(name: "random", rule: "budget of \(label)", needs: [], budgetFrom: budgetFrom) { encoded, prompt, matched in
             var seed: UInt64 = 1469598103934665603  // FNV-1a of the prompt, mixed with the image's first pixels
             for b in prompt.utf8 { seed = (seed ^ UInt64(b)) &* 1099511628211 }
-            for v in encoded.pixelValues.scalars.prefix(64) { seed = (seed ^ UInt64(v.bitPattern)) &* 1099511628211 }
-            let kept = RandomSelection.sample((rows ?? matched ?? 1) - 1, of: encoded.features.rows, seed: seed)
+            for v in encoded.views[0].pixelValues.scalars.prefix(64) { seed = (seed ^ UInt64(v.bitPattern)) &* 1099511628211 }
+            let kept = RandomSelection.sample((rows ?? matched ?? 1) - 1, of: encoded.patchCount, seed: seed)
             return Choice(kept: kept, tokens: kept.count + 1)
         }
     }
@@ -146,7 +146,7 @@ public struct Evaluation {
             visionSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let coverage = scene.objects.map {
                 patchCoverage(mask: $0.mask, width: scene.image.width, height: scene.image.height, config: config,
-                              padToSquare: encoded.padToSquare, grid: grid)
+                              layout: encoded.layout, grid: grid)
             }
             var rowCount: [Int: [Int: Int]] = [:]  // method → prompt → rows handed on (for matched budgets)
             for (m, method) in methods.enumerated() {

@@ -1,8 +1,10 @@
 import Foundation
+import TRIM
 import TRIMImage
 
 /// How much of each patch of the vision tower's grid an object covers, after the same geometry the
-/// pixels go through (LLaVA's pad to a square, the resize, the center crop).
+/// pixels of a single-view layout go through (LLaVA's pad to a square when the layout pads, the resize, the
+/// center crop).
 ///
 /// Each pixel of the (padded) canvas is assigned to the patch its centre lands in after the resize and
 /// crop; a patch's coverage is the mean mask value (0…1) of the canvas pixels assigned to it (padding
@@ -12,10 +14,14 @@ import TRIMImage
 ///   - mask: `[height · width]` coverage 0…255 of the original image's pixels.
 ///   - grid: patches per side (24 for ViT-L/14-336); the crop must be `grid · patch` square.
 /// - Returns: `[grid · grid]` coverage fractions, row-major.
-public func patchCoverage(mask: [UInt8], width: Int, height: Int, config: PreprocessorConfig, padToSquare: Bool = true,
-                          grid: Int) -> [Float]
+public func patchCoverage(mask: [UInt8], width: Int, height: Int, config: PreprocessorConfig,
+                          layout: ImageLayout = .llava15, grid: Int) -> [Float]
 {
     precondition(mask.count == width * height, "patchCoverage: mask has \(mask.count) values for \(width)×\(height)")
+    let padToSquare: Bool
+    switch layout {
+    case .singleView(let pad): padToSquare = pad
+    }
     let canvasW = padToSquare ? max(width, height) : width
     let canvasH = padToSquare ? max(width, height) : height
     let offX = padToSquare && height > width ? (height - width) / 2 : 0
@@ -54,7 +60,7 @@ public func patchCoverage(mask: [UInt8], width: Int, height: Int, config: Prepro
     }
 }
 
-/// How well one selection of patches matches one object (issue 14's definitions).
+/// How well one selection of patches matches one object (the definitions of Docs/EVAL.md).
 public struct SelectionScore: Sendable, Equatable {
     /// Number of kept patches.
     public var kept: Int

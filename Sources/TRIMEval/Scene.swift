@@ -2,7 +2,7 @@ import Foundation
 import TRIM
 import TRIMImage
 
-// The demo world of issue 14, drawn by a renderer of its own (independent of the Pillow one the demo
+// The demo world of `trim eval` (Docs/EVAL.md), drawn by a renderer of its own (independent of the Pillow one the demo
 // model was trained on, Tests/Training/scenes.py): coloured shapes on muted backgrounds, each with a
 // pixel mask, so that what a reducer keeps can be scored against where the prompted object really is.
 

@@ -5,44 +5,39 @@ import TRIMJSON
 let batchCommand = Command(
     name: "batch",
     summary: "reduce a corpus of image–prompt items (JSON Lines): one vision pass per image, resumable, shardable",
-    usage: """
-        usage: trim batch --model DIR --input FILE.jsonl --output DIR [--shard I/N] [--dump] [--quiet] [options]
-
+    synopsis: "--model DIR --input FILE.jsonl --output DIR [--shard I/N] [--dump] [--quiet] [options]",
+    description: """
         Reads one item per line, {"id": …, "image": PATH, "prompt": TEXT} or {"id": …, "image": PATH,
         "prompts": [TEXT, …]} (relative paths resolve against the input file's folder), groups the work by
         image so each image is decoded and encoded once (the next one is decoded while the current one runs
         through the vision tower), and appends one line per id and prompt to OUTPUT/results.jsonl:
           {"id", "prompt_index", "prompt", "kept_indices", "kept", "tokens", "upper", "timings_s"[, "dump"]}
         or {"id", "prompt_index", "prompt", "error"} for a bad item (a bad JSON line, no image or prompt, a
-        missing or corrupt image), which never stops the run.
+        missing or corrupt image), which never stops the run. One method per batch (not `all`); its
+        options as for `trim reduce`.
 
         Resume: a rerun skips the (id, prompt) pairs already in results.jsonl. Every result line is
         written whole and flushed; dumps are written under a temporary name and renamed; a run killed
         part-way loses at most the items in flight (a partial last line is cut off on the next run).
 
-          --model DIR            CLIP checkpoint directory
-          --input FILE.jsonl     the items
-          --output DIR           results.jsonl (and dumps/) go here; created if needed
-          --shard I/N            process only shard I of N (1-based; a deterministic split by id, so N
-                                 machines together produce exactly one unsharded run's results)
-          --dump                 also write each result's dump (SPEC names) to OUTPUT/dumps/
-          --quiet                no progress on stderr
-          --method, --projector, --scoring, --keep-ratio, --iqr-multiplier, --keep, --seed, --no-mean-token,
-          --dominant, --contextual, --important-ratio, --select-layer, --weights, --no-pad
-                                 as for `trim reduce` (one method per batch; not `all`)
-
         Exit status: 0 when every item of the shard succeeded, 1 when any failed (a summary line says how
         many), 2 for usage errors.
         """,
-    run: { args in
-        let a = try Arguments(
-            args, options: ["model", "input", "output", "shard", "projector", "scoring", "keep-ratio", "iqr-multiplier",
-                            "select-layer", "weights", "method", "keep", "seed", "dominant", "contextual", "important-ratio"],
-            flags: ["dump", "quiet", "no-mean-token", "no-pad"])
+    options: [
+        Common.model,
+        OptionSpec("input", .text, placeholder: "FILE.jsonl", help: "the items"),
+        OptionSpec("output", .text, placeholder: "DIR", help: "results.jsonl (and dumps/) go here; created if needed"),
+        OptionSpec("shard", .text, placeholder: "I/N",
+                   help: "process only shard I of N (1-based; a deterministic split by id, so N machines together "
+                       + "produce exactly one unsharded run's results)"),
+        OptionSpec("dump", .flag, help: "also write each result's dump (the names of Docs/SEMANTICS.md §3) to OUTPUT/dumps/"),
+        Common.quiet, Common.method,
+    ] + Common.reducerOptions + [Common.projector, Common.selectLayer, Common.weights, Common.noPad],
+    run: { a in
         try a.noPositional()
-        let options = try reductionOptions(a)
-        if a.value("method") == "all" { throw UsageError("trim batch runs one method; --method all is for reduce, demo and eval") }
-        let reducer = try makeReducer(a, options: options)
+        let options = try Common.reductionOptions(a)
+        if try Common.methodName(a) == "all" { throw UsageError("trim batch runs one method; --method all is for reduce, demo and eval") }
+        let reducer = try usage { try ReducerCatalog.make(a.value("method") ?? "trim", a.given) }
         var shard = (index: 0, count: 1)
         if let s = a.value("shard") {
             let parts = s.split(separator: "/").map { Int($0) }
@@ -72,77 +67,8 @@ let batchCommand = Command(
             }
         }
 
-        // Resume: the (id, prompt index) pairs already answered; a partial last line is cut off.
-        let resultsURL = output.appendingPathComponent("results.jsonl")
-        let log = try ResultsLog(url: resultsURL)
-        var work: [(item: BatchItem, prompt: Int)] = []
-        var skipped = 0, previousErrors = 0
-        for item in items {
-            for p in 0..<max(item.prompts.count, 1) {
-                if let isError = log.done["\(item.key)\u{1F}\(p)"] {
-                    skipped += 1
-                    if isError { previousErrors += 1 }
-                } else {
-                    work.append((item, p))
-                }
-            }
-        }
-
-        let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
-                                        weightPrecision: try weightPrecision(a), needs: reducer.needs)
-        let progress = Progress(label: "batch", quiet: a.flag("quiet"))
-        if skipped > 0 && !a.flag("quiet") {
-            FileHandle.standardError.write(Data("batch: \(skipped) results already in \(resultsURL.path), resuming\n".utf8))
-        }
-        var done = 0, failed = 0
-        let runner = BatchRunner(pipeline: pipeline, reducer: reducer, selectLayer: options.selectLayer,
-                                 padToSquare: !a.flag("no-pad"))
-        var writeError: Error?
-        runner.run(work) { result in
-            guard writeError == nil else { return }
-            var pairs: [(String, JSONValue)] = [("id", result.id), ("prompt_index", .int(result.promptIndex)),
-                                               ("prompt", .string(result.prompt))]
-            switch result.outcome {
-            case .success(let r):
-                pairs += [("kept_indices", jsonInts(r.reduction.keptIndices)), ("kept", .int(r.kept)),
-                          ("tokens", .int(r.tokens)), ("upper", r.reduction.upper.map { .double(Double($0)) } ?? .null)]
-                var timings = r.timings.map { ($0.stage, JSONValue.double($0.seconds)) }
-                if result.prepareSeconds > 0 { timings.insert(("decode+preprocess", .double(result.prepareSeconds)), at: 0) }
-                timings.removeAll { $0.0 == "preprocess" }
-                pairs.append(("timings_s", .object(JSONObject(timings))))
-                if a.flag("dump") {
-                    let name = "dumps/\(fileSafe(result.id))-\(result.promptIndex).safetensors"
-                    let final = output.appendingPathComponent(name)
-                    let temporary = output.appendingPathComponent(name + ".tmp")
-                    do {
-                        try r.dump(metadata: ["producer": "trim batch", "prompt": result.prompt, "method": r.method])
-                            .write(to: temporary)
-                        _ = try? fm.removeItem(at: final)
-                        try fm.moveItem(at: temporary, to: final)
-                        pairs.append(("dump", .string(name)))
-                    } catch {
-                        pairs = Array(pairs.prefix(3)) + [("error", .string("cannot write dump \(name): \(error)"))]
-                        failed += 1
-                    }
-                }
-            case .failure(let e):
-                pairs.append(("error", .string(e.description)))
-                failed += 1
-            }
-            do { try log.append(JSON.serialize(.object(JSONObject(pairs)))) } catch { writeError = error }
-            done += 1
-            progress.update(done: done, total: work.count, unit: "results")
-        }
-        progress.finish()
-        if let writeError { throw CLIError.cannotWrite(path: resultsURL.path, reason: "\(writeError)") }
-        let shardNote = shard.count > 1 ? " (shard \(shard.index + 1)/\(shard.count))" : ""
-        let summary = "batch\(shardNote): \(done) results written, \(skipped) already done, "
-            + "\(failed + previousErrors) failed → \(resultsURL.path)"
-        if failed + previousErrors > 0 {
-            FileHandle.standardError.write(Data("error: \(summary)\n".utf8))
-            exit(1)
-        }
-        if !a.flag("quiet") { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
+        try runBatch(a, items: items, output: output, shard: shard, model: model, projector: projector,
+                     options: options, reducer: reducer)
     })
 
 /// An id as a file-name stem: letters, digits, `-`, `_`, `.`; anything else `_`; at most 100 characters.
@@ -184,4 +110,88 @@ final class ResultsLog {
         try handle.write(contentsOf: Data((line + "\n").utf8))
         try handle.synchronize()
     }
+}
+
+/// Runs the shard's items that results.jsonl does not hold yet, appending one line per result.
+func runBatch(_ a: Arguments, items: [BatchItem], output: URL, shard: (index: Int, count: Int), model: URL,
+              projector: URL?, options: ReductionOptions, reducer: any TokenReducer) throws {
+    // Resume: the (id, prompt index) pairs already answered; a partial last line is cut off.
+    let resultsURL = output.appendingPathComponent("results.jsonl")
+    let log = try ResultsLog(url: resultsURL)
+    var work: [(item: BatchItem, prompt: Int)] = []
+    var skipped = 0, previousErrors = 0
+    for item in items {
+        for p in 0..<max(item.prompts.count, 1) {
+            if let isError = log.done["\(item.key)\u{1F}\(p)"] {
+                skipped += 1
+                if isError { previousErrors += 1 }
+            } else {
+                work.append((item, p))
+            }
+        }
+    }
+
+    let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
+                                    weightPrecision: Common.weightPrecision(a), needs: reducer.needs)
+    let progress = Progress(label: "batch", quiet: a.flag("quiet"))
+    if skipped > 0 && !a.flag("quiet") {
+        FileHandle.standardError.write(Data("batch: \(skipped) results already in \(resultsURL.path), resuming\n".utf8))
+    }
+    var done = 0, failed = 0
+    let runner = BatchRunner(pipeline: pipeline, reducer: reducer, selectLayer: options.selectLayer,
+                             layout: Common.layout(a))
+    var writeError: Error?
+    runner.run(work) { result in
+        guard writeError == nil else { return }
+        let (pairs, ok) = resultLine(result, dumpTo: a.flag("dump") ? output : nil)
+        if !ok { failed += 1 }
+        do { try log.append(JSON.serialize(.object(JSONObject(pairs)))) } catch { writeError = error }
+        done += 1
+        progress.update(done: done, total: work.count, unit: "results")
+    }
+    progress.finish()
+    if let writeError { throw CLIError.cannotWrite(path: resultsURL.path, reason: "\(writeError)") }
+    let shardNote = shard.count > 1 ? " (shard \(shard.index + 1)/\(shard.count))" : ""
+    let summary = "batch\(shardNote): \(done) results written, \(skipped) already done, "
+        + "\(failed + previousErrors) failed → \(resultsURL.path)"
+    if failed + previousErrors > 0 {
+        FileHandle.standardError.write(Data("error: \(summary)\n".utf8))
+        exit(1)
+    }
+    if !a.flag("quiet") { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
+}
+
+/// The results.jsonl line of one result (writing its dump under `dumpTo` when given), and whether it succeeded.
+func resultLine(_ result: BatchResult, dumpTo output: URL?) -> ([(String, JSONValue)], Bool) {
+    let fm = FileManager.default
+    var pairs: [(String, JSONValue)] = [("id", result.id), ("prompt_index", .int(result.promptIndex)),
+                                       ("prompt", .string(result.prompt))]
+    switch result.outcome {
+    case .success(let r):
+        pairs += [("kept_indices", jsonInts(r.reduction.keptIndices)), ("kept", .int(r.kept)),
+                  ("tokens", .int(r.tokens)), ("upper", r.reduction.iqr.map { .double(Double($0.upper)) } ?? .null)]
+        var timings = r.timings.map { ($0.stage, JSONValue.double($0.seconds)) }
+        if result.prepareSeconds > 0 { timings.insert(("decode+preprocess", .double(result.prepareSeconds)), at: 0) }
+        timings.removeAll { $0.0 == "preprocess" }
+        pairs.append(("timings_s", .object(JSONObject(timings))))
+        if let output {
+            let name = "dumps/\(fileSafe(result.id))-\(result.promptIndex).safetensors"
+            let final = output.appendingPathComponent(name)
+            let temporary = output.appendingPathComponent(name + ".tmp")
+            do {
+                try r.dump(metadata: ["producer": "trim batch", "prompt": result.prompt, "method": r.method])
+                    .write(to: temporary)
+                _ = try? fm.removeItem(at: final)
+                try fm.moveItem(at: temporary, to: final)
+                pairs.append(("dump", .string(name)))
+            } catch {
+                pairs = Array(pairs.prefix(3)) + [("error", .string("cannot write dump \(name): \(error)"))]
+                return (pairs, false)
+            }
+        }
+    case .failure(let e):
+        pairs.append(("error", .string(e.description)))
+        return (pairs, false)
+    }
+    return (pairs, true)
 }

@@ -1,13 +1,13 @@
 import Foundation
+import TRIM
 import SafeTensors
 import TorchCheckpoint
 
 let convertCommand = Command(
     name: "convert",
     summary: "rewrite a checkpoint (PyTorch .bin, sharded, or safetensors) as one .safetensors file",
-    usage: """
-        usage: trim convert IN OUT.safetensors
-
+    synopsis: "IN OUT.safetensors",
+    description: """
         IN is a .bin file (torch.save zip archive, e.g. pytorch_model.bin or mm_projector.bin), a
         pytorch_model.bin.index.json, a .safetensors file or index, or a checkpoint directory (searched for
         model.safetensors, its index, pytorch_model.bin, its index, mm_projector.bin, in that order).
@@ -15,8 +15,10 @@ let convertCommand = Command(
         tied tensors written once per name), readable by safetensors' Python library. The whole output is
         built in memory before it is written. The file's metadata is {"format": "pt"}, as transformers expects.
         """,
-    run: { args in
-        let a = try Arguments(args, options: [], flags: [])
+    options: [
+
+    ],
+    run: { a in
         guard a.positional.count == 2 else { throw UsageError("give IN and OUT.safetensors") }
         let source = try Checkpoint.open(try existingPath(a.positional[0], what: "input checkpoint"))
         // `format: pt` is what transformers expects in a safetensors file it loads.

@@ -20,16 +20,15 @@ enum Demo {
 let demoCommand = Command(
     name: "demo",
     summary: "run TRIM end to end on the bundled model and scene (no flags needed)",
-    usage: """
-        usage: trim demo [--prompt TEXT] [--method M|all] [--heatmap FILE.png] [--json] [options of `trim reduce`]
-
+    synopsis: "[--prompt TEXT] [--method M|all] [--heatmap FILE.png] [--json] [options]",
+    description: """
         Runs the whole pipeline — JPEG decode, LLaVA pad + CLIP preprocessing, the vision tower up to
         hidden_states[-2], the text tower, patch scoring, IQR selection, mean token, LLaVA projector —
         on the bundled scene (a red ball, a red star, a blue ball and a yellow square; 640×400) with the
         bundled demo CLIP, reports how many kept patches lie on the object the prompt names (from the
-        scene's masks), and writes a heat map (default ./trim-demo-heatmap.png). With --method all, every
-        reducer of `trim reduce` runs on the one vision pass (the fixed-budget ones at TRIM's row count, or
-        --keep N), each with its on-target line, and the heat map shows all of them side by side.
+        scene's masks), and writes a heat map. With --method all, every reducer of `trim reduce` runs on
+        the one vision pass (the fixed-budget ones at TRIM's row count, or --keep N), each with its
+        on-target line, and the heat map shows all of them side by side.
 
         The demo CLIP (Weights/clip-demo) was trained by Tests/Training/train_demo_clip.py on generated
         scenes of coloured shapes, so TRIM's choice is meaningful on such pictures (try --prompt "Where is
@@ -38,18 +37,30 @@ let demoCommand = Command(
           trim reduce --model clip-vit-large-patch14-336 --projector llava-1.5-7b-hf \\
                       --image photo.jpg --prompt "What is the man holding?" --heatmap heat.png
         """,
-    run: { args in
-        let a = try Arguments(
-            args, options: ["prompt", "heatmap", "scoring", "keep-ratio", "iqr-multiplier", "select-layer", "dump",
-                            "method", "keep", "seed", "dominant", "contextual", "important-ratio"],
-            flags: ["json", "no-mean-token"])
+    options: [
+        OptionSpec("prompt", .text, placeholder: "TEXT", default: "\"\(Demo.prompt)\"", help: "the question about the scene"),
+        Common.method,
+    ] + Common.reducerOptions + [
+        OptionSpec("projector", .text, placeholder: "PATH", default: "the bundled projector-demo.safetensors",
+                   help: "LLaVA projector (as for `trim reduce`)"),
+        Common.selectLayer, Common.weights, Common.noPad,
+        OptionSpec("json", .flag, help: "print JSON (JSON Lines with --method all) instead of the report"),
+        Common.dump,
+        OptionSpec("heatmap", .text, placeholder: "FILE.png", default: "trim-demo-heatmap.png",
+                   help: "the heat map (every method side by side with --method all)"),
+    ],
+    run: { a in
         try a.noPositional()
-        let options = try reductionOptions(a)
-        let all = a.value("method") == "all"
-        let reducer = try all ? TRIMReducer(options: options) : makeReducer(a, options: options)
-        let needs = try all ? needsOfEveryMethod(a, options: options) : reducer.needs
+        let options = try Common.reductionOptions(a)
+        let all = try Common.methodName(a) == "all"
+        let reducer = try usage { try all ? TRIMReducer(options: options) : ReducerCatalog.make(a.value("method") ?? "trim", a.given) }
+        let needs = try all ? usage { try ReducerCatalog.needs(of: ReducerCatalog.names, a.given) } : reducer.needs
         guard let model = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
-        guard let projector = BundledResources.url(for: Demo.projector) else { throw CLIError.missingBundledFile(Demo.projector) }
+        let projector: URL
+        if let p = a.value("projector") { projector = try existingPath(p, what: "projector") } else {
+            guard let u = BundledResources.url(for: Demo.projector) else { throw CLIError.missingBundledFile(Demo.projector) }
+            projector = u
+        }
         guard let sceneDir = BundledResources.url(for: Demo.scene) else { throw CLIError.missingBundledFile(Demo.scene) }
         let scene = try SceneDirectory.read(sceneDir)[0]
         let imageURL = sceneDir.appendingPathComponent("scene.jpg")
@@ -57,9 +68,10 @@ let demoCommand = Command(
         let heatmap = a.value("heatmap") ?? "trim-demo-heatmap.png"
 
         let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
-                                        needs: needs)
+                                        weightPrecision: Common.weightPrecision(a), needs: needs)
         let image = try ImageDecoder.decode(contentsOf: imageURL)
-        let encoded = try pipeline.encode(image: image, selectLayer: options.selectLayer, needs: needs)
+        let layout = Common.layout(a)
+        let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
         // The object the prompt names, if it names one of the scene's (colour and shape, synonyms allowed).
         let target = scene.objects.firstIndex { o in
             guard let c = o.colour, let s = o.shape else { return false }
@@ -68,7 +80,7 @@ let demoCommand = Command(
         }
         let coverage = target.map { t in
             patchCoverage(mask: scene.objects[t].mask, width: image.width, height: image.height,
-                          config: pipeline.preprocessor, grid: pipeline.clip.config.vision.gridSize)
+                          config: pipeline.preprocessor, layout: layout, grid: pipeline.clip.config.vision.gridSize)
         }
         if all {
             try demoAll(a, pipeline: pipeline, encoded: encoded, prompt: prompt, options: options, heatmap: heatmap,
@@ -81,7 +93,7 @@ let demoCommand = Command(
         try write(renderHeatmapPNG(result, pipeline: pipeline, prompt: prompt, options: options), to: heatmap)
         let score = coverage.map { SelectionScore(kept: result.reduction.keptIndices, coverage: $0) }
         if a.flag("json") {
-            var pairs = reductionJSON(result, reducer: reducer, options: options) + [("heatmap", .string(heatmap))]
+            var pairs = reductionJSON(result, options: options) + [("heatmap", .string(heatmap))]
             if let t = target, let s = score {
                 pairs += [("target", .string(scene.objects[t].name)),
                           ("precision", s.precision.map { .double($0) } ?? .null),
@@ -90,7 +102,7 @@ let demoCommand = Command(
             printJSON(pairs)
             return
         }
-        print(report(result, pipeline: pipeline, imageName: imageURL.path, imageSize: (image.width, image.height),
+        print(report(result, pipeline: pipeline, image: ImageSource(name: imageURL.path, width: image.width, height: image.height),
                      prompt: prompt, options: options))
         if let t = target, let s = score {
             print("on target  \(s.touching) of \(s.kept) kept patches touch the \(scene.objects[t].name) "

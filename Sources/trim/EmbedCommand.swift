@@ -9,18 +9,18 @@ import TRIMTensor
 let embedCommand = Command(
     name: "embed",
     summary: "plain CLIP: normalised image and text embeddings, their cosine and logit",
-    usage: """
-        usage: trim embed --model DIR [--image FILE] [--text TEXT] [--no-pad] [--json]
-
+    synopsis: "--model DIR [--image FILE] [--text TEXT] [--no-pad] [--json]",
+    description: """
         Computes CLIP's image_embeds (all vision layers, post_layernorm, visual_projection) and/or
         text_embeds (text tower, eot pooling, text_projection), L2-normalised. With both, prints
         their cosine similarity and CLIP's logit exp(logit_scale)·cos.
-
-          --no-pad   plain CLIP preprocessing (the default pads to square like LLaVA)
-          --json     {"image_embeds": [...], "text_embeds": [...], "cosine": c, "logit": l}
         """,
-    run: { args in
-        let a = try Arguments(args, options: ["model", "image", "text"], flags: ["json", "no-pad"])
+    options: [
+        Common.model, Common.image, OptionSpec("text", .text, placeholder: "TEXT", help: "the text to embed"),
+        OptionSpec("no-pad", .flag, help: "plain CLIP preprocessing (the default pads to square like LLaVA)"),
+        OptionSpec("json", .flag, help: "{\"image_embeds\": [...], \"text_embeds\": [...], \"cosine\": c, \"logit\": l}"),
+    ],
+    run: { a in
         try a.noPositional()
         let dir = try existingPath(try a.required("model"), what: "model directory")
         let imagePath = try a.value("image").map { try existingPath($0, what: "image") }

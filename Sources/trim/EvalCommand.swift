@@ -7,9 +7,8 @@ import TRIMResources
 let evalCommand = Command(
     name: "eval",
     summary: "measure what reducers keep on scenes with object masks (precision, recall, prompt sensitivity)",
-    usage: """
-        usage: trim eval [--model DIR] [--scenes N] [--seed S] [--input DIR] [options]
-
+    synopsis: "[--model DIR] [--scenes N] [--seed S] [--input DIR] [--method M|all] [options]",
+    description: """
         Draws N scenes of the demo world (coloured balls, squares, triangles and stars on muted
         backgrounds; a renderer of its own, seeds from S on — the demo model never saw them), or reads a
         scene directory, runs the vision tower once per scene and every method on every prompt, and prints
@@ -20,35 +19,32 @@ let evalCommand = Command(
           overlap    median Jaccard of the kept sets of two prompts about different objects of one
                      scene (prompt sensitivity: 0 = disjoint, 1 = the same patches whatever is asked)
           time       the method's own time per prompt, after the shared vision pass
-
-          --model DIR            CLIP checkpoint directory (default: the bundled demo model, clip-demo)
-          --scenes N             generated scenes (default 100)
-          --seed S               first scene seed (default 1000000; scene i uses S + i)
-          --input DIR            read DIR/scenes.jsonl instead (see Docs/EVAL.md for the format)
-          --write-scenes DIR     also write the scenes evaluated (PNG + masks + scenes.jsonl) to DIR
-          --method M             trim (default) | prumerge | prumerge+ | fastervlm | visionzip |
-                                 vispruner | divprune | cdpruner | random | all: TRIM, PruMerge,
-                                 PruMerge+, the random control (as many rows as TRIM handed on for the
-                                 same prompt: random patches plus the mean token), and the five
-                                 fixed-budget reducers with a random control at each budget
-          --budgets LIST         rows for the fixed-budget reducers, comma-separated; "trim" = TRIM's
-                                 own count for each prompt (default 64,128,192,trim)
-          --projector PATH       LLaVA projector for DivPrune and CDPruner, which choose among its rows
-                                 (default with the bundled model: the bundled demo projector; without
-                                 one they work on the features)
-          --scoring paper|authors|both  TRIM's similarity (default both: the paper's cosine and the
-                                 released code's negated dot product, side by side)
-          --iqr-multiplier M     IQR rule multiplier (default 1.5)
-          --keep-ratio R         also evaluate TRIM keeping the top int(N·R) patches; PruMerge and
-                                 PruMerge+ use R as their fixed ratio
-          --json                 print one JSON object instead of the table
-          --quiet                no progress line
+        With --method all: TRIM, PruMerge, PruMerge+, the random control (as many rows as TRIM handed on
+        for the same prompt: random patches plus the mean token), and the fixed-budget reducers
+        (\(ReducerCatalog.entries.filter(\.fixedBudget).map(\.name).joined(separator: ", "))) with a random
+        control at each budget.
         """,
-    run: { args in
-        let a = try Arguments(
-            args, options: ["model", "scenes", "seed", "input", "write-scenes", "scoring", "iqr-multiplier", "keep-ratio", "method",
-                            "budgets", "projector"],
-            flags: ["json", "quiet"])
+    options: [
+        OptionSpec("model", .text, placeholder: "DIR", default: "the bundled demo model, clip-demo", help: "CLIP checkpoint directory"),
+        OptionSpec("scenes", .int(1...1_000_000), placeholder: "N", default: "100", help: "generated scenes"),
+        OptionSpec("seed", .int(0...Int(Int32.max)), placeholder: "S", default: "1000000", help: "first scene seed (scene i uses S + i)"),
+        OptionSpec("input", .text, placeholder: "DIR", help: "read DIR/scenes.jsonl instead (see Docs/EVAL.md for the format)"),
+        OptionSpec("write-scenes", .text, placeholder: "DIR", help: "also write the scenes evaluated (PNG + masks + scenes.jsonl) to DIR"),
+        Common.method,
+        OptionSpec("budgets", .text, placeholder: "LIST", default: "64,128,192,trim",
+                   help: "rows for the fixed-budget reducers, comma-separated; \"trim\" = TRIM's own count for each prompt"),
+        OptionSpec("projector", .text, placeholder: "PATH",
+                   help: "LLaVA projector for DivPrune and CDPruner, which choose among its rows (default with the bundled "
+                       + "model: the bundled demo projector; without one they work on the features)"),
+        OptionSpec("scoring", .choice(["paper", "authors", "both"]), default: "both",
+                   help: "TRIM's similarity (both: the paper's cosine and the released code's negated dot product, side by side)"),
+        ReducerCatalog.iqrMultiplier,
+        OptionSpec("keep-ratio", .number(0...1), placeholder: "R",
+                   help: "also evaluate TRIM keeping the top int(N·R) patches; PruMerge and PruMerge+ use R as their fixed ratio"),
+        OptionSpec("json", .flag, help: "print one JSON object instead of the table"),
+        Common.quiet,
+    ],
+    run: { a in
         try a.noPositional()
         let modelURL: URL
         var projectorURL: URL?
@@ -58,22 +54,14 @@ let evalCommand = Command(
             projectorURL = BundledResources.url(for: Demo.projector)
         }
         if let p = a.value("projector") { projectorURL = try existingPath(p, what: "projector") }
-        let count = try a.int("scenes", in: 1...1_000_000) ?? 100
-        let seed = try a.int("seed", in: 0...Int(Int32.max)) ?? 1_000_000
-        let scorings: [Scoring]
-        switch a.value("scoring") ?? "both" {
-        case "both": scorings = [.paper, .authors]
-        case let s:
-            guard let sc = Scoring(rawValue: s) else { throw UsageError("--scoring must be paper, authors or both, got '\(s)'") }
-            scorings = [sc]
-        }
-        let multiplier = Float(try a.double("iqr-multiplier", in: 0...1000) ?? 1.5)
-        let ratio = try a.double("keep-ratio", in: 0...1)
+        let count = a.int("scenes") ?? 100
+        let seed = a.int("seed") ?? 1_000_000
+        let scorings: [Scoring] = a.value("scoring").flatMap(Scoring.init(rawValue:)).map { [$0] } ?? [.paper, .authors]
+        let multiplier = Float(a.double("iqr-multiplier") ?? 1.5)
+        let ratio = a.double("keep-ratio")
 
-        let method = a.value("method") ?? "trim"
-        let budgeted = ["fastervlm", "visionzip", "vispruner", "divprune", "cdpruner"]
-        let known = ["trim", "prumerge", "prumerge+"] + budgeted + ["random", "all"]
-        guard known.contains(method) else { throw UsageError("--method must be one of \(known.joined(separator: ", ")), got '\(method)'") }
+        let method = try Common.methodName(a)
+        let budgeted = ReducerCatalog.entries.filter(\.fixedBudget).map(\.name)
         var budgets: [Int?] = []  // nil: TRIM's own count
         for item in (a.value("budgets") ?? "64,128,192,trim").split(separator: ",", omittingEmptySubsequences: false) {
             let t = item.trimmingCharacters(in: .whitespaces)
@@ -86,20 +74,15 @@ let evalCommand = Command(
         let withBudgeted = method == "all" || budgeted.contains(method)
         let withTRIM = method == "trim" || method == "all" || method == "random" || (withBudgeted && budgets.contains(nil))
         let withPruMerge = method == "prumerge" || method == "prumerge+" || method == "all"
-        // Built once with a placeholder budget, to learn what the shared vision pass must compute.
-        func makeBudgeted(_ name: String, scoring: Scoring) -> @Sendable (Int) -> any TokenReducer {
-            switch name {
-            case "fastervlm": return { FasterVLM(keep: $0) }
-            case "visionzip": return { VisionZip(keep: max($0, 1)) }
-            case "vispruner": return { VisPruner(keep: $0) }
-            case "divprune": return { DivPrune(keep: $0) }
-            default: return { CDPruner(keep: $0, scoring: scoring) }
-            }
+        // A fixed-budget reducer from the catalog at a given budget (CDPruner with the scoring given).
+        func makeBudgeted(_ name: String, scoring: Scoring) -> @Sendable (Int) throws -> any TokenReducer {
+            let values = OptionValues(name == "cdpruner" ? ["scoring": scoring.rawValue] : [:])
+            return { budget in try ReducerCatalog.make(name, values, budget: budget) }
         }
         let chosen = method == "all" ? budgeted : budgeted.filter { $0 == method }
         var needs: ReducerNeeds = [.promptEmbedding, .imageTokens]
-        if withPruMerge { needs.insert(.nextLayerQueriesKeys) }
-        for name in chosen { needs.formUnion(makeBudgeted(name, scoring: .authors)(1).needs) }
+        if withPruMerge { needs.formUnion(PruMerge().needs) }
+        needs.formUnion(try ReducerCatalog.needs(of: chosen))
         let usesProjector = chosen.contains("divprune") || chosen.contains("cdpruner")
         let pipeline = try TRIMPipeline(modelDirectory: modelURL, projector: usesProjector ? projectorURL : nil, needs: needs)
         var methods: [EvalMethod] = []
@@ -133,7 +116,7 @@ let evalCommand = Command(
                 for scoring in variants {
                     let make = makeBudgeted(name, scoring: scoring ?? .authors)
                     let rule = (scoring.map { "\($0.rawValue) · " } ?? "") + label
-                    methods.append(.budgeted(pipeline, name: name, rule: rule, needs: make(1).needs, rows: budget,
+                    methods.append(.budgeted(pipeline, name: name, rule: rule, needs: try make(1).needs, rows: budget,
                                              budgetFrom: budget == nil ? 0 : nil, make: make))
                 }
             }

@@ -7,16 +7,17 @@ import TRIM
 let inspectCommand = Command(
     name: "inspect",
     summary: "list a checkpoint's tensors, dtypes and shapes, and the CLIP config they imply",
-    usage: """
-        usage: trim inspect PATH
-
+    synopsis: "PATH",
+    description: """
         PATH is a .safetensors or PyTorch .bin file, a model.safetensors.index.json or
         pytorch_model.bin.index.json, or a checkpoint directory.
         Prints every tensor (name, dtype, shape), the totals, the directory's config.json when present,
         and the CLIP / projector configuration inferred from the tensor shapes alone.
         """,
-    run: { args in
-        let a = try Arguments(args, options: [], flags: [])
+    options: [
+
+    ],
+    run: { a in
         guard a.positional.count == 1 else { throw UsageError("give exactly one PATH") }
         let url = try existingPath(a.positional[0], what: "path")
         let source = try Checkpoint.open(url)

@@ -6,17 +6,17 @@ import TRIMImage
 let preprocessCommand = Command(
     name: "preprocess",
     summary: "decode and preprocess an image exactly as LLaVA + CLIPImageProcessor do",
-    usage: """
-        usage: trim preprocess --model DIR --image FILE --output FILE.safetensors [--no-pad]
-
+    synopsis: "--model DIR --image FILE --output FILE.safetensors [--no-pad]",
+    description: """
         Writes `pixel_values [3, H, W]` (float32) as the vision tower receives it: LLaVA's pad to square,
         Pillow-exact bicubic resize of the short side, center crop, rescale, normalize. The settings
         come from DIR/preprocessor_config.json, else CLIP's defaults at DIR's image size.
-
-          --no-pad   skip LLaVA's pad-to-square (plain CLIP preprocessing)
         """,
-    run: { args in
-        let a = try Arguments(args, options: ["model", "image", "output"], flags: ["no-pad"])
+    options: [
+        Common.model, Common.image,
+        OptionSpec("output", .text, placeholder: "FILE.safetensors", help: "where pixel_values is written"), Common.noPad,
+    ],
+    run: { a in
         try a.noPositional()
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL = try existingPath(try a.required("image"), what: "image")

@@ -1,15 +1,28 @@
 import Foundation
+import TRIM
 
 // `trim`: the command line. It only wires library calls together; every stage lives in the modules.
 //
 // Exit codes: 0 success, 1 bad input (one line `error: …` on stderr), 2 usage error.
 
-/// One subcommand: its name, a one-line summary, the full help text, and what it runs.
+/// One subcommand: its name, a one-line summary, its synopsis and description, the options it declares
+/// (from which its usage text, parsing and validation all come), and what it runs.
 struct Command: Sendable {
     let name: String
     let summary: String
-    let usage: String
-    let run: @Sendable ([String]) throws -> Void
+    let synopsis: String
+    let description: String
+    let options: [OptionSpec]
+    let run: @Sendable (Arguments) throws -> Void
+
+    /// The `--help` text: synopsis, description, then every declared option with its help and default.
+    var usage: String {
+        var lines = ["usage: trim \(name) \(synopsis)", ""]
+        lines += description.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }
+        if !options.isEmpty { lines += ["", "options:"] + options.flatMap { $0.usageLines() } }
+        return lines.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }
+            .joined(separator: "\n")
+    }
 }
 
 let commands: [Command] = [
@@ -55,7 +68,7 @@ if rest.contains("--help") || rest.contains("-h") {
     exit(0)
 }
 do {
-    try command.run(rest)
+    try command.run(try Arguments(rest, command.options))
 } catch let e as UsageError {
     FileHandle.standardError.write(Data("error: \(e.description)\nusage: see `trim \(command.name) --help`\n".utf8))
     exit(2)

@@ -15,8 +15,8 @@ runs on N threads; `--threads 1` is the comparison least disturbed by other proc
 
 Measured in one invocation, fp32, random full-size weights:
   * sgemm GFLOP/s on 577×1024×{1024,3072,4096} and 577×4096×1024 at 1 and 2 threads: PyTorch F.linear
-    (x · Wᵀ, the nn.Linear layout) versus `trim bench --gemm` (TRIM_THREADS=1/2), and the FMA-only peak
-    that `trim bench --gemm` measures in the same process (the ceiling for every row of the table);
+    (x · Wᵀ, the nn.Linear layout) versus `kernel-bench` (TRIM_THREADS=1/2), and the FMA-only peak
+    that `kernel-bench` measures in the same process (the ceiling for every row of the table);
   * the vision tower, all layers with hidden states: HF vision_model(output_hidden_states=True) versus
     `trim bench --select-layer -1` (its `vision` stage);
   * TRIM end to end with the model loaded (image file + prompt → projected tokens): the authors' pipeline
@@ -48,6 +48,7 @@ import clip_goldens  # noqa: E402
 from trim_goldens import HF_NAMES, expand2square, processor_for, random_projector, tokenizer_for  # noqa: E402
 
 TRIM = os.path.join(ROOT, ".build", "release", "trim")
+KERNEL_BENCH = os.path.join(ROOT, ".build", "release", "kernel-bench")
 IMAGE = os.path.join(ROOT, "Weights", "demo-image.jpg")
 PROMPT = "Where is the red ball?"
 GEMM_SHAPES = [(577, 1024, 1024), (577, 1024, 3072), (577, 1024, 4096), (577, 4096, 1024)]
@@ -164,12 +165,12 @@ def peak_rss(cmd, env=None):
 MODEL_THREADS = None  # --threads: both sides' thread count for the model runs (None: each side's default)
 
 
-def trim_json(args, threads=None):
+def trim_json(args, threads=None, binary=None):
     env = dict(os.environ)
     threads = threads or MODEL_THREADS
     if threads:
         env["TRIM_THREADS"] = str(threads)
-    r = subprocess.run([TRIM] + args, capture_output=True, text=True, env=env, check=True)
+    r = subprocess.run([binary or TRIM] + args, capture_output=True, text=True, env=env, check=True)
     return json.loads(r.stdout)
 
 
@@ -208,7 +209,7 @@ def main():
             tg, sg, peaks = [], [], []
             for _ in range(rounds):
                 tg.append(torch_gemm(threads, a.runs))
-                g = trim_json(["bench", "--gemm", "--json", "--runs", str(a.runs)], threads=threads)
+                g = trim_json(["--json", "--runs", str(a.runs)], threads=threads, binary=KERNEL_BENCH)
                 sg.append(g["gemm_gflops"])
                 peaks.append(g["fma_peak_gflops"])
             res[f"fma_peak_t{threads}"] = peaks
@@ -303,7 +304,7 @@ def main():
     for threads in (1, 2):
         if f"fma_peak_t{threads}" in res:
             p = res[f"fma_peak_t{threads}"]
-            print(f"FMA peak, {threads} thr (trim bench --gemm: FMAs only, no memory): median {np.median(p):.1f} GFLOP/s, "
+            print(f"FMA peak, {threads} thr (kernel-bench: FMAs only, no memory): median {np.median(p):.1f} GFLOP/s, "
                   f"range {min(p):.1f}–{max(p):.1f} over the rounds")
     print("load after:", res["uptime_after"])
     if a.json:

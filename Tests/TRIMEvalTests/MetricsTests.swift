@@ -1,4 +1,5 @@
 import Foundation
+import TRIM
 import TRIMImage
 import XCTest
 
@@ -53,11 +54,11 @@ final class MetricsTests: XCTestCase {
         var config = PreprocessorConfig(size: 28)
         config.cropHeight = 28
         config.cropWidth = 28
-        let c = patchCoverage(mask: mask, width: w, height: h, config: config, padToSquare: true, grid: 2)
+        let c = patchCoverage(mask: mask, width: w, height: h, config: config, layout: .singleView(padToSquare: true), grid: 2)
         XCTAssertEqual(c, [0.5, 0, 0.5, 0])
         // Without padding: shortest edge 14 → 28 (scale 2), long side 56, center crop 28 keeps resized x
         // 14…41, i.e. original columns 7…20; the left patch is original columns 7…13, all inside the object.
-        let d = patchCoverage(mask: mask, width: w, height: h, config: config, padToSquare: false, grid: 2)
+        let d = patchCoverage(mask: mask, width: w, height: h, config: config, layout: .singleView(padToSquare: false), grid: 2)
         XCTAssertEqual(d, [1, 0, 1, 0])
     }
 

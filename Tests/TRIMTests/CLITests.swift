@@ -4,7 +4,7 @@ import TRIMJSON
 import XCTest
 
 /// The `trim` executable's contract: exit 0 / 1 (one line `error: …`) / 2 (usage), the JSON and dump
-/// formats of SPEC §3. Runs the binary `swift test` builds next to the test bundle.
+/// formats of SEMANTICS.md §3. Runs the binary `swift test` builds next to the test bundle.
 final class CLITests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()

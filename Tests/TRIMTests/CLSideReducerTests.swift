@@ -16,7 +16,7 @@ final class CLSideReducerTests: XCTestCase {
         var attention = Tensor(shape: [heads, n + 1], scalars: (0..<(heads * (n + 1))).map { _ in 4 * uniform() })
         softmaxRowsInPlace(&attention)
         return ReducerInput(
-            features: x, classToken: (0..<d).map { _ in uniform() }, gridSize: Int(Double(n).squareRoot()),
+            features: x, classToken: (0..<d).map { _ in uniform() },
             imageTokens: Tensor(shape: [n, p], scalars: (0..<(n * p)).map { _ in uniform() }),
             classAttention: attention,
             headMeanKeys: Tensor(shape: [n + 1, 3], scalars: (0..<((n + 1) * 3)).map { _ in uniform() }),
@@ -106,7 +106,7 @@ final class CLSideReducerTests: XCTestCase {
         // Two identical patches and one far away: the far one is picked first (largest second-smallest
         // distance), then the one farthest from it.
         let x = Tensor(shape: [3, 2], scalars: [1, 0, 1, 0, -1, 0.1])
-        let picks = try DivPrune(keep: 2).reduce(ReducerInput(features: x, classToken: [0, 0], gridSize: 1)).keptIndices
+        let picks = try DivPrune(keep: 2).reduce(ReducerInput(features: x, classToken: [0, 0])).keptIndices
         XCTAssertEqual(picks, [0, 2])
         var withRows = inp
         withRows.projectedRows = Tensor(shape: [49, 5], scalars: (0..<245).map { Float(($0 * 7919) % 101) / 50 - 1 })
@@ -155,7 +155,7 @@ final class CLSideReducerTests: XCTestCase {
     }
 
     func testReducersSayWhatIsMissing() {
-        let bare = ReducerInput(features: Tensor(shape: [4, 2], repeating: 1), classToken: [0, 0], gridSize: 2)
+        let bare = ReducerInput(features: Tensor(shape: [4, 2], repeating: 1), classToken: [0, 0])
         for reducer in [FasterVLM(keep: 1), VisionZip(keep: 2), VisPruner(keep: 1), CDPruner(keep: 1)] as [any TokenReducer] {
             XCTAssertThrowsError(try reducer.reduce(bare), reducer.name) { error in
                 XCTAssertTrue("\(error)".contains(reducer.name), "\(error)")

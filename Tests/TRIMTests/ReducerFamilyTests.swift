@@ -9,7 +9,7 @@ final class ReducerFamilyTests: XCTestCase {
     func testRandomSelectionKeepsDistinctAscendingPatchesFixedBySeedThenTheMeanToken() throws {
         let n = 49, d = 3
         let x = Tensor(shape: [n, d], scalars: (0..<(n * d)).map(Float.init))
-        let input = ReducerInput(features: x, classToken: [0, 0, 0], gridSize: 7)
+        let input = ReducerInput(features: x, classToken: [0, 0, 0])
         let a = try RandomSelection(keep: 10, seed: 5).reduce(input)
         XCTAssertEqual(a.keptIndices.count, 10)
         XCTAssertEqual(a.keptIndices, a.keptIndices.sorted())

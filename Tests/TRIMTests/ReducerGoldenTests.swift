@@ -8,8 +8,8 @@ import XCTest
 @testable import TRIM
 
 /// FasterVLM, VisionZip, VisPruner, DivPrune and CDPruner against `Tests/Goldens/reducers_goldens.py`,
-/// PyTorch ports of each method's released function (SPEC §3c). Kept indices must be identical in order;
-/// `reduced`, `projected` and the ranking signal within SPEC §4.
+/// PyTorch ports of each method's released function (SEMANTICS.md §3c). Kept indices must be identical in order;
+/// `reduced`, `projected` and the ranking signal within SEMANTICS.md §4.
 final class ReducerGoldenTests: XCTestCase {
     static let root = TRIMGoldenTests.root
 
@@ -47,7 +47,7 @@ final class ReducerGoldenTests: XCTestCase {
             }
             var e = encoded[i]!
             let withProjector = k["projector"]?.boolValue ?? false
-            if !withProjector { e.projectedRows = nil }
+            if !withProjector { e.views[0].values[.projectedRows] = nil }
             let reducer = try Self.reducer(k)
             let prompt = k["prompt"]?.intValue.map { prompts[$0] } ?? ""
             let result = try pipeline.reduce(e, prompt: prompt, reducer: reducer)
@@ -58,7 +58,7 @@ final class ReducerGoldenTests: XCTestCase {
             XCTAssertEqual(r.keptIndices.count, refKept.count, "\(label): kept count")
             XCTAssertEqual(r.reduced.rows, k["rows"]?.intValue, "\(label): rows")
             if r.keptIndices != refKept {
-                // SPEC §4: a choice decided within 1e-6 relative is a tie, which either side may break. The
+                // SEMANTICS.md §4: a choice decided within 1e-6 relative is a tie, which either side may break. The
                 // manifest's `gap` is the smallest relative margin of any choice the case made (top-k
                 // boundaries, argmaxes, drop rounds, the DPP's stop). Only then may the sets differ.
                 var gap = k["gap"]?.doubleValue ?? 1
@@ -99,7 +99,7 @@ final class ReducerGoldenTests: XCTestCase {
             XCTAssertEqual(kept, try ref.int64s("logic\(l).kept_indices").map(Int.init),
                            "\(manifest["model"]!.stringValue!) image \(i): VisPruner's logic on the port's cosines, T \(k["keep"]!)")
         }
-        for t in ties { print("tie (SPEC §4): \(t)") }
+        for t in ties { print("tie (SEMANTICS.md §4): \(t)") }
         // Ties must stay the exception: rounding decides them, not the method.
         XCTAssertLessThanOrEqual(ties.count * 3, manifest["cases"]!.arrayValue!.count, "too many ties")
         return worst

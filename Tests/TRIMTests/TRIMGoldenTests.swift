@@ -11,7 +11,7 @@ import TRIM
 
 /// The whole TRIM pipeline against `Tests/Goldens/trim_goldens.py`, which runs the authors' algorithm in
 /// PyTorch + numpy (transformers CLIP, LLaVA's expand2square, CLIPImageProcessorPil, CLIPTokenizerFast,
-/// `np.percentile`, the mlp2x_gelu projector). Tensors must match within SPEC §4 (`max|Δ|/max|ref| ≤ 1e-5`)
+/// `np.percentile`, the mlp2x_gelu projector). Tensors must match within SEMANTICS.md §4 (`max|Δ|/max|ref| ≤ 1e-5`)
 /// and kept indices exactly (a score within 1e-6 relative of the threshold may count as a tie).
 final class TRIMGoldenTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -137,7 +137,7 @@ final class TRIMGoldenTests: XCTestCase {
 
     /// Goldens made by `trim_goldens.py --model-dir … --out FILE` for a model, images and prompts nobody
     /// tuned against. Runs only when `TRIM_PIPELINE_CHECK=FILE` is set; `TRIM_TOLERANCE` overrides the
-    /// small-model tolerance 1e-5 (SPEC §4 allows 1e-3 at full ViT-L/14-336 size). See Docs/CONFORMANCE.md.
+    /// small-model tolerance 1e-5 (SEMANTICS.md §4 allows 1e-3 at full ViT-L/14-336 size). See Docs/CONFORMANCE.md.
     func testExternalPipelineMatchesPyTorch() throws {
         let env = ProcessInfo.processInfo.environment
         guard let path = env["TRIM_PIPELINE_CHECK"] else {
@@ -160,15 +160,15 @@ final class TRIMGoldenTests: XCTestCase {
         XCTAssertEqual(k.name, "authors_iqr")
         let image = try ImageDecoder.decode(contentsOf: Self.root.appendingPathComponent(manifest["images"]![0]!.stringValue!))
         let r = try pipeline.run(image: image, prompt: manifest["prompts"]![0]!.stringValue!, options: k.options)
-        XCTAssertEqual(r.selection.keptIndices, try ref.int64s("case\(c).kept_indices").map(Int.init))
-        XCTAssertLessThanOrEqual(maxRelativeError(r.reduced, reference: try ref.tensor("case\(c).reduced")), 1e-5)
+        XCTAssertEqual(r.reduction.keptIndices, try ref.int64s("case\(c).kept_indices").map(Int.init))
+        XCTAssertLessThanOrEqual(maxRelativeError(r.reduction.reduced, reference: try ref.tensor("case\(c).reduced")), 1e-5)
         XCTAssertLessThanOrEqual(maxRelativeError(r.projected!, reference: try ref.tensor("case\(c).projected")), 1e-5)
         XCTAssertEqual(r.timings.map(\.stage), ["preprocess", "vision", "text", "scores", "projector"])
-        // The dump carries SPEC §3's names and round-trips through the reader.
+        // The dump carries SEMANTICS.md §3's names and round-trips through the reader.
         let dumped = try SafeTensorsFile(bytes: try r.dump().serialized())
         XCTAssertEqual(Set(dumped.tensorNames), ["pixel_values", "features", "image_tokens", "input_ids", "text_embeds",
                                                  "scores", "kept_indices", "reduced", "projected"])
-        XCTAssertEqual(try dumped.tensor("reduced"), r.reduced)
-        XCTAssertEqual(try dumped.int64s("kept_indices").map(Int.init), r.selection.keptIndices)
+        XCTAssertEqual(try dumped.tensor("reduced"), r.reduction.reduced)
+        XCTAssertEqual(try dumped.int64s("kept_indices").map(Int.init), r.reduction.keptIndices)
     }
 }

@@ -3,7 +3,7 @@ import TRIMTensor
 
 // CDPruner (Zhang et al., "Beyond Attention or Similarity: Maximizing Conditional Diversity for Token
 // Pruning in MLLMs", 2025; released code Theia-4869/CDPruner, llava/model/llava_arch.py `encode_images`,
-// llava/model/multimodal_encoder/clip_encoder.py `forward`), SPEC §3c:
+// llava/model/multimodal_encoder/clip_encoder.py `forward`), SEMANTICS.md §3c:
 //
 //   X    = the projector's output rows (no projector: the features x — a convention of this project)
 //   E    = image_tokens (TRIM's patches in CLIP space);  T = the prompt's text embeds per 77-token segment
@@ -42,8 +42,8 @@ public struct CDPruner: TokenReducer {
     public var needs: ReducerNeeds { [.imageTokens, .promptSegments, .projectedRows] }
 
     public func reduce(_ input: ReducerInput) throws -> Reduction {
-        let e = try input.required(input.imageTokens, "image_tokens", by: name)
-        let text = try input.required(input.promptSegments, "the prompt's segment embeddings", by: name)
+        let e = try input.required(.imageTokens, by: name)
+        let text = try input.required(.promptSegments, by: name)
         let n = input.patchCount
         guard e.rows == n, text.columns == e.columns, text.rows > 0 else {
             throw TRIMError.invalidOption("cdpruner: image tokens \(e.shape) and text segments \(text.shape) do not match")
@@ -61,7 +61,8 @@ public struct CDPruner: TokenReducer {
         let r = hi > lo ? rel.map { ($0 - lo + 1e-6) / (hi - lo) } : [Float](repeating: 1, count: n)
 
         // The kernel and the greedy MAP.
-        let x = input.projectedRows ?? input.features
+        let projectedRows = input[.projectedRows]
+        let x = projectedRows ?? input.features
         let similarity = cosineMatrix(x)  // [N, N]
         var kernel = similarity.scalars
         kernel.withUnsafeMutableBufferPointer { k in
@@ -99,8 +100,8 @@ public struct CDPruner: TokenReducer {
         }
         let kept = picks.sorted()
         return Reduction(
-            reduced: input.features.gatherRows(kept), keptIndices: kept, signal: ("relevance", r),
-            projected: input.projectedRows.map { $0.gatherRows(kept) },
-            note: input.projectedRows == nil ? "no projector: similarity measured on the features x (a convention of this project)" : nil)
+            reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("relevance", r),
+            projected: projectedRows.map { $0.gatherRows(kept) },
+            note: projectedRows == nil ? "no projector: similarity measured on the features x (a convention of this project)" : nil)
     }
 }

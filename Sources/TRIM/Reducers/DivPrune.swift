@@ -3,7 +3,7 @@ import TRIMTensor
 
 // DivPrune (Alvar et al., "DivPrune: Diversity-based Visual Token Pruning for Large Multimodal Models",
 // CVPR 2025; released code vbdi/divprune, LLaVA/llava/model/llava_arch.py `DivPrune`,
-// `pairwise_cosine_similarity`), SPEC §3c:
+// `pairwise_cosine_similarity`), SEMANTICS.md §3c:
 //
 //   X     = the projector's output rows (no projector: the features x — a convention of this project)
 //   Dist  = 1 − X̂X̂ᵀ,  X̂ = X / ‖X‖
@@ -33,7 +33,8 @@ public struct DivPrune: TokenReducer {
     public func reduce(_ input: ReducerInput) throws -> Reduction {
         let n = input.patchCount
         let t = clampedBudget(keep ?? pythonRound(Self.defaultRatio * Double(n)), patches: n)
-        let x = input.projectedRows ?? input.features
+        let projectedRows = input[.projectedRows]
+        let x = projectedRows ?? input.features
         let cosine = cosineMatrix(x)  // [N, N]
         var picks: [Int] = []
         var minDistance = [Float](repeating: .infinity, count: n)
@@ -56,13 +57,13 @@ public struct DivPrune: TokenReducer {
             picks.append(argmax(minDistance)!)
         }
         let kept = picks.sorted()
-        let projected = input.projectedRows.map { $0.gatherRows(kept) }
+        let projected = projectedRows.map { $0.gatherRows(kept) }
         // The signal drawn by the heat map: the order in which patches were picked (first = T, last = 1).
         var order = [Float](repeating: 0, count: n)
         for (i, p) in picks.enumerated() where order[p] == 0 { order[p] = Float(t - i) }
         return Reduction(
-            reduced: input.features.gatherRows(kept), keptIndices: kept, signal: ("pick_order", order),
+            reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("pick_order", order),
             projected: projected,
-            note: input.projectedRows == nil ? "no projector: diversity measured on the features x (a convention of this project)" : nil)
+            note: projectedRows == nil ? "no projector: diversity measured on the features x (a convention of this project)" : nil)
     }
 }

@@ -3,7 +3,7 @@ import TRIMTensor
 
 // FasterVLM (Zhang et al., "[CLS] Attention is All You Need for Training-Free Visual Token Pruning", 2024;
 // released code Theia-4869/FasterVLM, llava/model/llava_arch.py `encode_images` and
-// llava/model/multimodal_encoder/clip_encoder.py `feature_select`), SPEC §3c:
+// llava/model/multimodal_encoder/clip_encoder.py `feature_select`), SEMANTICS.md §3c:
 //
 //   s    = mean_h A[h, 0, 1:]          A = attentions[-2]: the layer producing hidden_states[-2]; not renormalised
 //   kept = topk(s, T)                  ties to the lower index
@@ -27,6 +27,6 @@ public struct FasterVLM: TokenReducer {
     public func reduce(_ input: ReducerInput) throws -> Reduction {
         let s = try input.classAttentionToPatches(by: name, mean: true)
         let kept = topK(s, clampedBudget(keep, patches: input.patchCount)).sorted()
-        return Reduction(reduced: input.features.gatherRows(kept), keptIndices: kept, signal: ("cls_attention", s))
+        return Reduction(reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("cls_attention", s))
     }
 }

@@ -3,7 +3,7 @@ import TRIMTensor
 
 // PruMerge and PruMerge+ (Shang et al., "LLaVA-PruMerge", 2024; released code 42Shawn/LLaVA-PruMerge,
 // llava/model/multimodal_encoder/clip_encoder.py: `token_prune_merge_advanced`,
-// `token_prune_merge_advanced_plus`, `outlier_dectection`, `complement_idx`), SPEC §3b:
+// `token_prune_merge_advanced_plus`, `outlier_dectection`, `complement_idx`), SEMANTICS.md §3b:
 //
 //   q, k    = q_proj / k_proj outputs of the layer fed hidden_states[-2] (the last of 24), [1+N, C], biases,
 //             full width, not split into heads
@@ -56,26 +56,26 @@ public struct PruMerge: TokenReducer {
     public var needs: ReducerNeeds { [.nextLayerQueriesKeys] }
 
     public func reduce(_ input: ReducerInput) throws -> Reduction {
-        let q = try input.required(input.queries, "the next layer's q_proj output", by: name)
-        let k = try input.required(input.keys, "the next layer's k_proj output", by: name)
+        let qk = try input.required(.nextLayerQueriesKeys, by: name)
         let x = input.features
         let n = x.rows, c = x.columns
-        guard q.rows == n + 1 && k.rows == n + 1 && q.columns == k.columns else {
-            throw TRIMError.invalidOption("\(name): q \(q.shape) and k \(k.shape) do not match \(n) patches + the class token")
+        guard qk.rows == n + 1 && qk.columns % 2 == 0 else {
+            throw TRIMError.invalidOption("\(name): q | k \(qk.shape) does not match \(n) patches + the class token")
         }
+        let q = qk.columnSlice(0..<(qk.columns / 2)), k = qk.columnSlice((qk.columns / 2)..<qk.columns)
 
         // cls_attn = softmax(q₀·kᵀ · C^-0.5)[1:]
         let attention = Self.classAttention(queries: q, keys: k, width: c)
         let clsAttention = Array(attention[1...])
 
         // Ratio and the kept patches, highest attention first.
-        var stats: (q1: Float?, q3: Float?, upper: Float?) = (nil, nil, nil)
+        var stats: IQRStatistics?
         let ratio: Double
         if let r = keepRatio {
             ratio = r
         } else {
             let o = iqrOutliers(clsAttention)
-            stats = (o.q1, o.q3, o.upper)
+            stats = o.q1.map { IQRStatistics(q1: $0, q3: o.q3!, upper: o.upper!) }
             ratio = Double(o.indices.count) / Double(n)
         }
         var kept = topK(clsAttention, Int(Double(n) * ratio))
@@ -111,8 +111,8 @@ public struct PruMerge: TokenReducer {
             for d in 0..<c { rows[kept.count * c + d] = Float(extra[d]) }
         }
         return Reduction(
-            reduced: Tensor(shape: [kept.count + 1, c], scalars: rows), keptIndices: kept,
-            signal: ("cls_attention", clsAttention), q1: stats.q1, q3: stats.q3, upper: stats.upper)
+            reduced: Tensor(shape: [kept.count + 1, c], scalars: rows),
+            rows: input.patchRows(kept) + [.merged(view: input.view)], signal: ("cls_attention", clsAttention), iqr: stats)
     }
 
     /// `softmax(q₀·kᵀ · width^-0.5)` over all 1 + N tokens, `[1 + N]` (the class token's attention row).

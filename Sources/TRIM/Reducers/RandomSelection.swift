@@ -36,7 +36,8 @@ public struct RandomSelection: TokenReducer {
         // The signal drawn by the heat map: 1 on the kept patches, 0 elsewhere.
         var mark = [Float](repeating: 0, count: n)
         for i in kept { mark[i] = 1 }
-        return Reduction(reduced: reduceFeatures(input.features, kept: kept, meanToken: meanToken), keptIndices: kept,
+        return Reduction(reduced: reduceFeatures(input.features, kept: kept, meanToken: meanToken),
+                         rows: input.patchRows(kept) + (meanToken ? [.mean(view: input.view)] : []),
                          signal: ("random_mask", mark))
     }
 

@@ -1,8 +1,9 @@
 import Foundation
+import TRIMJSON
 import TRIMTensor
 
 // TRIM (Song et al., "Less is More", COLING 2025; released code FreedomIntelligence/TRIM,
-// llava/model/multimodal_encoder/clip_encoder.py), SPEC §1 steps 6–8: score every patch against the prompt
+// llava/model/multimodal_encoder/clip_encoder.py), SEMANTICS.md §1 steps 6–8: score every patch against the prompt
 // in CLIP's joint space (`image_tokens` · `text_embeds`), softmax, keep the IQR outliers in spatial order,
 // append one mean token for the rest. Needs: the prompt's `text_embeds` and the patches' `image_tokens`.
 // Everything here is plain arithmetic on tensors; the models that produce them live in the CLIP module.
@@ -28,28 +29,32 @@ public struct TRIMReducer: TokenReducer {
 
     public var needs: ReducerNeeds { [.promptEmbedding, .imageTokens] }
 
-    /// Scores (`scores [N]`, the ranking signal), selection in spatial order, mean token.
-    public func reduce(_ input: ReducerInput) throws -> Reduction {
-        let tokens = try input.required(input.imageTokens, "image_tokens", by: name)
-        let text = try input.required(input.textEmbeds, "the prompt's text_embeds", by: name)
-        let (scores, selection, reduced) = run(imageTokens: tokens, textEmbeds: text, features: input.features)
-        return Reduction(
-            reduced: reduced, keptIndices: selection.keptIndices, signal: ("scores", scores.scores), q1: selection.q1,
-            q3: selection.q3, upper: selection.upper)
+    /// `scoring`, `selection` with its multiplier or ratio, `mean_token` (the JSON of `trim reduce`).
+    public var settingsFields: [(String, JSONValue)] {
+        var fields: [(String, JSONValue)] = [("scoring", .string(options.scoring.rawValue))]
+        switch options.selection {
+        case .iqr(let m): fields += [("selection", "iqr"), ("iqr_multiplier", .double(Double(m)))]
+        case .keepRatio(let x): fields += [("selection", "ratio"), ("keep_ratio", .double(x))]
+        }
+        return fields + [("mean_token", .bool(options.meanToken))]
     }
 
-    /// SPEC §1 steps 6–8 with everything they produce: `PatchScores` (similarities and softmax scores), the
-    /// `PatchSelection` with its IQR statistics, and `reduced [K(+1), D]`.
-    public func run(imageTokens: Tensor, textEmbeds: Tensor, features: Tensor)
-        -> (scores: PatchScores, selection: PatchSelection, reduced: Tensor)
-    {
-        let scores = scorePatches(imageTokens: imageTokens, textEmbeds: textEmbeds, scoring: options.scoring)
+    /// SEMANTICS.md §1 steps 6–8: scores (`scores [N]`, the ranking signal), the selection in spatial order
+    /// with its IQR statistics, the kept features and the mean token.
+    public func reduce(_ input: ReducerInput) throws -> Reduction {
+        let tokens = try input.required(.imageTokens, by: name)
+        let text = try input.required(.promptEmbedding, by: name)
+        let scores = scorePatches(imageTokens: tokens, textEmbeds: text, scoring: options.scoring)
         let selection = selectPatches(scores: scores.scores, rule: options.selection)
-        return (scores, selection, reduceFeatures(features, kept: selection.keptIndices, meanToken: options.meanToken))
+        let kept = selection.keptIndices
+        return Reduction(
+            reduced: reduceFeatures(input.features, kept: kept, meanToken: options.meanToken),
+            rows: input.patchRows(kept) + (options.meanToken ? [.mean(view: input.view)] : []),
+            signal: ("scores", scores.scores), iqr: selection.statistics)
     }
 }
 
-/// How patch–prompt similarity is measured before the softmax (SPEC §1 step 6).
+/// How patch–prompt similarity is measured before the softmax (SEMANTICS.md §1 step 6).
 public enum Scoring: String, Sendable, CaseIterable {
     /// The paper's Eq. 1: `s_i = cos(image_token_i, text_embeds)`.
     case paper
@@ -57,7 +62,7 @@ public enum Scoring: String, Sendable, CaseIterable {
     case authors
 }
 
-/// Which patches survive (SPEC §1 step 7).
+/// Which patches survive (SEMANTICS.md §1 step 7).
 public enum SelectionRule: Sendable, Equatable {
     /// Keep `score > Q3 + multiplier · (Q3 − Q1)`, the IQR outliers (TRIM's default, multiplier 1.5).
     case iqr(multiplier: Float)
@@ -88,7 +93,7 @@ public struct ReductionOptions: Sendable, Equatable {
 public struct PatchScores: Sendable, Equatable {
     /// `s_i` before the softmax, `[N]`: cosines (`paper`) or negated dot products (`authors`).
     public var similarities: [Float]
-    /// `softmax(s)`, `[N]`: the scores TRIM selects on (SPEC dump name `scores`).
+    /// `softmax(s)`, `[N]`: the scores TRIM selects on (the dump name `scores`).
     public var scores: [Float]
 }
 
@@ -100,9 +105,15 @@ public struct PatchSelection: Sendable, Equatable {
     public var q1: Float?, q3: Float?
     /// The IQR bound `Q3 + m·(Q3 − Q1)`; a patch is kept when its score is strictly greater (IQR rule only).
     public var upper: Float?
+
+    /// The three statistics together (IQR rule only).
+    public var statistics: IQRStatistics? {
+        guard let q1, let q3, let upper else { return nil }
+        return IQRStatistics(q1: q1, q3: q3, upper: upper)
+    }
 }
 
-/// Scores every patch token against the prompt embedding (SPEC §1 step 6).
+/// Scores every patch token against the prompt embedding (SEMANTICS.md §1 step 6).
 ///
 /// - Parameters:
 ///   - imageTokens: `[N, P]` patch tokens in CLIP's joint space (`post_layernorm` + `visual_projection`).
@@ -152,7 +163,7 @@ public func numpyPercentile(sorted: [Float], _ q: Double) -> Float {
     return a + diff * Float(gamma)
 }
 
-/// Chooses the patches to keep (SPEC §1 step 7). Kept indices come back in spatial order.
+/// Chooses the patches to keep (SEMANTICS.md §1 step 7). Kept indices come back in spatial order.
 public func selectPatches(scores: [Float], rule: SelectionRule) -> PatchSelection {
     let n = scores.count
     switch rule {
@@ -167,7 +178,7 @@ public func selectPatches(scores: [Float], rule: SelectionRule) -> PatchSelectio
     }
 }
 
-/// The reduced sequence (SPEC §1 step 8): the kept feature rows in spatial order, then — when
+/// The reduced sequence (SEMANTICS.md §1 step 8): the kept feature rows in spatial order, then — when
 /// `meanToken` — the mean of all other rows (a zero row when every patch was kept).
 ///
 /// - Parameters:

@@ -2,7 +2,7 @@ import Foundation
 import TRIMTensor
 
 // VisPruner (Zhang et al., "Beyond Text-Visual Attention: Exploiting Visual Cues for Effective Token Pruning
-// in VLMs", 2025; released code Theia-4869/VisPruner, llava/model/llava_arch.py `encode_images`), SPEC §3c:
+// in VLMs", 2025; released code Theia-4869/VisPruner, llava/model/llava_arch.py `encode_images`), SEMANTICS.md §3c:
 //
 //   s         = mean_h A[h, 0, 1:]                      as FasterVLM
 //   T_imp     = int(T·r), T_div = T − T_imp             r = the important ratio (0.5)
@@ -85,6 +85,6 @@ public struct VisPruner: TokenReducer {
         }
         let s = try input.classAttentionToPatches(by: name, mean: true)
         let kept = try Self.select(signal: s, cosines: cosineMatrix(input.features), keep: keep, importantRatio: importantRatio)
-        return Reduction(reduced: input.features.gatherRows(kept), keptIndices: kept, signal: ("cls_attention", s))
+        return Reduction(reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("cls_attention", s))
     }
 }

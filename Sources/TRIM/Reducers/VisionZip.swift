@@ -3,7 +3,7 @@ import TRIMTensor
 
 // VisionZip (Yang et al., "VisionZip: Longer is Better but Not Necessary in Vision Language Models", 2024;
 // released code dvlab-research/VisionZip, visionzip/clip_encoder.py `CLIPVisionTower_VisionZip.forward`,
-// visionzip/utils.py, visionzip/main.py), SPEC §3c:
+// visionzip/utils.py, visionzip/main.py), SEMANTICS.md §3c:
 //
 //   s        = Σ_h A[h, 0, 1:]                          summed over heads (not averaged)
 //   dominant = topk(s, D − 1), ascending                D counts the [CLS] row (main.py passes dominant − 1)
@@ -48,7 +48,7 @@ public struct VisionZip: TokenReducer {
             throw TRIMError.invalidOption("visionzip: the dominant count (with the [CLS] row) must be at least 1 and the contextual count at least 0")
         }
         let s = try input.classAttentionToPatches(by: name, mean: false)
-        let keys = try input.required(input.headMeanKeys, "the head-averaged keys of the selected layer", by: name)
+        let keys = try input.required(.headMeanKeys, by: name)
         let x = input.features
         let n = x.rows, c = x.columns
         guard keys.rows == n + 1 else {
@@ -89,7 +89,9 @@ public struct VisionZip: TokenReducer {
         }
         let rowCount = 1 + dominantPatches.count + contextualCount
         return Reduction(
-            reduced: Tensor(shape: [rowCount, c], scalars: rows), keptIndices: dominantPatches,
+            reduced: Tensor(shape: [rowCount, c], scalars: rows),
+            rows: [.classToken(view: input.view)] + input.patchRows(dominantPatches)
+                + Array(repeating: .contextual(view: input.view), count: contextualCount),
             signal: ("cls_attention", s),
             extras: [("contextual_assignment", Tensor(shape: [n], scalars: assignment))])
     }

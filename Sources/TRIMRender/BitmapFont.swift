@@ -81,11 +81,6 @@ enum BitmapFont {
     /// Index of `?` in `printableASCII`, the stand-in for characters without a glyph.
     static let questionMark = 0x3F - 32
 
-    /// Whether `character` has its own glyph (otherwise it is drawn as `?`).
-    static func hasGlyph(_ character: Character, font: Unifont? = Unifont.bundled) -> Bool {
-        character == "?" || resolve(character, font: font) != .small(printableASCII[questionMark])
-    }
-
     /// Glyphs for characters 32 (space) … 126 (`~`), in code order.
     static let printableASCII: [[UInt8]] = [
         [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00],  // space

@@ -4,7 +4,7 @@ import TRIMImage
 import TRIMResources
 import XCTest
 
-@testable import TRIM
+@testable import TRIMRender
 
 final class HeatmapTests: XCTestCase {
     // MARK: - Synthetic inputs

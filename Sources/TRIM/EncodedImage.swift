@@ -1,0 +1,74 @@
+import Foundation
+import TRIMTensor
+
+/// How an image becomes the views the vision tower sees.
+public enum ImageLayout: Sendable, Equatable {
+    /// One view of the whole image (LLaVA-1.5): pasted onto a square of LLaVA's pad colour first when
+    /// `padToSquare` (its "pad" aspect mode), else plain CLIP preprocessing (resize the short side, centre crop).
+    case singleView(padToSquare: Bool)
+
+    /// LLaVA-1.5's layout: one view, padded to a square.
+    public static let llava15 = ImageLayout.singleView(padToSquare: true)
+
+    /// Number of views.
+    public var viewCount: Int {
+        switch self {
+        case .singleView: 1
+        }
+    }
+}
+
+/// One view after the vision pass: its pixels, its selected hidden state, and what the reducers asked of it.
+public struct EncodedView: Sendable {
+    /// `pixel_values [3, S, S]`.
+    public var pixelValues: Tensor
+    /// `[D]`: the class token's row of the selected hidden state.
+    public var classToken: [Float]
+    /// `features [N, D]`: the selected hidden state without the class token (LLaVA's image features).
+    public var features: Tensor
+    /// What the pass computed for this view, by need (`image_tokens`, `class_attention`, …).
+    public var values: [Need: Tensor]
+
+    /// The value computed for `need`, if it was.
+    public subscript(need: Need) -> Tensor? { values[need] }
+}
+
+/// The prompt-independent part of a run (`TRIMPipeline.encode`): the layout and its encoded views, what
+/// every prompt about the image shares.
+public struct EncodedImage: Sendable {
+    /// How the views were cut.
+    public var layout: ImageLayout
+    /// The views, in the layout's order.
+    public var views: [EncodedView]
+    /// The hidden state the features were taken from, Python-style (−2 = LLaVA's).
+    public var selectLayer: Int
+    /// What the pass computed (every view has the same needs).
+    public var needs: ReducerNeeds
+    /// Seconds per stage (preprocess, vision, …).
+    public var timings: [(stage: String, seconds: Double)]
+    /// Seconds of needs computed with the image but reported in the stage of each reducer that uses them
+    /// (`image_tokens`, counted as TRIM's scoring).
+    public var chargedSeconds: [Need: Double]
+
+    /// N, the patches before reduction, over all views.
+    public var patchCount: Int { views.reduce(0) { $0 + $1.features.rows } }
+
+    /// The one place a reducer's input is built: view `view`'s features and values, and the prompt's.
+    public func input(view: Int = 0, prompt: [Need: Tensor] = [:]) -> ReducerInput {
+        let v = views[view]
+        return ReducerInput(view: view, features: v.features, classToken: v.classToken,
+                            values: v.values.merging(prompt) { a, _ in a })
+    }
+}
+
+/// Wall-clock seconds per named stage, in order.
+struct StageTimer {
+    var stages: [(stage: String, seconds: Double)] = []
+
+    mutating func time<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let value = try body()
+        stages.append((stage, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        return value
+    }
+}

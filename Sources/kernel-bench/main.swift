@@ -1,0 +1,139 @@
+import Foundation
+import TRIMJSON
+import TRIMTensor
+
+// `kernel-bench`: the tensor kernels alone, apart from the `trim` command line — GFLOP/s of `linear` on the
+// ViT-L/14-336 shapes and this CPU's FMA ceiling (Docs/PERFORMANCE.md; Tests/Benchmarks/bench.py runs it).
+//
+//   swift run -c release -Xswiftc -target-cpu -Xswiftc native kernel-bench [--runs N] [--json]
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+var runs = 5
+var json = false
+var i = 0
+while i < arguments.count {
+    switch arguments[i] {
+    case "--json": json = true
+    case "--runs" where i + 1 < arguments.count:
+        guard let n = Int(arguments[i + 1]), n >= 1, n <= 1000 else {
+            FileHandle.standardError.write(Data("error: --runs must be an integer in 1…1000\n".utf8))
+            exit(2)
+        }
+        runs = n
+        i += 1
+    case "--help", "-h":
+        print("usage: kernel-bench [--runs N] [--json]   GEMM GFLOP/s on the ViT-L/14-336 shapes and the FMA ceiling")
+        exit(0)
+    default:
+        FileHandle.standardError.write(Data("error: unknown argument '\(arguments[i])'\nusage: kernel-bench [--runs N] [--json]\n".utf8))
+        exit(2)
+    }
+    i += 1
+}
+gemmBench(runs: runs, json: json)
+
+/// Prints a JSON object built in insertion order.
+func printJSON(_ pairs: [(String, JSONValue)]) {
+    print(JSON.serialize(.object(JSONObject(pairs))))
+}
+
+/// GFLOP/s of
+/// `linear` on the ViT-L/14-336 shapes, `[577, k] · W[n, k]ᵀ`, median of `runs` after one warm-up, with
+/// `Parallelism.threads` threads (set `TRIM_THREADS` to compare 1 and 2). With one thread the CPU time
+/// of the calling thread is also reported: on a shared machine it is immune to time slices lost to
+/// other processes, so single-thread GFLOP/s per CPU-second compare kernels more reliably. The same
+/// shapes with F16-stored weights (`WeightStorage.float16`) are timed in alternation with the F32 ones,
+/// so that both see the same machine.
+func gemmBench(runs: Int, json: Bool) {
+    let shapes = [(577, 1024, 1024), (577, 1024, 3072), (577, 1024, 4096), (577, 4096, 1024)]
+    var rows: [(String, JSONValue)] = [], cpuRows: [(String, JSONValue)] = [], halfRows: [(String, JSONValue)] = []
+    for (m, k, n) in shapes {
+        var seed: UInt32 = 12345
+        func next() -> Float { seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
+        let x = Tensor(shape: [m, k], scalars: (0..<(m * k)).map { _ in next() })
+        let w = PackedMatrix(weight: Tensor(shape: [n, k], scalars: (0..<(n * k)).map { _ in next() }))
+        // Random F16 values of magnitude below 1 (exponent field ≤ 14).
+        let halves = (0..<(n * k)).map { _ in UInt16(truncatingIfNeeded: Int(next() * 65536)) & 0xBBFF }
+        let w16 = halves.withUnsafeBufferPointer {
+            PackedMatrix(stacking: [($0.baseAddress!, n)], inputs: k, storage: .float16)
+        }
+        var times: [Double] = [], cpuTimes: [Double] = [], halfTimes: [Double] = []
+        for r in 0...runs {
+            for half in r % 2 == 0 ? [false, true] : [true, false] {
+                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = threadCPUSeconds()
+                let y = linear(x, half ? w16 : w)
+                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dc = threadCPUSeconds() - c0
+                precondition(y.count == m * n)
+                if r == 0 { continue }
+                if half { halfTimes.append(dt) } else { times.append(dt); cpuTimes.append(dc) }
+            }
+        }
+        func gflops(_ ts: [Double]) -> Double { 2 * Double(m * n * k) / ts.sorted()[ts.count / 2] / 1e9 }
+        let name = "\(m)x\(k)x\(n)"
+        rows.append((name, .double(gflops(times))))
+        cpuRows.append((name, .double(gflops(cpuTimes))))
+        halfRows.append((name, .double(gflops(halfTimes))))
+        if !json {
+            print(String(format: "  %-16@ %7.1f GFLOP/s (%d threads); per CPU-second of the calling thread: %.1f; F16 weights: %.1f",
+                         name as NSString, gflops(times), Parallelism.threads, gflops(cpuTimes), gflops(halfTimes)))
+        }
+    }
+    // The ceiling all of these are measured against: fused multiply-adds with no memory traffic at all.
+    let peak = (0..<max(3, runs)).map { _ in fmaPeakGFLOPs() }.max()!
+    if json {
+        printJSON([("threads", .int(Parallelism.threads)), ("kernel", .string(GEMM.kernel.rawValue)),
+                   ("gemm_gflops", .object(JSONObject(rows))),
+                   ("gemm_gflops_per_thread_cpu_s", .object(JSONObject(cpuRows))),
+                   ("gemm_gflops_f16_weights", .object(JSONObject(halfRows))),
+                   ("fma_peak_gflops", .double(peak))])
+    } else {
+        print(String(format: "  FMA peak         %7.1f GFLOP/s (%d threads; best of %d; %d independent 16-lane chains, no memory)",
+                     peak, Parallelism.threads, max(3, runs), GEMM.kernel == .avx2 ? 6 : 16))
+        #if arch(x86_64)
+        print("  micro-kernel     \(GEMM.kernel.rawValue) (measured at first use; TRIM_GEMM_KERNEL=avx512|avx2 forces one)")
+        #endif
+    }
+}
+
+/// The machine's fp32 FMA throughput as this build reaches it: every thread runs independent 16-lane
+/// fused multiply-add chains (enough to cover the FMA latency on two ports) for ~50 ms, no loads or
+/// stores — 16 chains (16 zmm registers) when the GEMM uses the AVX-512-sized kernel, 6 (12 ymm
+/// registers) with the AVX2-sized one, where 16 chains would need 32 ymm registers and spill. The GEMM's
+/// GFLOP/s are best read as a fraction of this.
+func fmaPeakGFLOPs() -> Double {
+    let threads = Parallelism.threads
+    let narrow = GEMM.kernel == .avx2
+    let chains = narrow ? 6 : 16, iterations = narrow ? 8_000_000 : 4_000_000
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
+    defer { sink.deallocate() }
+    Parallelism.parallelFor(threads) { t in
+        let m = SIMD16<Float>(repeating: 0.9999), b = SIMD16<Float>(repeating: 1e-4)
+        var a0 = SIMD16<Float>(repeating: Float(t)), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        var a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0
+        if narrow {
+            for _ in 0..<iterations {
+                a0 = a0.addingProduct(m, b); a1 = a1.addingProduct(m, b); a2 = a2.addingProduct(m, b)
+                a3 = a3.addingProduct(m, b); a4 = a4.addingProduct(m, b); a5 = a5.addingProduct(m, b)
+            }
+        } else {
+            for _ in 0..<iterations {
+                a0 = a0.addingProduct(m, b); a1 = a1.addingProduct(m, b); a2 = a2.addingProduct(m, b); a3 = a3.addingProduct(m, b)
+                a4 = a4.addingProduct(m, b); a5 = a5.addingProduct(m, b); a6 = a6.addingProduct(m, b); a7 = a7.addingProduct(m, b)
+                a8 = a8.addingProduct(m, b); a9 = a9.addingProduct(m, b); a10 = a10.addingProduct(m, b); a11 = a11.addingProduct(m, b)
+                a12 = a12.addingProduct(m, b); a13 = a13.addingProduct(m, b); a14 = a14.addingProduct(m, b); a15 = a15.addingProduct(m, b)
+            }
+        }
+        sink[t] = (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11 + a12 + a13 + a14 + a15).sum()
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    precondition(sink[0].isFinite)
+    return Double(iterations) * Double(chains) * 16 * 2 * Double(threads) / seconds / 1e9
+}
+
+/// CPU seconds consumed by the calling thread so far.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
