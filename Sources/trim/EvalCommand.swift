@@ -54,15 +54,56 @@ let evalCommand = Command(
             projectorURL = BundledResources.url(for: Demo.projector)
         }
         if let p = a.value("projector") { projectorURL = try existingPath(p, what: "projector") }
-        let count = a.int("scenes") ?? 100
-        let seed = a.int("seed") ?? 1_000_000
-        let scorings: [Scoring] = a.value("scoring").flatMap(Scoring.init(rawValue:)).map { [$0] } ?? [.paper, .authors]
-        let multiplier = Float(a.double("iqr-multiplier") ?? 1.5)
-        let ratio = a.double("keep-ratio")
+        let plan = try EvalPlan(a)
+        let pipeline = try TRIMPipeline(modelDirectory: modelURL, projector: plan.usesProjector ? projectorURL : nil,
+                                        needs: plan.needs)
+        let methods = try plan.methods(pipeline)
+        let (scenes, source) = try evalScenes(a)
+        let progress = Progress(label: "eval", quiet: a.flag("quiet"))
+        let result = Evaluation(pipeline: pipeline, methods: methods).run(scenes) { done, total in
+            progress.update(done: done, total: total, unit: "scenes")
+        }
+        progress.finish()
+        for (scene, message) in result.failures.prefix(20) {
+            FileHandle.standardError.write(Data("warning: \(scene): \(message)\n".utf8))
+        }
+        let prompts = scenes.reduce(0) { $0 + $1.prompts.count }
+        let visionPerScene = scenes.isEmpty ? 0 : result.visionSeconds / Double(scenes.count)
+        if a.flag("json") {
+            printJSON([("model", .string(modelURL.path)), ("source", .string(source)), ("scenes", .int(scenes.count)),
+                       ("prompts", .int(prompts)), ("vision_ms_per_scene", .double(visionPerScene * 1000)),
+                       ("methods", .array(result.rows.map(evalRowJSON))),
+                       ("failures", .array(result.failures.map { .string("\($0.0): \($0.1)") }))])
+            return
+        }
+        print("trim eval: \(modelURL.path)")
+        print("scenes:    \(source); \(prompts) prompts; vision \(formatSeconds(visionPerScene)) per scene")
+        if plan.usesProjector {
+            print("projector: " + (pipeline.projector.map { _ in projectorURL!.path + " (DivPrune and CDPruner choose among its rows)" }
+                                   ?? "none: DivPrune and CDPruner work on the features"))
+        }
+        print(evalTable(result.rows))
+        if !result.failures.isEmpty { print("failures:  \(result.failures.count) (see stderr)") }
+    })
 
-        let method = try Common.methodName(a)
-        let budgeted = ReducerCatalog.entries.filter(\.fixedBudget).map(\.name)
-        var budgets: [Int?] = []  // nil: TRIM's own count
+/// What `trim eval` compares: the methods and variants its options ask for, and what their shared vision
+/// pass must compute.
+struct EvalPlan {
+    var method: String
+    var scorings: [Scoring]
+    var multiplier: Float
+    var ratio: Double?
+    /// Budgets of the fixed-budget reducers; `nil` = TRIM's own count for each prompt.
+    var budgets: [Int?]
+    /// The fixed-budget reducers evaluated.
+    var chosen: [String]
+
+    init(_ a: Arguments) throws {
+        method = try Common.methodName(a)
+        scorings = a.value("scoring").flatMap(Scoring.init(rawValue:)).map { [$0] } ?? [.paper, .authors]
+        multiplier = Float(a.double("iqr-multiplier") ?? 1.5)
+        ratio = a.double("keep-ratio")
+        budgets = []
         for item in (a.value("budgets") ?? "64,128,192,trim").split(separator: ",", omittingEmptySubsequences: false) {
             let t = item.trimmingCharacters(in: .whitespaces)
             if t == "trim" { budgets.append(nil); continue }
@@ -71,20 +112,34 @@ let evalCommand = Command(
             }
             budgets.append(b)
         }
-        let withBudgeted = method == "all" || budgeted.contains(method)
-        let withTRIM = method == "trim" || method == "all" || method == "random" || (withBudgeted && budgets.contains(nil))
-        let withPruMerge = method == "prumerge" || method == "prumerge+" || method == "all"
-        // A fixed-budget reducer from the catalog at a given budget (CDPruner with the scoring given).
-        func makeBudgeted(_ name: String, scoring: Scoring) -> @Sendable (Int) throws -> any TokenReducer {
-            let values = OptionValues(name == "cdpruner" ? ["scoring": scoring.rawValue] : [:])
-            return { budget in try ReducerCatalog.make(name, values, budget: budget) }
+        let budgeted = ReducerCatalog.entries.filter(\.fixedBudget).map(\.name)
+        let m = method
+        chosen = m == "all" ? budgeted : budgeted.filter { $0 == m }
+    }
+
+    var withBudgeted: Bool { !chosen.isEmpty }
+    var withTRIM: Bool { ["trim", "all", "random"].contains(method) || (withBudgeted && budgets.contains(nil)) }
+    var withPruMerge: Bool { ["prumerge", "prumerge+", "all"].contains(method) }
+    var usesProjector: Bool { chosen.contains("divprune") || chosen.contains("cdpruner") }
+
+    /// What the one vision pass per scene must compute.
+    var needs: ReducerNeeds {
+        get throws {
+            var needs: ReducerNeeds = TRIMReducer().needs
+            if withPruMerge { needs.formUnion(PruMerge().needs) }
+            return needs.union(try ReducerCatalog.needs(of: chosen))
         }
-        let chosen = method == "all" ? budgeted : budgeted.filter { $0 == method }
-        var needs: ReducerNeeds = [.promptEmbedding, .imageTokens]
-        if withPruMerge { needs.formUnion(PruMerge().needs) }
-        needs.formUnion(try ReducerCatalog.needs(of: chosen))
-        let usesProjector = chosen.contains("divprune") || chosen.contains("cdpruner")
-        let pipeline = try TRIMPipeline(modelDirectory: modelURL, projector: usesProjector ? projectorURL : nil, needs: needs)
+    }
+
+    /// A fixed-budget reducer from the catalog at a given budget (CDPruner with the scoring given).
+    func makeBudgeted(_ name: String, scoring: Scoring) -> @Sendable (Int) throws -> any TokenReducer {
+        let values = OptionValues(name == "cdpruner" ? ["scoring": scoring.rawValue] : [:])
+        return { budget in try ReducerCatalog.make(name, values, budget: budget) }
+    }
+
+    /// The methods in table order: TRIM's variants, PruMerge(+), the random control at TRIM's count, then
+    /// the fixed-budget reducers grouped by budget, each group with its random control.
+    func methods(_ pipeline: TRIMPipeline) throws -> [EvalMethod] {
         var methods: [EvalMethod] = []
         if withTRIM {
             for s in scorings {
@@ -108,12 +163,10 @@ let evalCommand = Command(
         if method == "random" || method == "all" {
             methods.append(.random(budgetFrom: 0, label: trimLabel))
         }
-        // The fixed-budget reducers, grouped by budget, each group with its random control.
         for budget in withBudgeted ? budgets : [] {
             let label = budget.map { "\($0) rows" } ?? "\(trimLabel)'s count"
             for name in chosen {
-                let variants: [Scoring?] = name == "cdpruner" ? scorings : [nil]
-                for scoring in variants {
+                for scoring in name == "cdpruner" ? scorings.map(Optional.some) : [nil] {
                     let make = makeBudgeted(name, scoring: scoring ?? .authors)
                     let rule = (scoring.map { "\($0.rawValue) · " } ?? "") + label
                     methods.append(.budgeted(pipeline, name: name, rule: rule, needs: try make(1).needs, rows: budget,
@@ -122,55 +175,38 @@ let evalCommand = Command(
             }
             if method == "all" && budget != nil { methods.append(.random(rows: budget, label: label)) }
         }
+        return methods
+    }
+}
 
-        let scenes: [Scene]
-        let source: String
-        if let input = a.value("input") {
-            scenes = try SceneDirectory.read(try existingPath(input, what: "scene directory"))
-            source = input
-        } else {
-            scenes = (0..<count).map { SceneGenerator.scene(seed: UInt64(seed + $0)) }
-            source = "\(count) generated scenes, seeds \(seed)…\(seed + count - 1)"
-        }
-        if let dir = a.value("write-scenes") { try SceneDirectory.write(scenes, to: URL(fileURLWithPath: dir)) }
+/// The scenes `--input` names, or `--scenes N` generated from `--seed S`; written out with `--write-scenes`.
+func evalScenes(_ a: Arguments) throws -> (scenes: [Scene], source: String) {
+    let scenes: [Scene]
+    let source: String
+    if let input = a.value("input") {
+        scenes = try SceneDirectory.read(try existingPath(input, what: "scene directory"))
+        source = input
+    } else {
+        let count = a.int("scenes") ?? 100, seed = a.int("seed") ?? 1_000_000
+        scenes = (0..<count).map { SceneGenerator.scene(seed: UInt64(seed + $0)) }
+        source = "\(count) generated scenes, seeds \(seed)…\(seed + count - 1)"
+    }
+    if let dir = a.value("write-scenes") { try SceneDirectory.write(scenes, to: URL(fileURLWithPath: dir)) }
+    return (scenes, source)
+}
 
-        let progress = Progress(label: "eval", quiet: a.flag("quiet"))
-        let result = Evaluation(pipeline: pipeline, methods: methods).run(scenes) { done, total in
-            progress.update(done: done, total: total, unit: "scenes")
-        }
-        progress.finish()
-        let prompts = scenes.reduce(0) { $0 + $1.prompts.count }
-        let visionPerScene = scenes.isEmpty ? 0 : result.visionSeconds / Double(scenes.count)
-        for (scene, message) in result.failures.prefix(20) {
-            FileHandle.standardError.write(Data("warning: \(scene): \(message)\n".utf8))
-        }
-        if a.flag("json") {
-            func num(_ x: Double?) -> JSONValue { x.map { .double($0) } ?? .null }
-            let rows: [JSONValue] = result.rows.map { r in
-                .object(JSONObject([
-                    ("method", .string(r.method)), ("rule", .string(r.rule)), ("prompts", .int(r.prompts)),
-                    ("empty", .int(r.empty)), ("precision_median", num(r.precision.median)),
-                    ("precision_mean", num(r.precision.mean)), ("recall_median", num(r.recall.median)),
-                    ("recall_mean", num(r.recall.mean)), ("kept_median", num(r.keptMedian)),
-                    ("tokens_mean", num(r.tokensMean)), ("overlap_median", num(r.jaccard)), ("pairs", .int(r.pairs)),
-                    ("ms_per_prompt", .double(r.secondsPerPrompt * 1000)),
-                ]))
-            }
-            printJSON([("model", .string(modelURL.path)), ("source", .string(source)), ("scenes", .int(scenes.count)),
-                       ("prompts", .int(prompts)), ("vision_ms_per_scene", .double(visionPerScene * 1000)),
-                       ("methods", .array(rows)),
-                       ("failures", .array(result.failures.map { .string("\($0.0): \($0.1)") }))])
-            return
-        }
-        print("trim eval: \(modelURL.path)")
-        print("scenes:    \(source); \(prompts) prompts; vision \(formatSeconds(visionPerScene)) per scene")
-        if usesProjector {
-            print("projector: " + (pipeline.projector.map { _ in projectorURL!.path + " (DivPrune and CDPruner choose among its rows)" }
-                                   ?? "none: DivPrune and CDPruner work on the features"))
-        }
-        print(evalTable(result.rows))
-        if !result.failures.isEmpty { print("failures:  \(result.failures.count) (see stderr)") }
-    })
+/// One row of `trim eval --json`'s `methods`.
+func evalRowJSON(_ r: EvalRow) -> JSONValue {
+    func num(_ x: Double?) -> JSONValue { x.map { .double($0) } ?? .null }
+    return .object(JSONObject([
+        ("method", .string(r.method)), ("rule", .string(r.rule)), ("prompts", .int(r.prompts)),
+        ("empty", .int(r.empty)), ("precision_median", num(r.precision.median)),
+        ("precision_mean", num(r.precision.mean)), ("recall_median", num(r.recall.median)),
+        ("recall_mean", num(r.recall.mean)), ("kept_median", num(r.keptMedian)),
+        ("tokens_mean", num(r.tokensMean)), ("overlap_median", num(r.jaccard)), ("pairs", .int(r.pairs)),
+        ("ms_per_prompt", .double(r.secondsPerPrompt * 1000)),
+    ]))
+}
 
 /// The `trim eval` table, one row per method and rule.
 func evalTable(_ rows: [EvalRow]) -> String {

@@ -219,4 +219,36 @@ final class CLITests: XCTestCase {
         }
         XCTAssertEqual(try trim(["convert", model.path]).code, 2)
     }
+
+    /// Each command's usage is made from the options it declares, so it accepts exactly what its `--help`
+    /// lists: every listed option parses (a stray positional argument then stops the run before any work),
+    /// and an option it does not list is refused.
+    func testEveryCommandAcceptsWhatItsUsageSays() throws {
+        let commands = ["demo", "reduce", "batch", "eval", "embed", "tokenize", "preprocess", "inspect", "convert", "bench"]
+        for command in commands {
+            let help = try trim([command, "--help"])
+            XCTAssertEqual(help.code, 0, command)
+            let options = help.out.split(separator: "\n").compactMap { line -> (String, Bool)? in
+                guard line.hasPrefix("  --") else { return nil }
+                let name = String(line.dropFirst(2).prefix { $0 != " " })
+                let rest = line.dropFirst(2 + name.count)  // " PLACEHOLDER …" for an option that takes a value
+                return (name, rest.count > 1 && rest.first == " " && rest.dropFirst().first != " ")
+            }
+            if ["demo", "reduce", "batch", "eval", "bench"].contains(command) { XCTAssertGreaterThan(options.count, 5, command) }
+            for (option, takesValue) in options {
+                let r = try trim([command, option] + (takesValue ? ["1"] : []) + ["stray"])
+                XCTAssertFalse(r.err.contains("unknown option"), "\(command) \(option): \(r.err)")
+                if command != "tokenize" {  // (its positional arguments are the texts)
+                    XCTAssertNotEqual(r.code, 0, "\(command) \(option) ran despite a stray argument")
+                }
+            }
+            let unknown = try trim([command, "--no-such-option", "stray"])
+            XCTAssertEqual(unknown.code, 2, command)
+            XCTAssertTrue(unknown.err.contains("unknown option --no-such-option"), unknown.err)
+        }
+        // trim demo takes what its usage lists, --projector, --weights and --no-pad included.
+        let demo = try trim(["demo", "--json", "--weights", "float32", "--no-pad",
+                             "--projector", Self.root.appendingPathComponent("Weights/projector-demo.safetensors").path])
+        XCTAssertEqual(demo.code, 0, demo.err)
+    }
 }
