@@ -75,7 +75,7 @@ public struct PruMerge: TokenReducer {
             ratio = r
         } else {
             let o = iqrOutliers(clsAttention)
-            stats = o.q1.map { IQRStatistics(q1: $0, q3: o.q3!, upper: o.upper!) }
+            stats = o.statistics
             ratio = Double(o.indices.count) / Double(n)
         }
         var kept = topK(clsAttention, Int(Double(n) * ratio))

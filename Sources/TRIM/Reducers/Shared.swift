@@ -5,13 +5,13 @@ import TRIMTensor
 // matrices, argmax, budgets. One copy each, beside the methods that call them.
 
 /// The indices of the IQR outliers of `values` (`> Q3 + m·(Q3 − Q1)`, numpy's linear percentiles on
-/// float32, the bound in float32), ascending, with the statistics.
-public func iqrOutliers(_ values: [Float], multiplier m: Float = 1.5) -> (indices: [Int], q1: Float?, q3: Float?, upper: Float?) {
-    guard !values.isEmpty else { return ([], nil, nil, nil) }
+/// float32, the bound in float32), ascending, with the statistics (`nil` for no values).
+public func iqrOutliers(_ values: [Float], multiplier m: Float = 1.5) -> (indices: [Int], statistics: IQRStatistics?) {
+    guard !values.isEmpty else { return ([], nil) }
     let sorted = values.sorted()
     let q1 = numpyPercentile(sorted: sorted, 25), q3 = numpyPercentile(sorted: sorted, 75)
     let upper = q3 + m * (q3 - q1)
-    return (values.indices.filter { values[$0] > upper }, q1, q3, upper)
+    return (values.indices.filter { values[$0] > upper }, IQRStatistics(q1: q1, q3: q3, upper: upper))
 }
 
 /// The `k` largest values' indices, largest first; equal values go to the lower index (`torch.topk` leaves

@@ -170,7 +170,7 @@ public func selectPatches(scores: [Float], rule: SelectionRule) -> PatchSelectio
     case .iqr(let m):
         // float32 quartiles and bound, as numpy computes them from float32 scores
         let o = iqrOutliers(scores, multiplier: m)
-        return PatchSelection(keptIndices: o.indices, q1: o.q1, q3: o.q3, upper: o.upper)
+        return PatchSelection(keptIndices: o.indices, q1: o.statistics?.q1, q3: o.statistics?.q3, upper: o.statistics?.upper)
     case .keepRatio(let r):
         let k = min(max(Int(Double(n) * r), 0), n)
         // Highest scores first; ties broken by the lower index so the result is deterministic.
