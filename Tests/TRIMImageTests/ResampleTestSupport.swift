@@ -17,12 +17,14 @@ struct ImageGoldens {
     /// The header's `__metadata__` (string → string).
     let metadata: [String: String]
 
-    static let directory = URL(fileURLWithPath: #filePath)
+    static let goldens = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Goldens/images")
+        .appendingPathComponent("Goldens")
+    static let directory = goldens.appendingPathComponent("images")
 
-    init(_ name: String) throws {
-        let data = try Data(contentsOf: Self.directory.appendingPathComponent(name))
+    /// The goldens file `name` of `Tests/Goldens/<folder>/`.
+    init(_ name: String, folder: String = "images") throws {
+        let data = try Data(contentsOf: Self.goldens.appendingPathComponent(folder).appendingPathComponent(name))
         let n = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as! [String: Any]
         var entries = [String: Entry]()
