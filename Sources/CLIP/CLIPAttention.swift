@@ -34,13 +34,16 @@ public struct CLIPAttention: Sendable {
     /// `observeQKV`, when given, is handed the stacked `[tokens, 3·hidden]` q | k | v projection (biases
     /// included) before attention: what reducers read from a layer's attention (FasterVLM, VisionZip,
     /// VisPruner) without a second pass and without keeping the attention matrix.
-    public func callAsFunction(_ x: StridedMatrix, causal: Bool, residual: Tensor? = nil,
+    ///
+    /// `sequences` > 1: `x` is that many equal sequences stacked (a batch of views); the projections run
+    /// over all rows at once, attention within each sequence.
+    public func callAsFunction(_ x: StridedMatrix, causal: Bool, residual: Tensor? = nil, sequences: Int = 1,
                                observeQKV: ((Tensor) -> Void)? = nil) -> Tensor {
         let headDim = x.columns / heads
         let qkv = qkv_proj(x)
         observeQKV?(qkv)
         let attended = multiHeadAttentionStrided(
-            qkv: qkv, heads: heads, scale: 1 / Float(headDim).squareRoot(), causal: causal)
+            qkv: qkv, heads: heads, scale: 1 / Float(headDim).squareRoot(), causal: causal, sequences: sequences)
         return out_proj(attended, residual: residual)
     }
 }

@@ -23,9 +23,10 @@ public struct CLIPEncoderLayer: Sendable {
     /// `[tokens, hidden]` → `[tokens, hidden]`. Both residual adds happen inside the GEMMs that end
     /// each half (`out_proj` and `fc2`). The layer norms write their outputs with a padded row stride
     /// (`StridedMatrix`) for the GEMMs that read them; the residual stream stays contiguous.
-    /// `observeQKV` sees the attention's stacked q | k | v projection (see `CLIPAttention`).
-    public func callAsFunction(_ x: Tensor, causal: Bool, observeQKV: ((Tensor) -> Void)? = nil) -> Tensor {
-        let h = self_attn(layer_norm1.strided(x), causal: causal, residual: x, observeQKV: observeQKV)
+    /// `observeQKV` sees the attention's stacked q | k | v projection (see `CLIPAttention`); `sequences` > 1
+    /// runs a batch of equal sequences stacked in `x`, attention within each.
+    public func callAsFunction(_ x: Tensor, causal: Bool, sequences: Int = 1, observeQKV: ((Tensor) -> Void)? = nil) -> Tensor {
+        let h = self_attn(layer_norm1.strided(x), causal: causal, residual: x, sequences: sequences, observeQKV: observeQKV)
         return mlp(layer_norm2.strided(h), residual: h)
     }
 }

@@ -74,6 +74,25 @@ public struct CLIPVisionTransformer: Sendable {
         return h
     }
 
+    /// `hidden_states[k]` of several images in one pass: the matrix products of every layer see all the
+    /// images' rows at once (`[V·(P+1), D]`), attention runs within each image. Each image's result equals
+    /// `hiddenState(_:afterLayers:)` on it alone, bit for bit. `observeLastQKV` is handed layer k's stacked
+    /// q | k | v of every image, `[V·(P+1), 3·D]`, images in order.
+    /// - Returns: one `[P+1, D]` state per image.
+    public func hiddenStates(batch pixelValues: [Tensor], afterLayers k: Int,
+                             observeLastQKV: ((Tensor) -> Void)? = nil) throws -> [Tensor] {
+        guard k >= 0 && k <= layers.count else {
+            throw CLIPError.invalidInput("layer \(k) is outside 0…\(layers.count) (layers loaded: \(layers.count) of \(config.layers))")
+        }
+        guard !pixelValues.isEmpty else { return [] }
+        var h = Tensor.concatenateRows(try pixelValues.map { try embeddings($0) })  // [V·(P+1), D]
+        for (i, layer) in layers[0..<k].enumerated() {
+            h = layer(h, causal: false, sequences: pixelValues.count, observeQKV: i == k - 1 ? observeLastQKV : nil)
+        }
+        let t = config.tokenCount
+        return (0..<pixelValues.count).map { h.rows(($0 * t)..<(($0 + 1) * t)) }
+    }
+
     /// All hidden states `hidden_states[0 ... k]`, each `[P+1, D]`.
     public func hiddenStates(_ pixelValues: Tensor, upTo k: Int) throws -> [Tensor] {
         guard k >= 0 && k <= layers.count else {

@@ -111,14 +111,16 @@ private func checkLinear(_ x: StridedMatrix, _ weight: PackedMatrix, _ bias: [Fl
 
 /// `multiHeadAttention(qkv:heads:scale:causal:)` written with the row stride
 /// `StridedMatrix.stride(forColumns:)` of its `[tokens, width]` output, for the output projection to read.
-public func multiHeadAttentionStrided(qkv: Tensor, heads: Int, scale: Float, causal: Bool) -> StridedMatrix {
+/// `sequences` > 1: the rows are that many equal sequences stacked, each attending only within itself.
+public func multiHeadAttentionStrided(qkv: Tensor, heads: Int, scale: Float, causal: Bool, sequences: Int = 1) -> StridedMatrix {
     precondition(qkv.rank == 2 && qkv.shape[1] % 3 == 0, "attention: qkv must be [tokens, 3 · width], got \(qkv.shape)")
     let t = qkv.shape[0], width = qkv.shape[1] / 3, s = StridedMatrix.stride(forColumns: width)
     precondition(heads > 0 && width % heads == 0, "attention: width \(width) not divisible by \(heads) heads")
     let out = qkv.scalars.withUnsafeBufferPointer { p in
         let base = p.baseAddress
         return attention(q: base, k: base.map { $0 + width }, v: base.map { $0 + 2 * width }, ld: 3 * width,
-                         tokens: t, width: width, heads: heads, scale: scale, causal: causal, outStride: s)
+                         tokens: t, width: width, heads: heads, scale: scale, causal: causal, outStride: s,
+                         sequences: sequences)
     }
     return StridedMatrix(rows: t, columns: width, stride: s, scalars: out)
 }
