@@ -54,12 +54,14 @@ let package = Package(
         .target(name: "TRIMRender", dependencies: ["TRIMImage", "TRIMTensor", "Inflate", "TRIMResources"]),
         // The demo world (scenes with object masks) and the metrics of `trim eval`.
         .target(name: "TRIMEval", dependencies: ["TRIM", "TRIMImage", "TRIMJSON"]),
+        // `trim diff`: two dumps compared stage by stage under the conformance rules, selections explained.
+        .target(name: "TRIMConformance", dependencies: ["SafeTensors", "TRIMJSON"]),
         // The `trim` command line: wiring only.
         .executableTarget(
             name: "trim",
             dependencies: [
                 "TRIM", "TRIMRender", "TRIMEval", "CLIP", "CLIPTokenizer", "TRIMImage", "TRIMJSON", "TRIMResources",
-                "SafeTensors", "TorchCheckpoint", "TRIMTensor",
+                "SafeTensors", "TorchCheckpoint", "TRIMTensor", "TRIMConformance",
             ]),
         // GEMM GFLOP/s on the ViT-L/14-336 shapes and the FMA ceiling (Docs/PERFORMANCE.md).
         .executableTarget(name: "kernel-bench", dependencies: ["TRIMTensor", "TRIMJSON"]),
@@ -77,5 +79,6 @@ let package = Package(
             dependencies: ["TRIM", "CLIP", "CLIPTokenizer", "TRIMImage", "TRIMJSON", "SafeTensors", "TRIMTensor"]),
         .testTarget(name: "TRIMRenderTests", dependencies: ["TRIMRender", "TRIMImage", "Inflate", "TRIMResources"]),
         .testTarget(name: "TRIMEvalTests", dependencies: ["TRIMEval", "TRIM", "TRIMImage"]),
+        .testTarget(name: "TRIMConformanceTests", dependencies: ["TRIMConformance", "SafeTensors", "TRIMJSON", "TRIMTensor"]),
     ]
 )
