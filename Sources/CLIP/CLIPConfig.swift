@@ -144,15 +144,7 @@ public struct CLIPConfig: Sendable, Equatable {
         for (name, section) in [("vision_config", v), ("text_config", t)] where section.objectValue == nil && !section.isNull {
             throw CLIPError.invalidConfig(path: path, reason: "\(name) must be an object, found \(section.kindName)")
         }
-        vision.hiddenSize = try reader.int(v, "vision_config.hidden_size", default: vision.hiddenSize)
-        vision.intermediateSize = try reader.int(v, "vision_config.intermediate_size", default: vision.intermediateSize)
-        vision.attentionHeads = try reader.int(v, "vision_config.num_attention_heads", default: vision.attentionHeads)
-        vision.layers = try reader.int(v, "vision_config.num_hidden_layers", default: vision.layers)
-        vision.imageSize = try reader.int(v, "vision_config.image_size", default: vision.imageSize)
-        vision.patchSize = try reader.int(v, "vision_config.patch_size", default: vision.patchSize)
-        vision.channels = try reader.int(v, "vision_config.num_channels", default: vision.channels)
-        vision.activation = try reader.activation(v, "vision_config.hidden_act", default: vision.activation)
-        vision.layerNormEps = try reader.float(v, "vision_config.layer_norm_eps", default: vision.layerNormEps)
+        try vision.read(v, reader)
         text.hiddenSize = try reader.int(t, "text_config.hidden_size", default: text.hiddenSize)
         text.intermediateSize = try reader.int(t, "text_config.intermediate_size", default: text.intermediateSize)
         text.attentionHeads = try reader.int(t, "text_config.num_attention_heads", default: text.attentionHeads)
@@ -180,8 +172,35 @@ public struct CLIPConfig: Sendable, Equatable {
     }
 }
 
+extension CLIPVisionConfig {
+    /// Reads a `vision_config` object — a CLIP checkpoint's, or a LLaVA-NeXT checkpoint's (whose tower is a
+    /// CLIP vision transformer); absent keys keep ViT-L/14-336's values. `path` names the file in errors.
+    public init(json: JSONValue, path: String) throws {
+        self.init()
+        guard json.objectValue != nil else {
+            throw CLIPError.invalidConfig(path: path, reason: "vision_config must be an object, found \(json.kindName)")
+        }
+        try read(json, ConfigReader(path: path))
+        guard hiddenSize % attentionHeads == 0, patchSize <= imageSize else {
+            throw CLIPError.invalidConfig(path: path, reason: "vision_config: hidden_size \(hiddenSize) / \(attentionHeads) heads, patch \(patchSize) of \(imageSize) px do not fit")
+        }
+    }
+
+    fileprivate mutating func read(_ v: JSONValue, _ reader: ConfigReader) throws {
+        hiddenSize = try reader.int(v, "vision_config.hidden_size", default: hiddenSize)
+        intermediateSize = try reader.int(v, "vision_config.intermediate_size", default: intermediateSize)
+        attentionHeads = try reader.int(v, "vision_config.num_attention_heads", default: attentionHeads)
+        layers = try reader.int(v, "vision_config.num_hidden_layers", default: layers)
+        imageSize = try reader.int(v, "vision_config.image_size", default: imageSize)
+        patchSize = try reader.int(v, "vision_config.patch_size", default: patchSize)
+        channels = try reader.int(v, "vision_config.num_channels", default: channels)
+        activation = try reader.activation(v, "vision_config.hidden_act", default: activation)
+        layerNormEps = try reader.float(v, "vision_config.layer_norm_eps", default: layerNormEps)
+    }
+}
+
 /// Reads typed, range-checked values out of a config object, with errors naming the key.
-private struct ConfigReader {
+fileprivate struct ConfigReader {
     let path: String
     /// Sizes above this are absurd for any CLIP (ViT-G is 1664 wide) and would only serve to exhaust memory.
     static let maxSize = 1 << 20

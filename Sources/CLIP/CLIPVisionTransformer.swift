@@ -1,3 +1,4 @@
+import SafeTensors
 import TRIMTensor
 
 /// CLIP's image tower (`vision_model`, Hugging Face `CLIPVisionTransformer`), read top to bottom:
@@ -23,6 +24,19 @@ public struct CLIPVisionTransformer: Sendable {
     public let layers: [CLIPEncoderLayer]
     /// LayerNorm of the pooled class token (also used by TRIM on patch tokens).
     public let post_layernorm: LayerNorm
+
+    /// Loads the tower stored under `prefix` in any checkpoint (`vision_model` in a CLIP checkpoint,
+    /// `vision_tower` or `model.vision_tower.vision_tower.vision_model` in LLaVA-NeXT ones); `loadLayers` caps
+    /// how many encoder layers are read. Layers beyond `config.layers` in the source are refused.
+    public init(weights: any TensorSource, sourceName: String, config: CLIPVisionConfig, prefix: String,
+                loadLayers: Int? = nil, weightPrecision: WeightPrecision = .checkpoint) throws {
+        if let extra = CLIPModel.firstLayerBeyond(config.layers, prefix: prefix + ".encoder.layers.", in: weights.tensorNames) {
+            throw CLIPError.unexpectedTensor(name: extra, source: sourceName,
+                                             reason: "the vision config has num_hidden_layers = \(config.layers)")
+        }
+        try self.init(WeightLoader(source: weights, sourceName: sourceName, precision: weightPrecision), config: config,
+                      prefix: prefix, loadLayers: loadLayers)
+    }
 
     /// Loads `prefix.*` tensors; `loadLayers` caps how many encoder layers are read (TRIM needs only
     /// the layers up to the one it selects).

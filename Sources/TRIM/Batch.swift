@@ -114,10 +114,10 @@ public struct BatchRunner: Sendable {
         }
         let needs = reducer.needs
         let pipeline = self.pipeline, layout = self.layout
-        @Sendable func prepare(_ url: URL?) -> (Result<[Tensor], BatchError>, Double) {
+        @Sendable func prepare(_ url: URL?) -> (Result<PreparedImage, BatchError>, Double) {
             let start = DispatchTime.now().uptimeNanoseconds
             guard let url else { return (.failure(BatchError("no image")), 0) }
-            let r: Result<[Tensor], BatchError>
+            let r: Result<PreparedImage, BatchError>
             do {
                 let image = try ImageDecoder.decode(contentsOf: url)
                 r = .success(try pipeline.preprocess(image, layout: layout))
@@ -140,8 +140,7 @@ public struct BatchRunner: Sendable {
             }
             let encoded: Result<EncodedImage, BatchError> = pixels.flatMap { px in
                 Result {
-                    try pipeline.encode(pixelValues: px, layout: layout, preprocessSeconds: prepareSeconds,
-                                        selectLayer: selectLayer, needs: needs)
+                    try pipeline.encode(px, preprocessSeconds: prepareSeconds, selectLayer: selectLayer, needs: needs)
                 }.mapError { BatchError("\(group.image?.path ?? "?"): \($0)") }
             }
             for (n, e) in group.entries.enumerated() {

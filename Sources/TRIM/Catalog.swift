@@ -10,6 +10,8 @@ public struct ReducerEntry: Sendable {
     public let options: [OptionSpec]
     /// Whether it hands on a fixed number of rows (`--keep N`): `trim eval` compares these at matched budgets.
     public let fixedBudget: Bool
+    /// Whether `--method all` runs it (every reducer does; `none`, which keeps everything, does not).
+    public var compared = true
     /// Builds it from option values; `budget`, when given, is the row count to use where `--keep` is absent
     /// (`--method all` passes TRIM's own count) and relaxes the check that every option applies.
     let build: @Sendable (OptionValues, _ budget: Int?) throws -> any TokenReducer
@@ -93,10 +95,15 @@ public enum ReducerCatalog {
         },
         ReducerEntry(name: "random", summary: "the control: random patches + mean token",
                      options: [keep, keepRatio, seed, noMeanToken], fixedBudget: false, build: random),
+        ReducerEntry(name: "none", summary: "no reduction: every patch, no extra row (LLaVA's own input)",
+                     options: [], fixedBudget: false, compared: false) { _, _ in NoReduction() },
     ]
 
     /// Every method's name, in catalog order.
     public static var names: [String] { entries.map(\.name) }
+
+    /// The methods `--method all` runs and compares, in catalog order (every reducer; not `none`).
+    public static var compared: [String] { entries.filter(\.compared).map(\.name) }
 
     /// Every option some method takes, once each, in first-use order.
     public static var allOptions: [OptionSpec] {

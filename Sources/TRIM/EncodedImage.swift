@@ -1,4 +1,5 @@
 import Foundation
+import TRIMImage
 import TRIMTensor
 
 /// How an image becomes the views the vision tower sees.
@@ -7,15 +8,28 @@ public enum ImageLayout: Sendable, Equatable {
     /// `padToSquare` (its "pad" aspect mode), else plain CLIP preprocessing (resize the short side, centre crop).
     case singleView(padToSquare: Bool)
 
+    /// LLaVA-NeXT's any-resolution layout (Docs/SEMANTICS.md §5): a base view of the whole image, then the
+    /// tiles of the pinpoint canvas that fits it best; no pinpoints = Hugging Face's default set at the view
+    /// size.
+    case anyResolution(pinpoints: [Pinpoint])
+
     /// LLaVA-1.5's layout: one view, padded to a square.
     public static let llava15 = ImageLayout.singleView(padToSquare: true)
 
-    /// Number of views.
-    public var viewCount: Int {
-        switch self {
-        case .singleView: 1
-        }
-    }
+    /// Whether it cuts the image into several views.
+    public var isAnyResolution: Bool { if case .anyResolution = self { true } else { false } }
+}
+
+/// An image cut into its layout's views and preprocessed: what the vision tower is handed.
+public struct PreparedImage: Sendable {
+    /// The layout.
+    public var layout: ImageLayout
+    /// `pixel_values [3, S, S]` per view, in the layout's order.
+    public var pixelValues: [Tensor]
+    /// The canvas and tile grid (any-resolution layouts only).
+    public var grid: AnyResolutionGrid?
+    /// The original image's size (`image_sizes`).
+    public var imageHeight: Int, imageWidth: Int
 }
 
 /// One view after the vision pass: its pixels, its selected hidden state, and what the reducers asked of it.
@@ -38,6 +52,10 @@ public struct EncodedView: Sendable {
 public struct EncodedImage: Sendable {
     /// How the views were cut.
     public var layout: ImageLayout
+    /// The canvas and tile grid (any-resolution layouts only).
+    public var grid: AnyResolutionGrid?
+    /// The original image's size.
+    public var imageHeight: Int, imageWidth: Int
     /// The views, in the layout's order.
     public var views: [EncodedView]
     /// The hidden state the features were taken from, Python-style (−2 = LLaVA's).

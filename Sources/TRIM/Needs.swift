@@ -66,7 +66,9 @@ struct VisionPass {
     var features: Tensor
     /// The hidden-state index (`hidden_states[k]`).
     var layer: Int
-    /// CLIP (for `post_layernorm`, `visual_projection`, the next layer).
+    /// The tower that made the state (its `post_layernorm`, its next layer).
+    var tower: CLIPVisionTransformer
+    /// CLIP (its `visual_projection`).
     var clip: CLIPModel
     /// LLaVA's projector, when loaded.
     var projector: Projector?
@@ -91,7 +93,7 @@ extension Need {
     /// The patches in CLIP's joint space, `image_tokens [N, P]` = `post_layernorm(features) · visual_projectionᵀ`.
     /// Its time is counted in the "scores" stage of each reducer that uses it, as TRIM's scoring.
     public static let imageTokens = Need("image_tokens", "image_tokens", .afterPass(stage: nil) { pass in
-        pass.clip.visual_projection(pass.clip.vision_model.post_layernorm(pass.features))
+        pass.clip.visual_projection(pass.tower.post_layernorm(pass.features))
     })
 
     /// `q_proj` | `k_proj` outputs, full width with biases, of the encoder layer that is fed the selected
@@ -100,7 +102,7 @@ extension Need {
     public static let nextLayerQueriesKeys = Need(
         "next_layer_qk", "the next layer's q_proj / k_proj outputs", loadsNextLayer: true,
         .afterPass(stage: "next-layer q/k") { pass in
-            let vision = pass.clip.vision_model
+            let vision = pass.tower
             guard pass.layer < vision.layers.count else {
                 throw TRIMError.missingInput(reducer: "prumerge", input: "vision layer \(pass.layer + 1) (load the pipeline with .nextLayerQueriesKeys)")
             }

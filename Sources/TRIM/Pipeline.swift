@@ -25,8 +25,11 @@ public struct TRIMPipeline: Sendable {
     public let tokenizer: CLIPTokenizer
     /// Preprocessing (the directory's preprocessor_config.json, else CLIP defaults at the model's size).
     public let preprocessor: PreprocessorConfig
-    /// LLaVA's projector, when given.
+    /// LLaVA's projector, when given (a LLaVA-NeXT checkpoint's own, when `next` is loaded).
     public let projector: Projector?
+    /// The image side of a LLaVA-NeXT checkpoint given as the projector: its own vision tower (which makes
+    /// the features), pinpoints and `image_newline`.
+    public let next: LlavaNext?
     /// Text embeddings of the prompts seen so far (bounded).
     let promptCache = PromptCache()
     /// CDPruner's segment embeddings of the prompts seen so far (bounded).
@@ -39,19 +42,26 @@ public struct TRIMPipeline: Sendable {
     ///
     /// `needs` says what the reducers to be run need from the towers (default: TRIM's); only a need that
     /// loads the next layer (`.nextLayerQueriesKeys`) changes what is loaded.
+    ///
+    /// A LLaVA-NeXT checkpoint as `projector` (`LlavaNext.isNext`) loads its image side: its own vision
+    /// tower makes the features (the `--model` CLIP then loads no vision layers: it gives the text tower and
+    /// `visual_projection`), and `defaultLayout` is any-resolution with its pinpoints.
     public init(modelDirectory: URL, projector projectorURL: URL? = nil, selectLayer: Int = -2,
                 weightPrecision: WeightPrecision = .checkpoint,
                 needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws {
         self.modelDirectory = modelDirectory
         let config = try CLIPConfig(contentsOf: modelDirectory.appendingPathComponent("config.json"))
-        var k = try Self.hiddenStateIndex(selectLayer, layers: config.vision.layers)
-        if needs.contains(where: \.loadsNextLayer) {
-            guard k < config.vision.layers else {
+        let layers = { (towerLayers: Int) throws -> Int in
+            let k = try Self.hiddenStateIndex(selectLayer, layers: towerLayers)
+            guard needs.contains(where: \.loadsNextLayer) else { return k }
+            guard k < towerLayers else {
                 throw TRIMError.invalidOption(
                     "select layer \(selectLayer) is the tower's last hidden state; PruMerge needs the q/k of the layer after it")
             }
-            k += 1
+            return k + 1
         }
+        let isNext = projectorURL.map(LlavaNext.isNext) ?? false
+        let k = isNext ? 0 : try layers(config.vision.layers)
         // The tokenizer's files (≈ 60 ms to read and index) load on another thread while the weights are
         // packed; errors are still reported in the same order (model first).
         let tokenizerLoad = BackgroundResult { try CLIPTokenizer.forModelDirectory(modelDirectory) }
@@ -63,16 +73,40 @@ public struct TRIMPipeline: Sendable {
         clip = try model.get()
         tokenizer = try tokenizerResult.get()
         preprocessor = try PreprocessorConfig.forModel(directory: modelDirectory, imageSize: config.vision.imageSize)
-        if let projectorURL {
+        if let projectorURL, isNext {
+            let n = try LlavaNext(contentsOf: projectorURL, clipVision: config.vision, loadLayers: layers,
+                                  weightPrecision: weightPrecision)
+            (next, projector) = (n, n.projector)
+            try Self.checkNextFits(n.tower.config, clip: config, preprocessor: preprocessor, path: projectorURL.path)
+        } else if let projectorURL {
             let p = try Projector(contentsOf: projectorURL, weightPrecision: weightPrecision)
             guard p.inputWidth == config.vision.hiddenSize else {
                 throw TRIMError.projectorMismatch(projectorInput: p.inputWidth, visionWidth: config.vision.hiddenSize)
             }
-            projector = p
+            (projector, next) = (p, nil)
         } else {
-            projector = nil
+            (projector, next) = (nil, nil)
         }
     }
+
+    /// A NeXT tower's features go through `--model`'s `visual_projection` and preprocessing: their widths
+    /// and view sizes must agree.
+    private static func checkNextFits(_ vision: CLIPVisionConfig, clip: CLIPConfig, preprocessor: PreprocessorConfig,
+                                      path: String) throws {
+        guard vision.hiddenSize == clip.vision.hiddenSize else {
+            throw TRIMError.invalidModel(path: path, reason: "its vision tower is \(vision.hiddenSize) wide; --model's visual_projection takes \(clip.vision.hiddenSize)")
+        }
+        guard vision.imageSize == preprocessor.cropHeight, preprocessor.cropWidth == preprocessor.cropHeight else {
+            throw TRIMError.invalidModel(path: path, reason: "its vision tower sees \(vision.imageSize) px views; --model's preprocessing crops \(preprocessor.cropHeight)×\(preprocessor.cropWidth)")
+        }
+    }
+
+    /// The vision tower that makes the features: a LLaVA-NeXT checkpoint's own when loaded, else `--model`'s.
+    public var visionTower: CLIPVisionTransformer { next?.tower ?? clip.vision_model }
+
+    /// The layout runs use by default: any-resolution with the LLaVA-NeXT checkpoint's pinpoints when one is
+    /// loaded, else LLaVA-1.5's padded square.
+    public var defaultLayout: ImageLayout { next.map { .anyResolution(pinpoints: $0.pinpoints) } ?? .llava15 }
 
     /// Converts a Python-style layer selector to a `hidden_states` index: −1 → L, −2 → L − 1, k ≥ 0 → k.
     public static func hiddenStateIndex(_ selectLayer: Int, layers: Int) throws -> Int {
@@ -102,7 +136,7 @@ public struct TRIMPipeline: Sendable {
     /// The `hidden_states` index of `selectLayer`, which the loaded vision layers must reach.
     @discardableResult
     private func loadedHiddenStateIndex(_ selectLayer: Int) throws -> Int {
-        let vision = clip.vision_model
+        let vision = visionTower
         let k = try Self.hiddenStateIndex(selectLayer, layers: vision.config.layers)
         guard k <= vision.layers.count else {
             throw TRIMError.invalidOption("select layer \(selectLayer) needs \(k) vision layers; this pipeline loaded \(vision.layers.count)")
@@ -111,30 +145,36 @@ public struct TRIMPipeline: Sendable {
     }
 
     /// The views of `layout` through CLIP's preprocessing: one `pixel_values [3, S, S]` per view.
-    /// Separate from `encode(pixelValues:…)` so a batch can prepare the next image while one is encoded.
-    public func preprocess(_ image: RGBImage, layout: ImageLayout = .llava15) throws -> [Tensor] {
+    /// Separate from `encode(prepared:…)` so a batch can prepare the next image while one is encoded.
+    public func preprocess(_ image: RGBImage, layout: ImageLayout = .llava15) throws -> PreparedImage {
         switch layout {
-        case .singleView(let pad): [try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: pad)]
+        case .singleView(let pad):
+            return PreparedImage(layout: layout, pixelValues: [try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: pad)],
+                                 grid: nil, imageHeight: image.height, imageWidth: image.width)
+        case .anyResolution(let pinpoints):
+            let s = preprocessor.cropHeight
+            let (grid, views) = try AnyResolution.pixelValues(
+                for: image, config: preprocessor, pinpoints: pinpoints.isEmpty ? AnyResolution.defaultPinpoints(viewSize: s) : pinpoints)
+            return PreparedImage(layout: layout, pixelValues: views, grid: grid, imageHeight: image.height, imageWidth: image.width)
         }
     }
 
     /// The prompt-independent half of a run: the layout's views, the vision tower up to `selectLayer` on
-    /// each, and what `needs` asks of them. Reduce it against any number of prompts with
+    /// all of them in one pass, and what `needs` asks of each. Reduce it against any number of prompts with
     /// `reduce(_:prompt:reducer:)`; the results are those of a fresh run bit for bit.
     public func encode(image: RGBImage, layout: ImageLayout = .llava15, selectLayer: Int = -2,
                        needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
         let start = DispatchTime.now().uptimeNanoseconds
-        let pixelValues = try preprocess(image, layout: layout)
+        let prepared = try preprocess(image, layout: layout)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return try encode(pixelValues: pixelValues, layout: layout, preprocessSeconds: seconds, selectLayer: selectLayer,
-                          needs: needs)
+        return try encode(prepared, preprocessSeconds: seconds, selectLayer: selectLayer, needs: needs)
     }
 
-    /// `encode(image:…)` from views already preprocessed (`preprocess`); `preprocessSeconds` is reported as
+    /// `encode(image:…)` from views already prepared (`preprocess`); `preprocessSeconds` is reported as
     /// the "preprocess" stage. Stages: preprocess, vision, attention capture (when a need is read during
     /// the pass), then each after-pass need with a stage of its own, in name order.
-    public func encode(pixelValues: [Tensor], layout: ImageLayout = .llava15, preprocessSeconds: Double = 0,
-                       selectLayer: Int = -2, needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
+    public func encode(_ prepared: PreparedImage, preprocessSeconds: Double = 0, selectLayer: Int = -2,
+                       needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
         let k = try loadedHiddenStateIndex(selectLayer)
         let imageNeeds = needs.filter { !$0.isPrompt }.sorted { $0.name < $1.name }
         let observed = imageNeeds.compactMap { n -> (Need, @Sendable (Tensor, Int) -> Tensor)? in
@@ -144,39 +184,45 @@ public struct TRIMPipeline: Sendable {
         if !observed.isEmpty && k < 1 {
             throw TRIMError.invalidOption("select layer \(selectLayer) is the embeddings; no layer's attention produced it")
         }
-        var stages: [(stage: String, seconds: Double)] = [("preprocess", preprocessSeconds)]
-        var views: [EncodedView] = []
-        var passSeconds = 0.0, captureSeconds = 0.0
-        var after: [String: Double] = [:], charged: [Need: Double] = [:]
-        for pixels in pixelValues {
-            var values: [Need: Tensor] = [:]
-            let passStart = DispatchTime.now().uptimeNanoseconds
-            let hidden = try clip.vision_model.hiddenState(pixels, afterLayers: k, observeLastQKV: observed.isEmpty ? nil : { qkv in
-                let start = DispatchTime.now().uptimeNanoseconds
-                for (need, compute) in observed { values[need] = compute(qkv, clip.vision_model.config.attentionHeads) }
-                captureSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            })  // [N+1, D]
-            passSeconds += Double(DispatchTime.now().uptimeNanoseconds - passStart) / 1e9
-            let pass = VisionPass(hidden: hidden, features: hidden.rows(1..<hidden.rows), layer: k, clip: clip, projector: projector)
-            for need in imageNeeds {
-                guard case .afterPass(let stage, let compute) = need.source else { continue }
-                let start = DispatchTime.now().uptimeNanoseconds
-                guard let value = try compute(pass) else { continue }  // cannot exist here (no projector): no stage
-                values[need] = value
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                if let stage { after[stage, default: 0] += seconds } else { charged[need, default: 0] += seconds }
+        let tower = visionTower, viewCount = prepared.pixelValues.count, t = tower.config.tokenCount
+        var values = [[Need: Tensor]](repeating: [:], count: viewCount)
+        var captureSeconds = 0.0
+        let passStart = DispatchTime.now().uptimeNanoseconds
+        // All views in one pass; what a need reads from the last layer's q | k | v is taken view by view.
+        let hidden = try tower.hiddenStates(batch: prepared.pixelValues, afterLayers: k, observeLastQKV: observed.isEmpty ? nil : { qkv in
+            let start = DispatchTime.now().uptimeNanoseconds
+            for v in 0..<viewCount {
+                let rows = qkv.rows((v * t)..<((v + 1) * t))
+                for (need, compute) in observed { values[v][need] = compute(rows, tower.config.attentionHeads) }
             }
-            views.append(EncodedView(pixelValues: pixels, classToken: Array(hidden.scalars[0..<hidden.columns]),
-                                     features: pass.features, values: values))
-        }
+            captureSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        })  // [N+1, D] per view
+        let passSeconds = Double(DispatchTime.now().uptimeNanoseconds - passStart) / 1e9
         // The capture runs inside the pass: it is reported apart from the vision layers' own time.
-        stages.append(("vision", passSeconds - captureSeconds))
+        var stages: [(stage: String, seconds: Double)] = [("preprocess", preprocessSeconds), ("vision", passSeconds - captureSeconds)]
         if !observed.isEmpty { stages.append(("attention capture", captureSeconds)) }
+        var charged: [Need: Double] = [:]
+        let passes = hidden.map { VisionPass(hidden: $0, features: $0.rows(1..<$0.rows), layer: k, tower: tower, clip: clip, projector: projector) }
         for need in imageNeeds {
-            if case .afterPass(let stage?, _) = need.source, let s = after.removeValue(forKey: stage) { stages.append((stage, s)) }
+            guard case .afterPass(let stage, let compute) = need.source else { continue }
+            let start = DispatchTime.now().uptimeNanoseconds
+            var computed = false
+            for (v, pass) in passes.enumerated() {
+                guard let value = try compute(pass) else { continue }  // cannot exist here (no projector): no stage
+                values[v][need] = value
+                computed = true
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if !computed { continue }
+            if let stage { stages.append((stage, seconds)) } else { charged[need, default: 0] += seconds }
         }
-        return EncodedImage(layout: layout, views: views, selectLayer: selectLayer, needs: needs, timings: stages,
-                            chargedSeconds: charged)
+        let views = passes.enumerated().map { v, pass in
+            EncodedView(pixelValues: prepared.pixelValues[v], classToken: Array(pass.hidden.scalars[0..<pass.hidden.columns]),
+                        features: pass.features, values: values[v])
+        }
+        return EncodedImage(layout: prepared.layout, grid: prepared.grid, imageHeight: prepared.imageHeight,
+                            imageWidth: prepared.imageWidth, views: views, selectLayer: selectLayer, needs: needs,
+                            timings: stages, chargedSeconds: charged)
     }
 
     /// Forgets the text embeddings cached so far (benchmarks time the text tower with it, not a cache hit).
@@ -225,30 +271,88 @@ public struct TRIMPipeline: Sendable {
     }
 
     /// The prompt-dependent half of a run, for any reducer of the family: the prompt's needs through the
-    /// text tower (timed by their stages), the reducer on the input `encoded` builds (stage "scores" when it
-    /// uses a need charged to it, such as `image_tokens`, whose time it includes; else "reduce"), then the
-    /// projector on its rows. `prompt` may be `nil` for reducers that ignore it.
-    public func reduce(_ encoded: EncodedImage, prompt: String?, reducer: any TokenReducer) throws -> ReductionResult {
-        guard encoded.views.count == 1 else {
-            throw TRIMError.invalidOption("\(reducer.name) reduces one view; this image has \(encoded.views.count)")
+    /// text tower (timed by their stages), the reducer on each view's input (stage "scores" when it uses a
+    /// need charged to it, such as `image_tokens`, whose time it includes; else "reduce"), the views packed
+    /// as the layout says (`newlines`: which grid rows of an any-resolution image get an `image_newline`),
+    /// then the projector on the rows. `prompt` may be `nil` for reducers that ignore it.
+    public func reduce(_ encoded: EncodedImage, prompt: String?, reducer: any TokenReducer,
+                       newlines: NewlinePolicy = .all) throws -> ReductionResult {
+        if encoded.views.count > 1 && !reducer.reducesEveryView {
+            throw TRIMError.invalidOption("\(reducer.name) has no any-resolution form yet; it reduces one view")
         }
         var timings = StageTimer(stages: encoded.timings)
-        var promptValues: [Need: Tensor] = [:]
-        var ids: [Int]?, textEmbeds: Tensor?
+        let (ids, textEmbeds, promptValues) = try promptNeeds(of: reducer, prompt: prompt, timings: &timings)
+        let charged = reducer.needs.compactMap { encoded.chargedSeconds[$0] }
+        let views = try timings.time(charged.isEmpty ? "reduce" : "scores", plus: charged.reduce(0, +)) {
+            try encoded.views.indices.map { try reducer.reduce(encoded.input(view: $0, prompt: promptValues)) }
+        }
+        var result = ReductionResult(
+            method: reducer.name, settings: reducer.settings, settingsFields: reducer.settingsFields, encoded: encoded,
+            inputIDs: ids, textEmbeds: textEmbeds, reduction: views[0], views: views, packing: nil, projected: nil,
+            timings: [])
+        if let grid = encoded.grid {
+            let g = PackedGrid(grid: grid, side: visionTower.config.gridSize, imageHeight: encoded.imageHeight,
+                               imageWidth: encoded.imageWidth)
+            let packing = Packing(views: views.map(\.rows), grid: g, newlines: newlines)
+            result.packing = packing
+            result.reduction = Self.assemble(views, packing)
+        }
+        result.projected = try project(result, timings: &timings)
+        result.timings = timings.stages
+        return result
+    }
+
+    /// The prompt's needs of `reducer` through the text tower, each timed under its stage; the first one's
+    /// ids and value are the result's `input_ids` and `text_embeds`.
+    private func promptNeeds(of reducer: any TokenReducer, prompt: String?, timings: inout StageTimer) throws
+        -> (ids: [Int]?, text: Tensor?, values: [Need: Tensor])
+    {
+        var values: [Need: Tensor] = [:]
+        var ids: [Int]?, text: Tensor?
         for need in reducer.needs.filter(\.isPrompt).sorted(by: { $0.name < $1.name }) {
             guard case .prompt(let stage, let compute) = need.source else { continue }
             guard let prompt else { throw TRIMError.missingInput(reducer: reducer.name, input: "a prompt") }
             let (needIDs, value) = try timings.time(stage) { try compute(self, prompt) }
-            promptValues[need] = value
-            if ids == nil { (ids, textEmbeds) = (needIDs, value) }  // the first prompt need is the dump's text
+            values[need] = value
+            if ids == nil { (ids, text) = (needIDs, value) }
         }
-        let charged = reducer.needs.compactMap { encoded.chargedSeconds[$0] }
-        let reduction = try timings.time(charged.isEmpty ? "reduce" : "scores", plus: charged.reduce(0, +)) {
-            try reducer.reduce(encoded.input(view: 0, prompt: promptValues))
+        return (ids, text, values)
+    }
+
+    /// The packed rows that are not newlines, in packed order, from the views' reductions; the signal is the
+    /// views' signals one after the other (`[V·N]`).
+    static func assemble(_ views: [Reduction], _ packing: Packing) -> Reduction {
+        var scalars: [Float] = []
+        var sources: [RowSource] = []
+        for (source, origin) in zip(packing.rows, packing.origins) {
+            guard let o = origin else { continue }
+            scalars += views[o.view].reduced.row(o.row).scalars
+            sources.append(source)
         }
-        let projected = reduction.projected ?? projector.map { p in timings.time("projector") { p(reduction.reduced) } }
-        return ReductionResult(method: reducer.name, settings: reducer.settings, settingsFields: reducer.settingsFields, encoded: encoded, inputIDs: ids,
-                               textEmbeds: textEmbeds, reduction: reduction, projected: projected, timings: timings.stages)
+        let width = views[0].reduced.columns
+        return Reduction(reduced: Tensor(shape: [sources.count, width], scalars: scalars), rows: sources,
+                         signal: (views[0].signal.name, views.flatMap(\.signal.values)), note: views.compactMap(\.note).first)
+    }
+
+    /// The projector on the result's rows (or the rows the reducer projected itself), with LLaVA-NeXT's
+    /// `image_newline` at each newline row: `[L, H]`; `nil` without a projector.
+    private func project(_ r: ReductionResult, timings: inout StageTimer) throws -> Tensor? {
+        guard let packing = r.packing else {
+            return r.reduction.projected ?? projector.map { p in timings.time("projector") { p(r.reduction.reduced) } }
+        }
+        guard let projector else { return nil }
+        guard packing.newlines == 0 || next != nil else {
+            throw TRIMError.invalidOption("newline rows need a LLaVA-NeXT checkpoint's image_newline: give one as --projector, or no newlines")
+        }
+        return timings.time("projector") {
+            let rows = projector(r.reduction.reduced)
+            var out: [Float] = []
+            var i = 0
+            for source in packing.rows {
+                if source == .newline { out += next!.imageNewline.scalars } else { out += rows.row(i).scalars; i += 1 }
+            }
+            return Tensor(shape: [packing.rows.count, rows.columns], scalars: out)
+        }
     }
 }
 
@@ -263,19 +367,26 @@ public struct ReductionResult: Sendable {
     /// The prompt's ids and embedding (`text_embeds [P]`, or CDPruner's segments `[M, P]`), when the reducer
     /// used the prompt.
     public var inputIDs: [Int]?, textEmbeds: Tensor?
-    /// The reducer's rows, their sources and its choice.
+    /// The rows handed on, their sources and the choice: the one view's reduction, or an any-resolution
+    /// image's packed rows without the newlines (the signal then all views' in turn).
     public var reduction: Reduction
-    /// `projected [R, H]` when a projector was given.
+    /// Each view's own reduction, in view order.
+    public var views: [Reduction]
+    /// How an any-resolution image's views were packed (`token_map`), or `nil` for one view.
+    public var packing: Packing?
+    /// `projected [L, H]` when a projector was given (newline rows included).
     public var projected: Tensor?
     /// Seconds per stage, in pipeline order.
     public var timings: [(stage: String, seconds: Double)]
 
-    /// N, the patches before reduction.
+    /// N, the patches before reduction (all views').
     public var total: Int { encoded.patchCount }
-    /// Number of single-patch rows (kept patches).
+    /// Number of single-patch rows (kept patches) handed on.
     public var kept: Int { reduction.keptIndices.count }
-    /// Rows handed to the language model.
-    public var tokens: Int { reduction.reduced.rows }
+    /// Rows handed to the language model (newline rows included).
+    public var tokens: Int { packing?.rows.count ?? reduction.reduced.rows }
+    /// Where every row handed on came from, newline rows included.
+    public var rows: [RowSource] { packing?.rows ?? reduction.rows }
     /// The stages this reduction added (text, scores, projector), without the image's shared ones
     /// (preprocess, vision, …), which `timings` starts with.
     public var promptTimings: [(stage: String, seconds: Double)] { Array(timings.dropFirst(encoded.timings.count)) }

@@ -4,7 +4,7 @@ import TRIMImage
 
 /// How much of each patch of the vision tower's grid an object covers, after the same geometry the
 /// pixels of a single-view layout go through (LLaVA's pad to a square when the layout pads, the resize, the
-/// center crop).
+/// center crop) — or, for an any-resolution layout, of its base view (the whole image resized to S×S).
 ///
 /// Each pixel of the (padded) canvas is assigned to the patch its centre lands in after the resize and
 /// crop; a patch's coverage is the mean mask value (0…1) of the canvas pixels assigned to it (padding
@@ -18,17 +18,24 @@ public func patchCoverage(mask: [UInt8], width: Int, height: Int, config: Prepro
                           layout: ImageLayout = .llava15, grid: Int) -> [Float]
 {
     precondition(mask.count == width * height, "patchCoverage: mask has \(mask.count) values for \(width)×\(height)")
-    let padToSquare: Bool
+    // The canvas (the image, pasted on a square when padded), its resized size and the crop window.
+    let padToSquare: Bool, resized: (height: Int, width: Int), cropH: Int, cropW: Int
     switch layout {
-    case .singleView(let pad): padToSquare = pad
+    case .singleView(let pad):
+        padToSquare = pad
+        let side = max(width, height)
+        let (h, w) = pad ? (side, side) : (height, width)
+        resized = config.doResize ? config.resizedSize(height: h, width: w) : (h, w)
+        (cropH, cropW) = config.doCenterCrop ? (config.cropHeight, config.cropWidth) : resized
+    case .anyResolution:  // the base view: the whole image squashed to S×S, nothing cropped
+        padToSquare = false
+        resized = (config.cropHeight, config.cropWidth)
+        (cropH, cropW) = resized
     }
     let canvasW = padToSquare ? max(width, height) : width
     let canvasH = padToSquare ? max(width, height) : height
     let offX = padToSquare && height > width ? (height - width) / 2 : 0
     let offY = padToSquare && width > height ? (width - height) / 2 : 0
-    let resized = config.doResize ? config.resizedSize(height: canvasH, width: canvasW) : (height: canvasH, width: canvasW)
-    let cropH = config.doCenterCrop ? config.cropHeight : resized.height
-    let cropW = config.doCenterCrop ? config.cropWidth : resized.width
     let top = (resized.height - cropH) / 2, left = (resized.width - cropW) / 2
     let patchH = Double(cropH) / Double(grid), patchW = Double(cropW) / Double(grid)
 

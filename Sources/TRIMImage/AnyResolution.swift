@@ -6,6 +6,18 @@ import TRIMTensor
 // (`get_patch_output_size`) with black padding to the canvas, row-major tiles, and the base view — the
 // whole image squashed to S×S — first. Every view then goes through CLIP's preprocessing.
 
+/// A canvas size LLaVA-NeXT may cut an image into (one of the checkpoint's `image_grid_pinpoints`),
+/// in pixels, height first as Hugging Face lists them.
+public struct Pinpoint: Sendable, Hashable {
+    /// Canvas height and width in pixels.
+    public var height: Int, width: Int
+    /// A pinpoint.
+    public init(height: Int, width: Int) {
+        self.height = height
+        self.width = width
+    }
+}
+
 /// The canvas and tile grid chosen for one image.
 public struct AnyResolutionGrid: Sendable, Equatable {
     /// The chosen pinpoint: canvas height and width in pixels (H*, W*).
@@ -39,17 +51,17 @@ public enum AnyResolutionError: Error, CustomStringConvertible, Equatable {
 /// The steps of LLaVA-NeXT's any-resolution preprocessing, each as Hugging Face computes it.
 public enum AnyResolution {
     /// Hugging Face's default pinpoints at view size `s`, (height, width): S×2S, 2S×S, 2S×2S, 3S×S, S×3S.
-    public static func defaultPinpoints(viewSize s: Int) -> [(height: Int, width: Int)] {
-        [(s, 2 * s), (2 * s, s), (2 * s, 2 * s), (3 * s, s), (s, 3 * s)]
+    public static func defaultPinpoints(viewSize s: Int) -> [Pinpoint] {
+        [(s, 2 * s), (2 * s, s), (2 * s, 2 * s), (3 * s, s), (s, 3 * s)].map { Pinpoint(height: $0.0, width: $0.1) }
     }
 
     /// `select_best_resolution`: the pinpoint that keeps the most of the image's pixels after an
     /// aspect-keeping fit (`int` truncation, capped at the image's own area), then wastes the least canvas;
     /// the first in list order wins a tie. Float64 throughout, in Hugging Face's order of operations.
-    public static func bestResolution(height h: Int, width w: Int, pinpoints: [(height: Int, width: Int)])
-        -> (height: Int, width: Int)?
+    public static func bestResolution(height h: Int, width w: Int, pinpoints: [Pinpoint])
+        -> Pinpoint?
     {
-        var best: (height: Int, width: Int)?
+        var best: Pinpoint?
         var bestEffective = 0, bestWaste = Int.max
         for p in pinpoints {
             let scale = min(Double(p.width) / Double(w), Double(p.height) / Double(h))
@@ -74,7 +86,7 @@ public enum AnyResolution {
     }
 
     /// The grid for an image of `height × width` at view size `viewSize`.
-    public static func grid(height: Int, width: Int, viewSize: Int, pinpoints: [(height: Int, width: Int)])
+    public static func grid(height: Int, width: Int, viewSize: Int, pinpoints: [Pinpoint])
         throws(AnyResolutionError) -> AnyResolutionGrid
     {
         guard viewSize >= 1 else { throw .invalidPinpoints("view size \(viewSize)") }
@@ -120,7 +132,7 @@ public enum AnyResolution {
     /// `pixel_values [V, 3, S, S]` of an image (every view through `config`'s CLIP preprocessing, no pad to a
     /// square) and its grid; the view size is `config`'s crop size.
     public static func pixelValues(for image: RGBImage, config: PreprocessorConfig,
-                                   pinpoints: [(height: Int, width: Int)]) throws -> (grid: AnyResolutionGrid, views: [Tensor])
+                                   pinpoints: [Pinpoint]) throws -> (grid: AnyResolutionGrid, views: [Tensor])
     {
         let s = config.cropHeight
         guard config.cropWidth == s else { throw AnyResolutionError.invalidPinpoints("the crop \(config.cropHeight)×\(config.cropWidth) is not square") }

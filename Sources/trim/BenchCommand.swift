@@ -56,7 +56,7 @@ let benchCommand = Command(
             return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         }
         if let method = a.value("method") {
-            let names = try Common.methodName(a) == "all" ? ReducerCatalog.names : [method]
+            let names = try Common.methodName(a) == "all" ? ReducerCatalog.compared : [method]
             let keep = a.int("keep") ?? 64
             let reducers = try usage { try names.map { try ReducerCatalog.make($0, a.given, budget: keep) } }
             try methodBench(model: model, projector: projector, imageURL: imageURL, prompt: prompt, runs: runs,
@@ -117,7 +117,7 @@ func methodBench(model: URL, projector: URL?, imageURL: URL, prompt: String, run
     for run in 0...runs {  // run 0 warms up
         var plain: EncodedImage?, full: EncodedImage?
         for capture in run % 2 == 0 ? [false, true] : [true, false] {
-            let e = try pipeline.encode(pixelValues: pixels, selectLayer: options.selectLayer, needs: capture ? needs : ReducerNeeds())
+            let e = try pipeline.encode(pixels, selectLayer: options.selectLayer, needs: capture ? needs : ReducerNeeds())
             if capture { full = e } else { plain = e }
         }
         guard run > 0 else { continue }

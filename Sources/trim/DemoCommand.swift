@@ -54,7 +54,7 @@ let demoCommand = Command(
         let options = try Common.reductionOptions(a)
         let all = try Common.methodName(a) == "all"
         let reducer = try usage { try all ? TRIMReducer(options: options) : ReducerCatalog.make(a.value("method") ?? "trim", a.given) }
-        let needs = try all ? usage { try ReducerCatalog.needs(of: ReducerCatalog.names, a.given) } : reducer.needs
+        let needs = try all ? usage { try ReducerCatalog.needs(of: ReducerCatalog.compared, a.given) } : reducer.needs
         guard let model = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
         let projector: URL
         if let p = a.value("projector") { projector = try existingPath(p, what: "projector") } else {

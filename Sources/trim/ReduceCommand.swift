@@ -39,7 +39,7 @@ let reduceCommand = Command(
         let method = try Common.methodName(a)
         // With `all`, the methods are built per prompt: their budget defaults to TRIM's row count.
         let reducer = method == "all" ? nil : try usage { try ReducerCatalog.make(method, a.given) }
-        let needs = try reducer?.needs ?? usage { try ReducerCatalog.needs(of: ReducerCatalog.names, a.given) }
+        let needs = try reducer?.needs ?? usage { try ReducerCatalog.needs(of: ReducerCatalog.compared, a.given) }
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL = try existingPath(try a.required("image"), what: "image")
         let prompts = a.all("prompt")
@@ -132,7 +132,7 @@ func allResults(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, p
     let trim = try pipeline.reduce(encoded, prompt: prompt, reducer: TRIMReducer(options: options))
     let budget = a.int("keep") ?? trim.tokens
     var results = [trim]
-    for method in ReducerCatalog.names.dropFirst() {
+    for method in ReducerCatalog.compared.dropFirst() {
         let reducer = try usage { try ReducerCatalog.make(method, a.given, budget: budget) }
         results.append(try pipeline.reduce(encoded, prompt: prompt, reducer: reducer))
     }

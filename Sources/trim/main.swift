@@ -27,7 +27,7 @@ struct Command: Sendable {
 
 let commands: [Command] = [
     demoCommand, reduceCommand, batchCommand, evalCommand, embedCommand, tokenizeCommand, preprocessCommand,
-    inspectCommand, convertCommand, benchCommand,
+    inspectCommand, convertCommand, benchCommand, diffCommand,
 ]
 
 func printUsage() {

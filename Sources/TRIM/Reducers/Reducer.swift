@@ -135,10 +135,14 @@ public protocol TokenReducer: Sendable {
     var needs: ReducerNeeds { get }
     /// Its settings as the fields of `trim reduce --json` (default: `method` and `settings`).
     var settingsFields: [(String, JSONValue)] { get }
+    /// Whether it has an any-resolution form that reduces each view on its own, its rows then packed as
+    /// LLaVA-NeXT packs a view's (default: no).
+    var reducesEveryView: Bool { get }
     /// Chooses and builds the rows of one view.
     func reduce(_ input: ReducerInput) throws -> Reduction
 }
 
 extension TokenReducer {
     public var settingsFields: [(String, JSONValue)] { [("method", .string(name)), ("settings", .string(settings))] }
+    public var reducesEveryView: Bool { false }
 }
