@@ -14,7 +14,7 @@ final class AnyResolutionTests: XCTestCase {
         for name in cases {
             let meta = try goldens.json(name)
             let s = meta["view_size"] as! Int
-            let pinpoints = (meta["pinpoints"] as! [[Int]]).map { (height: $0[0], width: $0[1]) }
+            let pinpoints = (meta["pinpoints"] as! [[Int]]).map { Pinpoint(height: $0[0], width: $0[1]) }
             let url = ImageGoldens.goldens.appendingPathComponent("anyres").appendingPathComponent(meta["image"] as! String)
             let image = try ImageDecoder.decode(contentsOf: url)
             let grid = try AnyResolution.grid(height: image.height, width: image.width, viewSize: s, pinpoints: pinpoints)
@@ -51,11 +51,11 @@ final class AnyResolutionTests: XCTestCase {
         let g = try AnyResolution.grid(height: 90, width: 90, viewSize: 56, pinpoints: AnyResolution.defaultPinpoints(viewSize: 56))
         XCTAssertEqual([g.rows, g.columns], [2, 2])
         // Two pinpoints that keep the same area and waste the same canvas: the first listed wins.
-        XCTAssertEqual(AnyResolution.bestResolution(height: 10, width: 10, pinpoints: [(20, 40), (40, 20)]).map { [$0.height, $0.width] },
+        XCTAssertEqual(AnyResolution.bestResolution(height: 10, width: 10, pinpoints: [Pinpoint(height: 20, width: 40), Pinpoint(height: 40, width: 20)]).map { [$0.height, $0.width] },
                        [20, 40])
-        XCTAssertThrowsError(try AnyResolution.grid(height: 9, width: 9, viewSize: 56, pinpoints: [(56, 100)]))
+        XCTAssertThrowsError(try AnyResolution.grid(height: 9, width: 9, viewSize: 56, pinpoints: [Pinpoint(height: 56, width: 100)]))
         XCTAssertThrowsError(try AnyResolution.grid(height: 9, width: 9, viewSize: 56, pinpoints: []))
-        XCTAssertThrowsError(try AnyResolution.grid(height: 9, width: 9, viewSize: 56, pinpoints: [(56 * 100_000, 56 * 100_000)]))
+        XCTAssertThrowsError(try AnyResolution.grid(height: 9, width: 9, viewSize: 56, pinpoints: [Pinpoint(height: 56 * 100_000, width: 56 * 100_000)]))
         // The float rounding of the fitted size: 19·(672/76) = 168.00000000000003 rounds up to 169.
         XCTAssertEqual(AnyResolution.fittedSize(height: 76, width: 19, canvasHeight: 672, canvasWidth: 672).width, 169)
     }
