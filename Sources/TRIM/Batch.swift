@@ -90,13 +90,17 @@ public struct BatchRunner: Sendable {
     public var selectLayer: Int
     /// How each image becomes views.
     public var layout: ImageLayout
+    /// Which grid rows of an any-resolution image get an `image_newline`.
+    public var newlines: NewlinePolicy
 
     /// A runner.
-    public init(pipeline: TRIMPipeline, reducer: any TokenReducer, selectLayer: Int = -2, layout: ImageLayout = .llava15) {
+    public init(pipeline: TRIMPipeline, reducer: any TokenReducer, selectLayer: Int = -2, layout: ImageLayout = .llava15,
+                newlines: NewlinePolicy = .all) {
         self.pipeline = pipeline
         self.reducer = reducer
         self.selectLayer = selectLayer
         self.layout = layout
+        self.newlines = newlines
     }
 
     /// Runs `work` — (item, prompt index) pairs — and hands each result to `emit` as soon as it exists, in
@@ -147,7 +151,7 @@ public struct BatchRunner: Sendable {
                 let prompt = e.item.prompts[e.prompt]
                 let outcome: Result<ReductionResult, BatchError> = encoded.flatMap { enc in
                     Result { () throws -> ReductionResult in
-                        var r = try pipeline.reduce(enc, prompt: prompt, reducer: reducer)
+                        var r = try pipeline.reduce(enc, prompt: prompt, reducer: reducer, newlines: newlines)
                         // The image's shared stages are reported with its first prompt only.
                         if n > 0 { r.timings = r.promptTimings }
                         return r

@@ -32,7 +32,7 @@ let batchCommand = Command(
                        + "produce exactly one unsharded run's results)"),
         OptionSpec("dump", .flag, help: "also write each result's dump (the names of Docs/SEMANTICS.md §3) to OUTPUT/dumps/"),
         Common.quiet, Common.method,
-    ] + Common.reducerOptions + [Common.projector, Common.selectLayer, Common.weights, Common.noPad],
+    ] + Common.reducerOptions + [Common.projector, Common.selectLayer, Common.weights, Common.noPad] + Common.layoutOptions,
     run: { a in
         try a.noPositional()
         let options = try Common.reductionOptions(a)
@@ -138,8 +138,10 @@ func runBatch(_ a: Arguments, items: [BatchItem], output: URL, shard: (index: In
         FileHandle.standardError.write(Data("batch: \(skipped) results already in \(resultsURL.path), resuming\n".utf8))
     }
     var done = 0, failed = 0
-    let runner = BatchRunner(pipeline: pipeline, reducer: reducer, selectLayer: options.selectLayer,
-                             layout: Common.layout(a))
+    let layout = try Common.layout(a, pipeline: pipeline)
+    try Common.checkLayout(layout, method: reducer.name, reducer: reducer)
+    let runner = BatchRunner(pipeline: pipeline, reducer: reducer, selectLayer: options.selectLayer, layout: layout,
+                             newlines: Common.newlinePolicy(a))
     var writeError: Error?
     runner.run(work) { result in
         guard writeError == nil else { return }
@@ -168,7 +170,7 @@ func resultLine(_ result: BatchResult, dumpTo output: URL?) -> ([(String, JSONVa
                                        ("prompt", .string(result.prompt))]
     switch result.outcome {
     case .success(let r):
-        pairs += [("kept_indices", jsonInts(r.reduction.keptIndices)), ("kept", .int(r.kept)),
+        pairs += [("kept_indices", keptIndicesJSON(r)), ("kept", .int(r.kept)),
                   ("tokens", .int(r.tokens)), ("upper", r.reduction.iqr.map { .double(Double($0.upper)) } ?? .null)]
         var timings = r.timings.map { ($0.stage, JSONValue.double($0.seconds)) }
         if result.prepareSeconds > 0 { timings.insert(("decode+preprocess", .double(result.prepareSeconds)), at: 0) }

@@ -1,5 +1,6 @@
 import SafeTensors
 import TRIM
+import TRIMImage
 
 /// The options several commands share, each declared once.
 enum Common {
@@ -30,8 +31,60 @@ enum Common {
                                     help: "draw the method's ranking signal over the preprocessed image, kept patches outlined")
     static let runs = OptionSpec("runs", .int(1...1000), placeholder: "N", default: "5", help: "timed runs")
 
-    /// The image layout the options ask for (`--no-pad`).
-    static func layout(_ a: Arguments) -> ImageLayout { .singleView(padToSquare: !a.flag(noPad.name)) }
+    static let anyres = OptionSpec(
+        "anyres", .flag,
+        help: "LLaVA-NeXT any-resolution input: a base view plus the tiles of the pinpoint canvas that fits the image "
+            + "best, packed with image_newline rows (on by itself when --projector is a LLaVA-NeXT checkpoint)")
+    static let noAnyres = OptionSpec("no-anyres", .flag, help: "one view, even with a LLaVA-NeXT checkpoint")
+    static let pinpoints = OptionSpec(
+        "pinpoints", .text, placeholder: "HxW,…",
+        help: "any resolution: the canvases, height×width in pixels, multiples of the view size (default: the "
+            + "checkpoint's, else S×2S, 2S×S, 2S×2S, 3S×S, S×3S)")
+    static let newlines = OptionSpec("newlines", .choice(NewlinePolicy.allCases.map(\.rawValue)), default: "all",
+                                     help: "any resolution: which kept grid rows get an image_newline row after them")
+    /// The options of the image layout.
+    static let layoutOptions = [anyres, noAnyres, pinpoints, newlines]
+
+    /// The image layout the options ask for with `pipeline` loaded: any resolution with `--anyres` or a
+    /// LLaVA-NeXT checkpoint (unless `--no-anyres`), its pinpoints from `--pinpoints`, the checkpoint or the
+    /// default set; else one view, padded unless `--no-pad`.
+    static func layout(_ a: Arguments, pipeline: TRIMPipeline?) throws -> ImageLayout {
+        if a.flag(anyres.name) && a.flag(noAnyres.name) { throw UsageError("--anyres and --no-anyres exclude each other") }
+        let on = !a.flag(noAnyres.name) && (a.flag(anyres.name) || pipeline?.next != nil)
+        guard on else {
+            for o in [pinpoints.name, newlines.name] where a.value(o) != nil { throw UsageError("--\(o) applies to --anyres input") }
+            return .singleView(padToSquare: !a.flag(noPad.name))
+        }
+        if a.flag(noPad.name) { throw UsageError("--no-pad applies to one view; any-resolution views are never padded to a square") }
+        return .anyResolution(pinpoints: try a.value(pinpoints.name).map(parsePinpoints) ?? pipeline?.next?.pinpoints ?? [])
+    }
+
+    /// `336x672,672x336` (or `336×672`): height × width pairs.
+    static func parsePinpoints(_ s: String) throws -> [Pinpoint] {
+        try s.split(separator: ",").map { item in
+            let parts = item.split(whereSeparator: { $0 == "x" || $0 == "×" }).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 2, let h = parts[0], let w = parts[1], h >= 1, w >= 1, h <= 1 << 20, w <= 1 << 20 else {
+                throw UsageError("--pinpoints takes height×width pairs, comma-separated (e.g. 336x672,672x336), got '\(item)'")
+            }
+            return Pinpoint(height: h, width: w)
+        }
+    }
+
+    /// `--newlines` (default all).
+    static func newlinePolicy(_ a: Arguments) -> NewlinePolicy {
+        a.value(newlines.name).flatMap(NewlinePolicy.init(rawValue:)) ?? .all
+    }
+
+    /// Refuses a method that has no any-resolution form when the layout has several views.
+    static func checkLayout(_ layout: ImageLayout, method: String, reducer: (any TokenReducer)?) throws {
+        guard layout.isAnyResolution else { return }
+        guard let reducer else {
+            throw UsageError("--method all at any resolution is not available yet (each method's own any-resolution form is); use --no-anyres")
+        }
+        guard reducer.reducesEveryView else {
+            throw UsageError("--method \(method) has no any-resolution form yet; use trim or none, or --no-anyres")
+        }
+    }
 
     /// `--weights` (default `checkpoint`).
     static func weightPrecision(_ a: Arguments) -> WeightPrecision {

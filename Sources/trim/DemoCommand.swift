@@ -70,7 +70,7 @@ let demoCommand = Command(
         let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
                                         weightPrecision: Common.weightPrecision(a), needs: needs)
         let image = try ImageDecoder.decode(contentsOf: imageURL)
-        let layout = Common.layout(a)
+        let layout = try Common.layout(a, pipeline: pipeline)
         let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
         // The object the prompt names, if it names one of the scene's (colour and shape, synonyms allowed).
         let target = scene.objects.firstIndex { o in

@@ -30,6 +30,7 @@ let reduceCommand = Command(
         Common.method,
     ] + Common.reducerOptions + [
         Common.projector, Common.selectLayer, Common.weights, Common.noPad,
+    ] + Common.layoutOptions + [
         OptionSpec("json", .flag, help: "print one JSON object instead of the report"),
         Common.dump, Common.heatmap,
     ],
@@ -50,7 +51,9 @@ let reduceCommand = Command(
         let decodeStart = DispatchTime.now().uptimeNanoseconds
         let image = try ImageDecoder.decode(contentsOf: imageURL)
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
-        let encoded = try pipeline.encode(image: image, layout: Common.layout(a), selectLayer: options.selectLayer, needs: needs)
+        let layout = try Common.layout(a, pipeline: pipeline)
+        try Common.checkLayout(layout, method: method, reducer: reducer)
+        let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
         let source = ImageSource(name: imageURL.path, width: image.width, height: image.height)
         // One vision pass, then one reduction per prompt (in order); several prompts print JSON Lines and
         // number the --dump / --heatmap files (name-1.ext, name-2.ext, …).
@@ -61,7 +64,7 @@ let reduceCommand = Command(
                            image: source, decodeSeconds: i == 0 ? decodeSeconds : nil, separator: i > 0)
                 continue
             }
-            var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer)
+            var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer, newlines: Common.newlinePolicy(a))
             if i == 0 { result.timings.insert(("decode", decodeSeconds), at: 0) } else { result.timings = result.promptTimings }
             try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options, number: number)
             if a.flag("json") {
@@ -189,12 +192,20 @@ func reductionJSON(_ r: ReductionResult, options o: ReductionOptions) -> [(Strin
     let red = r.reduction
     var pairs: [(String, JSONValue)] = [
         ("total", .int(r.total)), ("kept", .int(r.kept)), ("tokens", .int(r.tokens)),
-        ("kept_indices", jsonInts(red.keptIndices)),
+        ("kept_indices", keptIndicesJSON(r)),
         ("upper", red.iqr.map { .double(Double($0.upper)) } ?? .null),
         ("q1", red.iqr.map { .double(Double($0.q1)) } ?? .null),
         ("q3", red.iqr.map { .double(Double($0.q3)) } ?? .null),
     ]
     pairs += r.settingsFields
+    if let packing = r.packing, let grid = r.encoded.grid {
+        pairs += [
+            ("views", .int(r.encoded.views.count)), ("grid", jsonInts([grid.rows, grid.columns])),
+            ("image_size", jsonInts([r.encoded.imageHeight, r.encoded.imageWidth])),
+            ("unpadded", jsonInts([packing.grid.unpadded.height, packing.grid.unpadded.width])),
+            ("newlines", .int(packing.newlines)), ("dropped_in_padding", .int(packing.droppedInPadding)),
+        ]
+    }
     if let note = red.note { pairs.append(("note", .string(note))) }
     pairs += [
         ("select_layer", .int(o.selectLayer)),
@@ -204,6 +215,12 @@ func reductionJSON(_ r: ReductionResult, options o: ReductionOptions) -> [(Strin
         ("timings_s", .object(JSONObject(r.timings.map { ($0.stage, .double($0.seconds)) }))),
     ]
     return pairs
+}
+
+/// `kept_indices` as JSON: patch indices for one view, `[view, patch]` pairs for an any-resolution image.
+func keptIndicesJSON(_ r: ReductionResult) -> JSONValue {
+    r.packing == nil ? jsonInts(r.reduction.keptIndices)
+        : .array(r.reduction.rows.compactMap(\.patch).map { jsonInts([$0.view, $0.index]) })
 }
 
 /// The human-readable report of `reduce` and `demo`.
@@ -216,10 +233,17 @@ func report(_ r: ReductionResult, pipeline: TRIMPipeline, image: ImageSource, pr
         "method     \(describe(r, options))",
         "result     \(keptSummary(r)) → \(r.tokens) image tokens for the LLM instead of \(r.total)",
     ]
+    if let packing = r.packing, let grid = r.encoded.grid {
+        let u = packing.grid.unpadded
+        lines.insert("views      base + \(grid.tileCount) tiles (\(grid.rows)×\(grid.columns) of the \(grid.canvasHeight)×\(grid.canvasWidth) canvas); "
+                     + "grid unpadded to \(u.height)×\(u.width) cells, \(packing.newlines) newline rows, "
+                     + "\(packing.droppedInPadding) kept cells cut by the unpadding", at: 2)
+    }
     if let s = r.reduction.iqr {
         lines.append("threshold  \(r.reduction.signal.name) > \(s.upper)  (Q1 \(s.q1), Q3 \(s.q3))")
     }
-    let shown = r.reduction.keptIndices.prefix(40).map(String.init).joined(separator: " ")
+    let shown = (r.packing == nil ? r.reduction.keptIndices.prefix(40).map(String.init)
+        : r.reduction.rows.compactMap(\.patch).prefix(40).map { "\($0.view):\($0.index)" }).joined(separator: " ")
     lines.append("kept       [\(shown)\(r.kept > 40 ? " …" : "")]")
     if let p = r.projected { lines.append("projected  \(p.shape) via \(pipeline.projector!.kind.rawValue) projector") }
     if let note = r.reduction.note { lines.append("note       \(note)") }

@@ -1,0 +1,101 @@
+import Foundation
+import SafeTensors
+import TRIMJSON
+import XCTest
+
+/// `trim reduce` and `trim preprocess` on any-resolution input: on by itself with a LLaVA-NeXT checkpoint,
+/// the JSON fields and dump names of Docs/SEMANTICS.md §5.7, and the usage errors around it.
+final class AnyResolutionCLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let next = root.appendingPathComponent("Tests/Goldens/next")
+
+    struct Run { let code: Int32; let out: String; let err: String }
+
+    func trim(_ args: [String]) throws -> Run {
+        let dir = try TrimBinary.makeTemporaryDirectory("anyres")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let o = try TrimBinary.run(try TrimBinary.require(), args, in: dir, timeLimit: 120)
+        XCTAssertFalse(o.timedOut || o.signalled, "trim \(args.prefix(3)): timed out or signalled")
+        return Run(code: o.code, out: o.stdout, err: o.stderr)
+    }
+
+    var base: [String] {
+        ["reduce", "--model", next.appendingPathComponent("clip-next").path, "--image", next.appendingPathComponent("images/odd.png").path,
+         "--prompt", "Where is the red ball?"]
+    }
+
+    func testANextCheckpointTurnsAnyResolutionOnAndTheDumpHoldsTheTokenMap() throws {
+        let dump = FileManager.default.temporaryDirectory.appendingPathComponent("trim-anyres-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: dump) }
+        let r = try trim(base + ["--projector", next.appendingPathComponent("llava-next-hub").path, "--method", "none", "--json",
+                                 "--dump", dump.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        let j = try JSON.parse(r.out)
+        XCTAssertEqual(j["views"]?.intValue, 5)
+        XCTAssertEqual(j["grid"]?.arrayValue?.compactMap(\.intValue), [2, 2])
+        XCTAssertEqual(j["image_size"]?.arrayValue?.compactMap(\.intValue), [57, 113])
+        XCTAssertEqual(j["unpadded"]?.arrayValue?.compactMap(\.intValue), [4, 8])
+        XCTAssertEqual(j["newlines"]?.intValue, 4)
+        XCTAssertEqual(j["dropped_in_padding"]?.intValue, 32)
+        XCTAssertEqual(j["total"]?.intValue, 80)
+        XCTAssertEqual(j["tokens"]?.intValue, 52)
+        let d = try SafeTensorsFile(url: dump)
+        XCTAssertEqual(try d.info("pixel_values")?.shape, [5, 3, 56, 56])
+        XCTAssertEqual(try d.int64s("image_sizes"), [57, 113])
+        XCTAssertEqual(try d.info("features")?.shape, [5, 16, 32])
+        XCTAssertEqual(try d.info("kept_indices")?.shape, [48, 2])
+        XCTAssertEqual(try d.info("token_map")?.shape, [52, 2])
+        XCTAssertEqual(try d.info("reduced")?.shape, [48, 32])
+        XCTAssertEqual(try d.info("projected")?.shape, [52, 48])
+        // --no-anyres: one padded view, the 1.5 dump.
+        let one = try trim(base + ["--projector", next.appendingPathComponent("llava-next-hf").path, "--no-anyres", "--json"])
+        XCTAssertEqual(one.code, 0, one.err)
+        XCTAssertNil(try JSON.parse(one.out)["views"])
+        XCTAssertEqual(try JSON.parse(one.out)["total"]?.intValue, 16)
+    }
+
+    func testAnyResolutionWithoutANextCheckpointAndItsUsageErrors() throws {
+        // A plain CLIP with --anyres and --pinpoints: the views and the packing, no projector (no newline vector needed).
+        let r = try trim(base + ["--anyres", "--pinpoints", "56x168,168x56", "--json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(try JSON.parse(r.out)["grid"]?.arrayValue?.compactMap(\.intValue), [1, 3])
+        let projector1_5 = Self.root.appendingPathComponent("Tests/Goldens/trim/projector-odd.safetensors").path
+        for (args, message) in [
+            (["--anyres", "--no-anyres"], "exclude each other"),
+            (["--pinpoints", "56x112"], "applies to --anyres"),
+            (["--anyres", "--no-pad"], "--no-pad applies to one view"),
+            (["--anyres", "--pinpoints", "56by112"], "height×width pairs"),
+            (["--anyres", "--method", "fastervlm", "--keep", "3"], "no any-resolution form yet"),
+            (["--anyres", "--method", "all"], "--method all at any resolution"),
+        ] {
+            let e = try trim(base + args)
+            XCTAssertEqual(e.code, 2, "\(args): \(e.err)")
+            XCTAssertTrue(e.err.contains(message), "\(args): \(e.err)")
+        }
+        // Bad input: pinpoints that are not multiples of the view size; a 1.5 projector has no image_newline.
+        let bad = try trim(base + ["--anyres", "--pinpoints", "50x100"])
+        XCTAssertEqual(bad.code, 1, bad.err)
+        XCTAssertEqual(bad.err.split(separator: "\n").count, 1, bad.err)
+        let odd = ["reduce", "--model", Self.root.appendingPathComponent("Weights/clip-odd").path, "--image",
+                   Self.root.appendingPathComponent("Tests/Goldens/trim/images/tiny.png").path, "--prompt", "a ball",
+                   "--anyres", "--pinpoints", "75x150", "--projector", projector1_5]
+        let noNewline = try trim(odd)
+        XCTAssertEqual(noNewline.code, 1, noNewline.err)
+        XCTAssertTrue(noNewline.err.contains("image_newline"), noNewline.err)
+        let withoutNewlines = try trim(odd + ["--newlines", "none", "--json"])
+        XCTAssertEqual(withoutNewlines.code, 0, withoutNewlines.err)
+        XCTAssertEqual(try JSON.parse(withoutNewlines.out)["newlines"]?.intValue, 0)
+    }
+
+    func testPreprocessWritesTheViewsAndImageSizes() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("trim-anyres-pre-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try trim(["preprocess", "--model", next.appendingPathComponent("clip-next").path, "--image",
+                          next.appendingPathComponent("images/wide.png").path, "--anyres", "--output", out.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        let f = try SafeTensorsFile(url: out)
+        XCTAssertEqual(try f.info("pixel_values")?.shape, [4, 3, 56, 56])
+        XCTAssertEqual(try f.int64s("image_sizes"), [30, 150])
+    }
+}
