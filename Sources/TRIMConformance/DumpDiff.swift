@@ -84,9 +84,19 @@ struct Sides {
     /// The expected side's first score signal (`scores`, `cls_attention`, …), if it holds one.
     mutating func scoreTable() -> ScoreTable? {
         for name in DumpNames.scoreSignals where expected.contains(name) {
-            if let t = try? DumpTensor.load(expected, name, path: expectedPath), let table = ScoreTable(name: name, t) { return table }
+            if let t = try? DumpTensor.load(expected, name, path: expectedPath),
+               let table = ScoreTable(name: name, t, patchesPerView: patchesPerView()) { return table }
         }
         return nil
+    }
+
+    /// Patches per view of a multi-view expected dump: N of `features [V, N, D]`, or the signal's length over
+    /// V of `pixel_values [V, 3, H, W]` (nil for a single view).
+    func patchesPerView() -> Int? {
+        if let f = expected.info("features")?.shape, f.count == 3 { return f[1] }
+        guard let p = expected.info("pixel_values")?.shape, p.count == 4, p[0] > 0,
+              let n = DumpNames.scoreSignals.lazy.compactMap({ expected.info($0)?.shape }).first?.first else { return nil }
+        return n % p[0] == 0 ? n / p[0] : nil
     }
 
     /// The IQR multiplier the expected dump's metadata names (`options` = `… IQR ×1.5 …`, as `trim` writes it

@@ -60,7 +60,8 @@ enum SelectionReading {
     }
 }
 
-/// The expected side's ranking signal, looked up by token: `[N]` or `[V, N]` (views × patches).
+/// The expected side's ranking signal, looked up by token: `[N]`, `[V, N]` (views × patches), or `[V·N]`
+/// (the views' signals one after the other) with N given by the dump's other tensors.
 struct ScoreTable {
     /// Its dump name (`scores`, `cls_attention`, …).
     let name: String
@@ -69,14 +70,15 @@ struct ScoreTable {
     /// Patches per view: the last extent.
     let perView: Int
 
-    /// The table of a signal tensor; nil when it is not a float tensor of rank 1 or 2.
-    init?(name: String, _ t: DumpTensor) {
+    /// The table of a signal tensor; nil when it is not a float tensor of rank 1 or 2. `patchesPerView` splits
+    /// a rank-1 signal into views when it divides the signal's length.
+    init?(name: String, _ t: DumpTensor, patchesPerView: Int? = nil) {
         guard case .float(let v) = t.values, (1...2).contains(t.info.shape.count), let n = t.info.shape.last, n > 0 else {
             return nil
         }
         self.name = name
         values = v.map(Double.init)
-        perView = n
+        if t.info.shape.count == 1, let p = patchesPerView, p > 0, n % p == 0 { perView = p } else { perView = n }
     }
 
     /// The score of `token`, or nil when the signal has no such patch.

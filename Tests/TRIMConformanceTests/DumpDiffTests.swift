@@ -237,11 +237,14 @@ final class DumpDiffTests: XCTestCase {
         XCTAssertEqual(JSON.serialize(d.json["selection"]!["only_actual"]!), "[[1,2]]")
         let (_, clear) = anyResolutionDumps(actualKept: [(0, 1), (1, 3)])
         XCTAssertEqual(try diff(e, clear).firstOut, "kept_indices")
+        // The views' signals one after the other, [V·N]: split by features [V, N, D].
+        let (flatE, flatA) = anyResolutionDumps(actualKept: [(0, 1), (1, 2)], flatSignal: true)
+        XCTAssertEqual(try diff(flatE, flatA).verdict, .nearTie)
     }
 
-    /// Two views of 8 patches, scores `[2, 8]`; expected keeps (0, 1) and (1, 5), where (1, 2) nearly ties
+    /// Two views of 8 patches, scores `[2, 8]` (or `[16]`); expected keeps (0, 1) and (1, 5), where (1, 2) nearly ties
     /// with (1, 5). Rows: view 0's patches, its mean, a newline, view 1's patches, its mean.
-    func anyResolutionDumps(actualKept: [(Int, Int)]) -> (Dump, Dump) {
+    func anyResolutionDumps(actualKept: [(Int, Int)], flatSignal: Bool = false) -> (Dump, Dump) {
         var scores = [Float](repeating: 0.05, count: 16)
         for i in 0..<16 { scores[i] += Float(i) * 1e-3 }
         scores[1] = 0.5
@@ -259,7 +262,7 @@ final class DumpDiffTests: XCTestCase {
             }
             var d = Dump()
             d["features"] = .floats(features, [2, 8, 4])
-            d["scores"] = .floats(scores, [2, 8])
+            d["scores"] = .floats(scores, flatSignal ? [16] : [2, 8])
             d["kept_indices"] = .ints(kept.flatMap { [Int64($0.0), Int64($0.1)] }, [kept.count, 2])
             d["token_map"] = .ints(map, [map.count / 2, 2])
             d["reduced"] = .floats(rows, [rows.count / 4, 4])
