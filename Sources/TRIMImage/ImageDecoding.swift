@@ -58,6 +58,8 @@ public enum ImageDecoder {
             return try decode([UInt8](data))
         } catch ImageError.unknownFormat(let leading) {
             throw ImageError.unknownFormatInFile(path: url.path, leadingBytes: leading)
+        } catch {  // every decoder error (truncated data, a decompression bomb, …) names the file
+            throw ImageError.undecodable(path: url.path, reason: "\(error)")
         }
     }
 
@@ -75,6 +77,8 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
     case unsupportedFormat(format: String, reason: String)
     /// The file could not be read.
     case unreadable(path: String, reason: String)
+    /// The file's PNG or JPEG data cannot be decoded (the decoder's reason, with its byte offset).
+    case undecodable(path: String, reason: String)
 
     /// One line saying what was wrong, where, and what was expected.
     public var description: String {
@@ -87,6 +91,8 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
             return "cannot decode \(format) image: \(reason)"
         case .unreadable(let path, let reason):
             return "cannot read image file \(path): \(reason)"
+        case .undecodable(let path, let reason):
+            return "\(path): \(reason)"
         }
     }
 }

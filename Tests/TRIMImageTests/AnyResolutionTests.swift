@@ -60,3 +60,18 @@ final class AnyResolutionTests: XCTestCase {
         XCTAssertEqual(AnyResolution.fittedSize(height: 76, width: 19, canvasHeight: 672, canvasWidth: 672).width, 169)
     }
 }
+
+/// A file that does not decode is reported with its name, whatever the decoder's reason.
+final class ImageFileErrorTests: XCTestCase {
+    func testDecoderErrorsNameTheFile() throws {
+        let jpeg = try Data(contentsOf: ImageGoldens.goldens.appendingPathComponent("jpeg").appendingPathComponent(
+            try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: ImageGoldens.goldens.appendingPathComponent("jpeg").path)
+                .sorted().first { $0.hasSuffix(".jpg") })))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("truncated-\(getpid()).jpg")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try jpeg.prefix(jpeg.count / 2).write(to: url)
+        XCTAssertThrowsError(try ImageDecoder.decode(contentsOf: url)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(url.path + ": "), "\(error)")
+        }
+    }
+}
