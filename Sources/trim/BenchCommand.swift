@@ -31,6 +31,7 @@ let benchCommand = Command(
         OptionSpec("prompt", .text, placeholder: "TEXT", default: "\"\(Demo.prompt)\"", help: "the question"),
         Common.projector, Common.runs, Common.selectLayer, Common.weights, Common.method,
         OptionSpec("keep", .int(1...1_000_000), placeholder: "N", default: "64", help: "with --method: the fixed-budget methods' rows"),
+        Common.anyres, Common.noAnyres, Common.pinpoints,
         OptionSpec("json", .flag, help: "print one JSON object"),
     ],
     run: { a in
@@ -67,7 +68,9 @@ let benchCommand = Command(
         let load = try seconds { pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
                                                              weightPrecision: precision) }
         let p = pipeline!
+        let layout = try Common.layout(a, pipeline: p)
         let bytes = try [UInt8](Data(contentsOf: imageURL))
+        var views = 1
         var samples: [String: [Double]] = [:]
         for _ in 0..<runs {
             // One full reduce from the file's bytes: decode, then the pipeline's own stages.
@@ -75,7 +78,8 @@ let benchCommand = Command(
             let decode = try seconds { image = try ImageDecoder.decode(bytes) }
             var result: ReductionResult?
             p.clearPromptCaches()  // every run pays for the text tower, as a first question about it would
-            let rest = try seconds { result = try p.run(image: image!, prompt: prompt, options: options) }
+            let rest = try seconds { result = try p.run(image: image!, prompt: prompt, options: options, layout: layout) }
+            views = result!.encoded.views.count
             samples["decode", default: []].append(decode)
             for (stage, s) in result!.timings { samples[stage, default: []].append(s) }
             samples["total", default: []].append(decode + rest)
@@ -83,21 +87,23 @@ let benchCommand = Command(
         let order = ["load", "decode", "preprocess", "vision", "text", "scores", "projector", "total"]
         var medians: [(String, Double)] = [("load", load)]
         for stage in order.dropFirst() { if let xs = samples[stage], let m = median(xs) { medians.append((stage, m)) } }
-        let v = p.clip.config.vision
+        let v = p.visionTower.config
         let k = try TRIMPipeline.hiddenStateIndex(options.selectLayer, layers: v.layers)
         let t = Double(v.tokenCount), d = Double(v.hiddenSize), i = Double(v.intermediateSize)
         let perLayer = 2 * t * (4 * d * d + 2 * d * i) + 4 * t * t * d
-        let flops = Double(k) * perLayer + 2 * Double(v.patchCount) * Double(3 * v.patchSize * v.patchSize) * d
+        let flops = Double(views) * (Double(k) * perLayer + 2 * Double(v.patchCount) * Double(3 * v.patchSize * v.patchSize) * d)
         let visionSeconds = medians.first { $0.0 == "vision" }?.1 ?? .nan
         let gflops = flops / visionSeconds / 1e9
         if a.flag("json") {
             printJSON([("runs", .int(runs)), ("median_s", .object(JSONObject(medians.map { ($0.0, .double($0.1)) }))),
-                       ("vision_layers", .int(k)), ("vision_gflops", .double(gflops))])
+                       ("vision_layers", .int(k)), ("views", .int(views)), ("vision_gflops", .double(gflops)),
+                       ("peak_rss_bytes", .int(peakResidentBytes()))])
             return
         }
         print("trim bench: \(model.path), \(runs) runs, \(Parallelism.threads) threads")
         for (stage, s) in medians { print("  \(stage.padding(toLength: 11, withPad: " ", startingAt: 0)) \(formatSeconds(s))") }
-        print(String(format: "  vision: %d layers, %.1f GFLOP → %.1f GFLOP/s", k, flops / 1e9, gflops))
+        print(String(format: "  vision: %d view(s) × %d layers, %.1f GFLOP → %.1f GFLOP/s; peak memory %.0f MB", views, k,
+                     flops / 1e9, gflops, Double(peakResidentBytes()) / 1e6))
     })
 
 /// `trim bench --method`: what each reducer costs beyond the vision pass every method shares, and what
@@ -154,4 +160,11 @@ func methodBench(model: URL, projector: URL?, imageURL: URL, prompt: String, run
         print("  \(reducer.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(formatSeconds(m).padding(toLength: 12, withPad: " ", startingAt: 0)) "
               + String(format: "%6.2f %%", 100 * m / vision))
     }
+}
+
+/// The process's peak resident memory so far (`getrusage`'s `ru_maxrss`, in KiB on Linux).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
 }
