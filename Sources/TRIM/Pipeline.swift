@@ -76,6 +76,10 @@ public struct TRIMPipeline: Sendable {
         if let projectorURL, isNext {
             let n = try LlavaNext(contentsOf: projectorURL, clipVision: config.vision, loadLayers: layers,
                                   weightPrecision: weightPrecision)
+            guard n.featureLayer == selectLayer else {
+                throw TRIMError.invalidOption("\(projectorURL.path) takes its features from hidden state \(n.featureLayer) "
+                                              + "(vision_feature_layer / mm_vision_select_layer); pass --select-layer \(n.featureLayer)")
+            }
             (next, projector) = (n, n.projector)
             try Self.checkNextFits(n.tower.config, clip: config, preprocessor: preprocessor, path: projectorURL.path)
         } else if let projectorURL {
