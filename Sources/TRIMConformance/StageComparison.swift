@@ -23,12 +23,17 @@ extension Sides {
     }
 
     /// Each side's row sources for a tensor of `expectedRows` / `actualRows` rows: from `token_map` when both
-    /// sides have one that fits, else from `kept_indices`; nil when neither can say.
+    /// sides have one that fits, with its newline rows (`projected`) or without them (`reduced`), else from
+    /// `kept_indices`; nil when neither can say.
     mutating func rowKeys(expectedRows: Int?, actualRows: Int?) -> ([RowKey], [RowKey])? {
         guard let eCount = expectedRows, let aCount = actualRows else { return nil }
-        if let (e, a) = try? pair("token_map"), let er = SelectionReading.tokenMapRows(e), let ar = SelectionReading.tokenMapRows(a),
-           er.count == eCount, ar.count == aCount {
-            return (er, ar)
+        if let (e, a) = try? pair("token_map") {
+            for dropping in [false, true] {
+                if let er = SelectionReading.tokenMapRows(e, droppingNewlines: dropping), er.count == eCount,
+                   let ar = SelectionReading.tokenMapRows(a, droppingNewlines: dropping), ar.count == aCount {
+                    return (er, ar)
+                }
+            }
         }
         guard let (e, a) = try? pair("kept_indices"), let ek = SelectionReading.keptTokens(e),
               let ak = SelectionReading.keptTokens(a),

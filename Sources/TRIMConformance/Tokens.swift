@@ -35,11 +35,13 @@ enum SelectionReading {
     }
 
     /// The rows of `token_map [L,2]` (view, patch): a patch for `patch ≥ 0`, another row for `(view, −1)` and
-    /// the newline `(−1, −1)`; nil for anything else.
-    static func tokenMapRows(_ t: DumpTensor) -> [RowKey]? {
+    /// the newline `(−1, −1)` (left out with `droppingNewlines`: `reduced` holds no newline rows, `projected`
+    /// does); nil for anything else.
+    static func tokenMapRows(_ t: DumpTensor, droppingNewlines: Bool = false) -> [RowKey]? {
         guard let v = t.integers, t.info.shape.count == 2, t.info.shape[1] == 2 else { return nil }
-        return stride(from: 0, to: v.count, by: 2).map {
-            v[$0 + 1] >= 0 && v[$0] >= 0 ? .token(PatchToken(view: Int(v[$0]), patch: Int(v[$0 + 1]))) : .other
+        return stride(from: 0, to: v.count, by: 2).compactMap { i -> RowKey? in
+            if v[i] >= 0 && v[i + 1] >= 0 { return .token(PatchToken(view: Int(v[i]), patch: Int(v[i + 1]))) }
+            return droppingNewlines && v[i] < 0 && v[i + 1] < 0 ? nil : .other
         }
     }
 

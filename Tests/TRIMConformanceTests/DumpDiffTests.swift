@@ -234,6 +234,9 @@ final class DumpDiffTests: XCTestCase {
         XCTAssertEqual(verdicts(d)["kept_indices"], .nearTie)
         XCTAssertEqual(verdicts(d)["token_map"], .nearTie)
         XCTAssertEqual(verdicts(d)["reduced"], .nearTie)
+        XCTAssertEqual(verdicts(d)["projected"], .nearTie)
+        XCTAssertEqual(d.tensors.first { $0.name == "reduced" }?.maxAbs, 0)  // (0, 1) matched, the newline left out
+        XCTAssertEqual(d.tensors.first { $0.name == "projected" }?.maxAbs, 0)
         XCTAssertEqual(JSON.serialize(d.json["selection"]!["only_actual"]!), "[[1,2]]")
         let (_, clear) = anyResolutionDumps(actualKept: [(0, 1), (1, 3)])
         XCTAssertEqual(try diff(e, clear).firstOut, "kept_indices")
@@ -242,8 +245,9 @@ final class DumpDiffTests: XCTestCase {
         XCTAssertEqual(try diff(flatE, flatA).verdict, .nearTie)
     }
 
-    /// Two views of 8 patches, scores `[2, 8]` (or `[16]`); expected keeps (0, 1) and (1, 5), where (1, 2) nearly ties
-    /// with (1, 5). Rows: view 0's patches, its mean, a newline, view 1's patches, its mean.
+    /// Two views of 8 patches, scores `[2, 8]` (or `[16]`); expected keeps (0, 1) and (1, 5), where (1, 2)
+    /// nearly ties with (1, 5). Rows of `projected` and `token_map`, as LLaVA-NeXT packs them: view 0's patches,
+    /// its mean, a newline, view 1's patches, its mean; `reduced` holds the same rows without the newline.
     func anyResolutionDumps(actualKept: [(Int, Int)], flatSignal: Bool = false) -> (Dump, Dump) {
         var scores = [Float](repeating: 0.05, count: 16)
         for i in 0..<16 { scores[i] += Float(i) * 1e-3 }
@@ -252,20 +256,22 @@ final class DumpDiffTests: XCTestCase {
         scores[8 + 2] = Float(0.4 * (1 - 3e-7))
         let features = SyntheticRun.values(16 * 4, seed: 7)
         func dump(_ kept: [(Int, Int)]) -> Dump {
-            var map: [Int64] = [], rows: [Float] = []
+            var map: [Int64] = [], packed: [[Float]] = []
             for v in 0..<2 {
                 let mine = kept.filter { $0.0 == v }.map(\.1)
-                for p in mine { map += [Int64(v), Int64(p)]; rows += features[(v * 8 + p) * 4..<(v * 8 + p + 1) * 4] }
+                for p in mine { map += [Int64(v), Int64(p)]; packed.append(Array(features[(v * 8 + p) * 4..<(v * 8 + p + 1) * 4])) }
                 map += [Int64(v), -1]
-                rows += [Float](repeating: Float(mine.reduce(0, +)), count: 4)  // a row that follows the selection
-                if v == 0 { map += [-1, -1]; rows += [9, 9, 9, 9] }
+                packed.append([Float](repeating: Float(mine.reduce(0, +)), count: 4))  // a row that follows the selection
+                if v == 0 { map += [-1, -1]; packed.append([9, 9, 9, 9]) }
             }
+            let rows = packed.indices.filter { map[2 * $0] >= 0 }.flatMap { packed[$0] }
             var d = Dump()
             d["features"] = .floats(features, [2, 8, 4])
             d["scores"] = .floats(scores, flatSignal ? [16] : [2, 8])
             d["kept_indices"] = .ints(kept.flatMap { [Int64($0.0), Int64($0.1)] }, [kept.count, 2])
             d["token_map"] = .ints(map, [map.count / 2, 2])
             d["reduced"] = .floats(rows, [rows.count / 4, 4])
+            d["projected"] = .floats(packed.flatMap { $0 }, [packed.count, 4])
             return d
         }
         return (dump([(0, 1), (1, 5)]), dump(actualKept))
