@@ -13,10 +13,36 @@ func heatmapInput(_ r: ReductionResult, pipeline: TRIMPipeline, title: String, s
         caption: signalCaption(r))
 }
 
-/// The heat map of a result as PNG bytes: the method's ranking signal, the kept patches outlined.
+/// The heat map of a result as PNG bytes: the method's ranking signal, the kept patches outlined — for an
+/// any-resolution result, the base view beside the tiled canvas with the packed order under them.
 func renderHeatmapPNG(_ r: ReductionResult, pipeline: TRIMPipeline, prompt: String, options: ReductionOptions) -> [UInt8] {
-    let input = heatmapInput(r, pipeline: pipeline, title: prompt, subtitle: "\(describe(r, options)) · \(keptSummary(r))")
-    return PNGEncoder.encode(Heatmap.render(input))
+    let subtitle = "\(describe(r, options)) · \(keptSummary(r))"
+    if let picture = anyResolutionPictureInput(r, pipeline: pipeline, title: prompt, subtitle: subtitle) {
+        return AnyResolutionPicture.png(picture)
+    }
+    return PNGEncoder.encode(Heatmap.render(heatmapInput(r, pipeline: pipeline, title: prompt, subtitle: subtitle)))
+}
+
+/// The any-resolution picture's input from a result with a packing (`nil` for one view): every view's pixels
+/// and signal, its kept patches, the unpadded cells, and the packed order read from the result's rows.
+func anyResolutionPictureInput(_ r: ReductionResult, pipeline: TRIMPipeline, title: String, subtitle: String)
+    -> AnyResolutionPictureInput?
+{
+    guard let packing = r.packing, let grid = r.encoded.grid else { return nil }
+    let images = r.encoded.views.map { denormalizedImage($0.pixelValues, config: pipeline.preprocessor) }
+    let packed: [PackedEntry] = packing.rows.map { source in
+        switch source {
+        case .patch(let v, let i): v == 0 ? .base(patch: i) : .tile(view: v, patch: i)
+        case .newline: .newline
+        case .mean(let v): .mean(view: v)
+        case .merged(let v), .classToken(let v), .contextual(let v): .other(view: v)
+        }
+    }
+    return AnyResolutionPictureInput(
+        base: images[0], tiles: Array(images.dropFirst()), tileRows: grid.rows, tileColumns: grid.columns,
+        side: packing.grid.side, keptRows: packing.grid.rows, keptColumns: packing.grid.columns,
+        signals: r.views.map(\.signal.values), kept: r.views.map(\.keptIndices), packed: packed, title: title,
+        subtitle: subtitle, caption: signalCaption(r))
 }
 
 /// Every method's choice on the same image: one panel per result, each drawing that method's signal with
