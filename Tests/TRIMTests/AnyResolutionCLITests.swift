@@ -98,4 +98,22 @@ final class AnyResolutionCLITests: XCTestCase {
         XCTAssertEqual(try f.info("pixel_values")?.shape, [4, 3, 56, 56])
         XCTAssertEqual(try f.int64s("image_sizes"), [30, 150])
     }
+
+    /// `trim batch` with a LLaVA-NeXT checkpoint: any resolution on by itself, [view, patch] kept indices.
+    func testBatchRunsAnyResolutionItems() throws {
+        let dir = try TrimBinary.makeTemporaryDirectory("anyres-batch")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("items.jsonl")
+        try Data((#"{"id": "a", "image": "\#(next.appendingPathComponent("images/wide.png").path)", "prompt": "a ball"}"# + "\n").utf8)
+            .write(to: input)
+        let r = try trim(["batch", "--model", next.appendingPathComponent("clip-next").path, "--projector",
+                          next.appendingPathComponent("llava-v1.6-orig").path, "--input", input.path, "--output",
+                          dir.appendingPathComponent("out").path, "--quiet", "--keep-ratio", "0.25"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let line = try String(contentsOf: dir.appendingPathComponent("out/results.jsonl"), encoding: .utf8)
+        let j = try JSON.parse(line.trimmingCharacters(in: .whitespacesAndNewlines))
+        let kept = try XCTUnwrap(j["kept_indices"]?.arrayValue)
+        XCTAssertFalse(kept.isEmpty)
+        XCTAssertTrue(kept.allSatisfy { $0.arrayValue?.count == 2 }, line)
+    }
 }
