@@ -5,7 +5,8 @@
 // it imports; CI builds with `--explicit-target-dependency-import-check error`):
 //   TRIMTensor (kernels) → TRIMJSON, SafeTensors, Inflate → TorchCheckpoint (weight files) → TRIMImage, CLIPTokenizer
 //   → CLIP (vision + text transformers) → TRIM (token reduction, projector, pipeline)
-//   → TRIMRender (heat maps), TRIMEval (scenes with object masks, precision / recall of what reducers keep)
+//   → TRIMRender (heat maps), TRIMEval (scenes with object masks, precision / recall of what reducers keep),
+//     TRIMConformance (two pipeline dumps compared stage by stage: `trim diff`)
 //   → trim (command line); kernel-bench (GEMM and FMA micro-benchmarks of TRIMTensor).
 //
 // For speed, build with the host's vector ISA: `swift build -c release -Xswiftc -target-cpu -Xswiftc native`.
