@@ -149,7 +149,7 @@ public struct TRIMPipeline: Sendable {
     }
 
     /// The views of `layout` through CLIP's preprocessing: one `pixel_values [3, S, S]` per view.
-    /// Separate from `encode(prepared:…)` so a batch can prepare the next image while one is encoded.
+    /// Separate from `encode(_:preprocessSeconds:…)` so a batch can prepare the next image while one is encoded.
     public func preprocess(_ image: RGBImage, layout: ImageLayout = .llava15) throws -> PreparedImage {
         switch layout {
         case .singleView(let pad):

@@ -141,8 +141,12 @@ public enum AnyResolution {
         guard fit.width.multipliedReportingOverflow(by: fit.height).partialValue <= ImageLimits.maxPixels else {
             throw AnyResolutionError.imageTooLarge(width: fit.width, height: fit.height)
         }
+        // An S×S view that the config would resize to S×S and crop to S×S is only rescaled and normalised
+        // (Pillow's resize to the same size is a copy); any other config runs its whole preprocessing.
+        let target = config.doResize ? config.resizedSize(height: s, width: s) : (height: s, width: s)
+        let unchanged = target == (s, s) && (!config.doCenterCrop || (config.cropHeight == s && config.cropWidth == s))
         let views = try views(of: image, grid: g, filter: config.resample).map { view in
-            try TRIMImage.pixelValues(for: view, config: config, padToSquare: false)
+            unchanged ? normalizedPixelValues(view, config: config) : try TRIMImage.pixelValues(for: view, config: config, padToSquare: false)
         }
         return (g, views)
     }
