@@ -81,6 +81,21 @@ public struct LlavaNext: Sendable {
         }
     }
 
+    /// The pinpoints of the LLaVA-NeXT checkpoint at `url` (its `config.json`'s `image_grid_pinpoints`; empty
+    /// when it lists none).
+    public static func pinpoints(of url: URL) throws -> [Pinpoint] {
+        try pinpoints(config(near: url)?["image_grid_pinpoints"], path: url.path)
+    }
+
+    /// Whether `url` is an original LLaVA-1.6 checkpoint directory: no `vision_config` in its `config.json`
+    /// and no `preprocessor_config.json` (its tower's shape and preprocessing come from the CLIP `--model`).
+    public static func isOriginal(_ url: URL) -> Bool {
+        guard let config = config(near: url) else { return false }
+        let dir = url.hasDirectoryPath ? url : url.deletingLastPathComponent()
+        return config["vision_config"] == nil
+            && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("preprocessor_config.json").path)
+    }
+
     /// `image_grid_pinpoints` as (height, width) pairs; absent → empty (the caller's default applies).
     static func pinpoints(_ value: JSONValue?, path: String) throws -> [Pinpoint] {
         guard let value, !value.isNull else { return [] }

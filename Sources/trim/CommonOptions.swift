@@ -48,15 +48,18 @@ enum Common {
     /// The image layout the options ask for with `pipeline` loaded: any resolution with `--anyres` or a
     /// LLaVA-NeXT checkpoint (unless `--no-anyres`), its pinpoints from `--pinpoints`, the checkpoint or the
     /// default set; else one view, padded unless `--no-pad`.
-    static func layout(_ a: Arguments, pipeline: TRIMPipeline?) throws -> ImageLayout {
+    /// `checkpointPinpoints`: a LLaVA-NeXT checkpoint's pinpoints when one is read without a pipeline
+    /// (`trim preprocess --model NEXT`), which turns any resolution on as a loaded one does.
+    static func layout(_ a: Arguments, pipeline: TRIMPipeline?, checkpointPinpoints: [Pinpoint]? = nil) throws -> ImageLayout {
         if a.flag(anyres.name) && a.flag(noAnyres.name) { throw UsageError("--anyres and --no-anyres exclude each other") }
-        let on = !a.flag(noAnyres.name) && (a.flag(anyres.name) || pipeline?.next != nil)
+        let checkpoint = pipeline?.next?.pinpoints ?? checkpointPinpoints
+        let on = !a.flag(noAnyres.name) && (a.flag(anyres.name) || checkpoint != nil)
         guard on else {
             for o in [pinpoints.name, newlines.name] where a.value(o) != nil { throw UsageError("--\(o) applies to --anyres input") }
             return .singleView(padToSquare: !a.flag(noPad.name))
         }
         if a.flag(noPad.name) { throw UsageError("--no-pad applies to one view; any-resolution views are never padded to a square") }
-        return .anyResolution(pinpoints: try a.value(pinpoints.name).map(parsePinpoints) ?? pipeline?.next?.pinpoints ?? [])
+        return .anyResolution(pinpoints: try a.value(pinpoints.name).map(parsePinpoints) ?? checkpoint ?? [])
     }
 
     /// `336x672,672x336` (or `336×672`): height × width pairs.

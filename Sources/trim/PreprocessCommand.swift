@@ -25,11 +25,17 @@ let preprocessCommand = Command(
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL = try existingPath(try a.required("image"), what: "image")
         let output = try a.required("output")
+        // A LLaVA-NeXT checkpoint as --model brings its pinpoints (and turns any resolution on); an original
+        // LLaVA-1.6 one carries no preprocessing of its own.
+        let next = LlavaNext.isNext(model)
+        if next && LlavaNext.isOriginal(model) {
+            throw CLIError.unusable(path: model.path, reason: "an original LLaVA-1.6 checkpoint carries no preprocessing; give its CLIP as --model and the checkpoint's pinpoints as --pinpoints")
+        }
         let config = try PreprocessorConfig.forModel(directory: model)
         let image = try ImageDecoder.decode(contentsOf: imageURL)
         var w = SafeTensorsWriter(metadata: ["producer": "trim preprocess"])
         let px: Tensor
-        switch try Common.layout(a, pipeline: nil) {
+        switch try Common.layout(a, pipeline: nil, checkpointPinpoints: next ? try LlavaNext.pinpoints(of: model) : nil) {
         case .singleView(let pad):
             px = try pixelValues(for: image, config: config, padToSquare: pad)
         case .anyResolution(let pinpoints):

@@ -16,11 +16,13 @@ enum CLIError: Error, CustomStringConvertible {
     case noSuchFile(path: String, what: String)
     case cannotWrite(path: String, reason: String)
     case missingBundledFile(String)
+    case unusable(path: String, reason: String)
 
     var description: String {
         switch self {
         case .noSuchFile(let path, let what): return "\(what) '\(path)' does not exist"
         case .cannotWrite(let path, let reason): return "cannot write '\(path)': \(reason)"
+        case .unusable(let path, let reason): return "\(path): \(reason)"
         case .missingBundledFile(let name):
             return "bundled file '\(name)' not found; set TRIM_WEIGHTS to the repository's Weights/ directory"
         }

@@ -116,4 +116,29 @@ final class AnyResolutionCLITests: XCTestCase {
         XCTAssertFalse(kept.isEmpty)
         XCTAssertTrue(kept.allSatisfy { $0.arrayValue?.count == 2 }, line)
     }
+
+    /// A LLaVA-NeXT checkpoint as `trim preprocess --model` brings its own pinpoints (and turns any resolution
+    /// on); an original LLaVA-1.6 one, which carries no preprocessing, is refused with what to give instead.
+    func testPreprocessUsesANextCheckpointsPinpoints() throws {
+        let dir = try TrimBinary.makeTemporaryDirectory("anyres-pinpoints")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hf = next.appendingPathComponent("llava-next-hf")
+        for name in ["model.safetensors", "preprocessor_config.json"] {
+            try FileManager.default.copyItem(at: hf.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        var config = try JSON.parse([UInt8](Data(contentsOf: hf.appendingPathComponent("config.json"))))
+        guard case .object(var object) = config else { return XCTFail("config.json is not an object") }
+        object["image_grid_pinpoints"] = .array([.array([.int(56), .int(224)])])  // one 1×4 canvas
+        config = .object(object)
+        try Data(JSON.serialize(config).utf8).write(to: dir.appendingPathComponent("config.json"))
+        let out = dir.appendingPathComponent("views.safetensors")
+        let r = try trim(["preprocess", "--model", dir.path, "--image", next.appendingPathComponent("images/square.png").path,
+                          "--output", out.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(try SafeTensorsFile(url: out).info("pixel_values")?.shape, [5, 3, 56, 56])
+        let original = try trim(["preprocess", "--model", next.appendingPathComponent("llava-v1.6-orig").path, "--image",
+                                 next.appendingPathComponent("images/square.png").path, "--output", out.path])
+        XCTAssertEqual(original.code, 1, original.err)
+        XCTAssertTrue(original.err.contains("--pinpoints"), original.err)
+    }
 }
