@@ -179,7 +179,35 @@ public enum SceneGenerator {
         var canvas = background(width, height, rng: &rng)
 
         // Objects: 1–4 distinct colour–shape pairs, often sharing a colour or a shape with another.
-        let count = 1 + rng.int(4)
+        let short = Double(min(width, height))
+        return populate(&canvas, name: "scene-\(seed)", count: 1 + rng.int(4), rng: &rng) { $0.uniform(0.13, 0.30) * short }
+    }
+
+    /// The first seed of `trim eval --anyres`'s high-resolution scenes (scene i is this + i).
+    public static let highResolutionSeed = 2_000_000
+
+    /// The high-resolution scene for `seed` (`trim eval --anyres`): a large canvas with small objects, where
+    /// LLaVA-NeXT's tiles see what one 336-pixel view cannot.
+    ///
+    /// Three in four are wide — 1008…1600 px wide, aspect 2 : 1 … 3 : 1 — and one in four tall (the same sizes
+    /// turned), so any-resolution input cuts them into 1 × 2, 1 × 3, 2 × 1 or 3 × 1 tiles. The background is one
+    /// of the four of `scene(seed:)`; 2–6 non-overlapping objects, each 16–48 px across (a ball's diameter, a
+    /// square's side), chosen as in `scene(seed:)` (distractors sharing a colour or a shape 60 % of the time);
+    /// one prompt per object. Masks as in `scene(seed:)`.
+    public static func highResolutionScene(seed: UInt64) -> Scene {
+        var rng = SceneRandom(seed: seed)
+        let long = 1008 + rng.int(593), aspect = rng.uniform(2, 3)
+        let short = max(1, Int((Double(long) / aspect).rounded()))
+        let (width, height) = rng.uniform(0, 1) < 0.25 ? (short, long) : (long, short)
+        var canvas = background(width, height, rng: &rng)
+        return populate(&canvas, name: "hires-\(seed)", count: 2 + rng.int(5), rng: &rng) { $0.uniform(16, 48) }
+    }
+
+    /// Draws `count` distinct colour–shape pairs (often sharing a colour or a shape with another) of sizes
+    /// `size` (across, in pixels) on `canvas` without overlap, and asks one prompt per object.
+    private static func populate(_ canvas: inout Canvas, name: String, count: Int, rng: inout SceneRandom,
+                                 size drawSize: (inout SceneRandom) -> Double) -> Scene {
+        let width = canvas.width, height = canvas.height
         var concepts: [(SceneColour, SceneShape)] = []
         var attempts = 0
         while concepts.count < count && attempts < 100 {
@@ -190,13 +218,12 @@ public enum SceneGenerator {
             }
             if !concepts.contains(where: { $0 == (c, s) }) { concepts.append((c, s)) }
         }
-        let short = Double(min(width, height))
         var placed: [(x: Double, y: Double, r: Double)] = []
         var objects: [SceneObject] = []
         for (colour, shape) in concepts {
             var spot: (x: Double, y: Double, r: Double)?
             for _ in 0..<200 {
-                let size = rng.uniform(0.13, 0.30) * short
+                let size = drawSize(&rng)
                 let x = rng.uniform(size / 2, Double(width) - size / 2)
                 let y = rng.uniform(size / 2, Double(height) - size / 2)
                 if placed.allSatisfy({ hypot($0.x - x, $0.y - y) > $0.r + size / 2 + 3 }) {
@@ -216,7 +243,7 @@ public enum SceneGenerator {
         let prompts = objects.indices.map { i in
             ScenePrompt(text: prompt(objects[i].colour!, objects[i].shape!, rng: &rng), object: i)
         }
-        return Scene(name: "scene-\(seed)", image: canvas.image(), objects: objects, prompts: prompts)
+        return Scene(name: name, image: canvas.image(), objects: objects, prompts: prompts)
     }
 
     // MARK: drawing

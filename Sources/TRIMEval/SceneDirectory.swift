@@ -89,12 +89,27 @@ public enum SceneDirectory {
 
     /// Writes scenes as PNG images and masks plus `scenes.jsonl` into `directory` (created if needed).
     public static func write(_ scenes: [Scene], to directory: URL) throws {
-        let fm = FileManager.default
-        do { try fm.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
-            throw SceneError.unwritable(path: directory.path, reason: error.localizedDescription)
-        }
+        let writer = try Writer(directory)
+        for s in scenes { try writer.add(s) }
+        try writer.finish()
+    }
+
+    /// Writes scenes one at a time (so that only one needs to be in memory): each scene's image and masks
+    /// when added, `scenes.jsonl` at `finish()`.
+    public final class Writer {
+        let directory: URL
         var lines: [String] = []
-        for s in scenes {
+
+        /// A writer into `directory` (created if needed).
+        public init(_ directory: URL) throws {
+            self.directory = directory
+            do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+                throw SceneError.unwritable(path: directory.path, reason: error.localizedDescription)
+            }
+        }
+
+        /// Writes the scene's image and masks, and remembers its manifest line.
+        public func add(_ s: Scene) throws {
             let imageName = "\(s.name).png"
             try save(PNGEncoder.encode(s.image), directory.appendingPathComponent(imageName))
             var objects: [JSONValue] = []
@@ -117,7 +132,11 @@ public enum SceneDirectory {
                 ("image", .string(imageName)), ("objects", .array(objects)), ("prompts", .array(prompts)),
             ]))))
         }
-        try save(Array((lines.joined(separator: "\n") + "\n").utf8), directory.appendingPathComponent(manifest))
+
+        /// Writes `scenes.jsonl`, one line per scene added.
+        public func finish() throws {
+            try save(Array((lines.joined(separator: "\n") + "\n").utf8), directory.appendingPathComponent(manifest))
+        }
     }
 
     static func save(_ bytes: [UInt8], _ url: URL) throws {

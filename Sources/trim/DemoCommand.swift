@@ -15,12 +15,17 @@ enum Demo {
     static let prompt = "Where is the red ball?"
     /// `trim bench`'s default image (640×480 JPEG; the benchmarks in Docs/PERFORMANCE.md use it).
     static let benchImage = "demo-image.jpg"
+    /// `trim demo --anyres`: the image side of a LLaVA-NeXT checkpoint built from the demo CLIP
+    /// (Tests/Training/make_demo_next.py), and a wide scene with small objects, `scene.png` (its own directory).
+    static let nextModel = "llava-next-demo"
+    static let hiresScene = "demo-hires"
+    static let hiresImage = "scene.png"
 }
 
 let demoCommand = Command(
     name: "demo",
     summary: "run TRIM end to end on the bundled model and scene (no flags needed)",
-    synopsis: "[--prompt TEXT] [--method M|all] [--heatmap FILE.png] [--json] [options]",
+    synopsis: "[--prompt TEXT] [--method M|all] [--anyres] [--heatmap FILE.png] [--json] [options]",
     description: """
         Runs the whole pipeline — JPEG decode, LLaVA pad + CLIP preprocessing, the vision tower up to
         hidden_states[-2], the text tower, patch scoring, IQR selection, mean token, LLaVA projector —
@@ -29,6 +34,12 @@ let demoCommand = Command(
         scene's masks), and writes a heat map. With --method all, every reducer of `trim reduce` runs on
         the one vision pass (the fixed-budget ones at TRIM's row count, or --keep N), each with its
         on-target line, and the heat map shows all of them side by side.
+
+        With --anyres: the bundled high-resolution scene (Weights/demo-hires: a wide picture with small
+        objects) through the bundled image side of a LLaVA-NeXT checkpoint (Weights/llava-next-demo, built
+        from the demo CLIP; no language model), so any-resolution input is on: TRIM on the base view and
+        every tile, the on-target line over all views, what each view hands on, which objects the kept
+        patches reach (and what LLaVA-1.5's one padded view reaches), and the heat map of the views.
 
         The demo CLIP (Weights/clip-demo) was trained by Tests/Training/train_demo_clip.py on generated
         scenes of coloured shapes, so TRIM's choice is meaningful on such pictures (try --prompt "Where is
@@ -44,6 +55,10 @@ let demoCommand = Command(
         OptionSpec("projector", .text, placeholder: "PATH", default: "the bundled projector-demo.safetensors",
                    help: "LLaVA projector (as for `trim reduce`)"),
         Common.selectLayer, Common.weights, Common.noPad,
+        OptionSpec("anyres", .flag,
+                   help: "the bundled high-resolution scene with the bundled LLaVA-NeXT image side (llava-next-demo as "
+                       + "the default --projector): any-resolution input, TRIM on every view"),
+        Common.noAnyres, Common.pinpoints, Common.newlines,
         OptionSpec("json", .flag, help: "print JSON (JSON Lines with --method all) instead of the report"),
         Common.dump,
         OptionSpec("heatmap", .text, placeholder: "FILE.png", default: "trim-demo-heatmap.png",
@@ -56,14 +71,17 @@ let demoCommand = Command(
         let reducer = try usage { try all ? TRIMReducer(options: options) : ReducerCatalog.make(a.value("method") ?? "trim", a.given) }
         let needs = try all ? usage { try ReducerCatalog.needs(of: ReducerCatalog.compared, a.given) } : reducer.needs
         guard let model = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
+        let hires = a.flag("anyres")
         let projector: URL
         if let p = a.value("projector") { projector = try existingPath(p, what: "projector") } else {
-            guard let u = BundledResources.url(for: Demo.projector) else { throw CLIError.missingBundledFile(Demo.projector) }
+            let name = hires ? Demo.nextModel : Demo.projector
+            guard let u = BundledResources.url(for: name) else { throw CLIError.missingBundledFile(name) }
             projector = u
         }
-        guard let sceneDir = BundledResources.url(for: Demo.scene) else { throw CLIError.missingBundledFile(Demo.scene) }
+        let sceneName = hires ? Demo.hiresScene : Demo.scene
+        guard let sceneDir = BundledResources.url(for: sceneName) else { throw CLIError.missingBundledFile(sceneName) }
         let scene = try SceneDirectory.read(sceneDir)[0]
-        let imageURL = sceneDir.appendingPathComponent("scene.jpg")
+        let imageURL = sceneDir.appendingPathComponent(hires ? Demo.hiresImage : "scene.jpg")
         let prompt = a.value("prompt") ?? Demo.prompt
         let heatmap = a.value("heatmap") ?? "trim-demo-heatmap.png"
 
@@ -71,13 +89,14 @@ let demoCommand = Command(
                                         weightPrecision: Common.weightPrecision(a), needs: needs)
         let image = try ImageDecoder.decode(contentsOf: imageURL)
         let layout = try Common.layout(a, pipeline: pipeline)
+        if layout.isAnyResolution {  // --anyres, or a LLaVA-NeXT checkpoint as --projector
+            try Common.checkLayout(layout, method: a.value("method") ?? "trim", reducer: all ? nil : reducer)
+            return try demoAnyResolution(a, pipeline: pipeline, layout: layout, scene: scene, image: image, imageURL: imageURL,
+                                         prompt: prompt, options: options, reducer: reducer, needs: needs, heatmap: heatmap)
+        }
         let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
         // The object the prompt names, if it names one of the scene's (colour and shape, synonyms allowed).
-        let target = scene.objects.firstIndex { o in
-            guard let c = o.colour, let s = o.shape else { return false }
-            let words = Set(prompt.lowercased().split { !$0.isLetter }.map(String.init))
-            return words.contains(c.rawValue) && !words.isDisjoint(with: SceneGenerator.words(for: s))
-        }
+        let target = demoTarget(prompt, scene)
         let coverage = target.map { t in
             patchCoverage(mask: scene.objects[t].mask, width: image.width, height: image.height,
                           config: pipeline.preprocessor, layout: layout, grid: pipeline.clip.config.vision.gridSize)

@@ -7,7 +7,7 @@ import TRIMResources
 let evalCommand = Command(
     name: "eval",
     summary: "measure what reducers keep on scenes with object masks (precision, recall, prompt sensitivity)",
-    synopsis: "[--model DIR] [--scenes N] [--seed S] [--input DIR] [--method M|all] [options]",
+    synopsis: "[--model DIR] [--scenes N] [--seed S] [--input DIR] [--method M|all] [--anyres] [options]",
     description: """
         Draws N scenes of the demo world (coloured balls, squares, triangles and stars on muted
         backgrounds; a renderer of its own, seeds from S on — the demo model never saw them), or reads a
@@ -23,6 +23,14 @@ let evalCommand = Command(
         for the same prompt: random patches plus the mean token), and the fixed-budget reducers
         (\(ReducerCatalog.entries.filter(\.fixedBudget).map(\.name).joined(separator: ", "))) with a random
         control at each budget.
+
+        With --anyres: N high-resolution scenes (1008–1600 px long, aspect 2:1–3:1, objects 16–48 px;
+        seeds from 2000000 on), and TRIM on LLaVA-1.5's one padded view against TRIM on every view of
+        LLaVA-NeXT's any-resolution layout (the base view and the tiles; the bundled model comes with the
+        bundled Weights/llava-next-demo, or give a LLaVA-NeXT checkpoint as --projector), each beside a
+        random control with TRIM's budget; precision and recall over all views' patches, tokens (rows
+        handed on, newline rows included), objects found (some kept patch touches the prompted object)
+        and found where the other layout missed them, time. Docs/EVAL.md defines each.
         """,
     options: [
         OptionSpec("model", .text, placeholder: "DIR", default: "the bundled demo model, clip-demo", help: "CLIP checkpoint directory"),
@@ -43,9 +51,15 @@ let evalCommand = Command(
                    help: "also evaluate TRIM keeping the top int(N·R) patches; PruMerge and PruMerge+ use R as their fixed ratio"),
         OptionSpec("json", .flag, help: "print one JSON object instead of the table"),
         Common.quiet,
+        OptionSpec("anyres", .flag,
+                   help: "high-resolution scenes: TRIM on one padded view (LLaVA-1.5) against TRIM on every view of the "
+                       + "any-resolution layout (LLaVA-NeXT); --seed defaults to \(SceneGenerator.highResolutionSeed)"),
+        Common.pinpoints, Common.newlines,
     ],
     run: { a in
         try a.noPositional()
+        if a.flag("anyres") { return try evalAnyResolution(a) }
+        for o in ["pinpoints", "newlines"] where a.value(o) != nil { throw UsageError("--\(o) applies to --anyres") }
         let modelURL: URL
         var projectorURL: URL?
         if let m = a.value("model") { modelURL = try existingPath(m, what: "model directory") } else {
