@@ -56,7 +56,7 @@ let package = Package(
         // The demo world (scenes with object masks) and the metrics of `trim eval`.
         .target(name: "TRIMEval", dependencies: ["TRIM", "TRIMImage", "TRIMJSON"]),
         // `trim diff`: two dumps compared stage by stage under the conformance rules, selections explained.
-        .target(name: "TRIMConformance", dependencies: ["SafeTensors", "TRIMJSON"]),
+        .target(name: "TRIMConformance", dependencies: ["SafeTensors", "TRIMJSON", "TRIMTensor"]),
         // The `trim` command line: wiring only.
         .executableTarget(
             name: "trim",

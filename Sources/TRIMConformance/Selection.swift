@@ -1,3 +1,5 @@
+import TRIMTensor
+
 /// One token chosen by one side only, and whether a near-tie explains it.
 public struct TokenJudgement: Sendable, Equatable {
     /// The token.
@@ -120,20 +122,8 @@ extension SelectionDiff {
 /// defines TRIM's IQR rule.
 func iqrUpperBound(_ values: [Float], multiplier m: Float) -> Float {
     let sorted = values.sorted()
-    let q1 = numpyPercentile(sorted, 25), q3 = numpyPercentile(sorted, 75)
+    let q1 = numpyPercentile(sorted: sorted, 25), q3 = numpyPercentile(sorted: sorted, 75)
     return q3 + m * (q3 - q1)
-}
-
-/// `numpy.percentile(x, q)` on sorted float32 data (numpy ≥ 2): the virtual index `(n − 1)·q/100` and its
-/// fraction γ in float64, then `a + (b − a)·γ` in float32, or `b − (b − a)·(1 − γ)` when γ ≥ 0.5.
-func numpyPercentile(_ sorted: [Float], _ q: Double) -> Float {
-    let n = sorted.count
-    let virtual = Double(n - 1) * (q / 100)
-    let previous = min(max(Int(virtual.rounded(.down)), 0), n - 1)
-    let next = min(previous + 1, n - 1)
-    let gamma = virtual - Double(previous)
-    let a = sorted[previous], b = sorted[next]
-    return gamma >= 0.5 ? b - (b - a) * Float(1 - gamma) : a + (b - a) * Float(gamma)
 }
 
 /// Judges one token against thresholds and the tokens it displaced (or that displaced it).
