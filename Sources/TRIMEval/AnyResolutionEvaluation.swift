@@ -136,104 +136,168 @@ public struct AnyResolutionEvaluation {
     /// total)` after each. Scenes whose image cannot be encoded are reported in `failures` and skipped.
     public func run(count: Int, scene: (Int) throws -> Scene, progress: (Int, Int) -> Void = { _, _ in }) -> Report {
         let reducer = TRIMReducer(options: options)
-        let config = pipeline.preprocessor, side = pipeline.visionTower.config.gridSize
-        var outcomes: [Outcome] = []
-        var failures: [(String, String)] = []
-        var vision = (0.0, 0.0), scenes = 0, prompts = 0, views = 0
-        var grids: [String: Int] = [:]
+        var tally = Tally()
         for i in 0..<count {
             defer { progress(i + 1, count) }
             let s: Scene
             do { s = try scene(i) } catch {
-                failures.append(("scene \(i)", "\(error)"))
+                tally.failures.append(("scene \(i)", "\(error)"))
                 continue
             }
-            let one: EncodedImage, every: EncodedImage
-            do {
-                var t = DispatchTime.now().uptimeNanoseconds
-                one = try pipeline.encode(image: s.image, layout: .llava15, selectLayer: options.selectLayer, needs: reducer.needs)
-                vision.0 += Self.since(t)
-                t = DispatchTime.now().uptimeNanoseconds
-                every = try pipeline.encode(image: s.image, layout: .anyResolution(pinpoints: pinpoints),
-                                            selectLayer: options.selectLayer, needs: reducer.needs)
-                vision.1 += Self.since(t)
-            } catch {
-                failures.append((s.name, "\(error)"))
-                continue
+            guard let (one, every) = encodeLayouts(s, reducer: reducer, tally: &tally), let grid = every.grid else { continue }
+            tally.count(s, every: every, grid: grid)
+            let layouts = SceneLayouts(s, grid: grid, pipeline: pipeline)
+            for (pi, p) in s.prompts.enumerated() {
+                let prompt = PromptOutcomes(scene: s.name, prompt: p.text, promptIndex: pi, object: p.object,
+                                            patchesAcross: layouts.across[p.object])
+                do {
+                    tally.outcomes += try evaluate(prompt, one: one, every: every, layouts: layouts, reducer: reducer)
+                } catch {
+                    tally.failures.append((s.name, "\"\(p.text)\": \(error)"))
+                }
             }
-            guard let grid = every.grid else { continue }
+        }
+        return tally.report()
+    }
+
+    /// What a run has gathered so far.
+    private struct Tally {
+        var outcomes: [Outcome] = []
+        var failures: [(String, String)] = []
+        /// Vision seconds summed over the scenes: one padded view; every view.
+        var vision = (0.0, 0.0)
+        var scenes = 0, prompts = 0, views = 0
+        /// Scenes per tile grid, "rows×columns".
+        var grids: [String: Int] = [:]
+
+        /// Counts a scene both layouts encoded: its prompts, its views and its tile grid.
+        mutating func count(_ s: Scene, every: EncodedImage, grid: AnyResolutionGrid) {
             scenes += 1
             prompts += s.prompts.count
             views += every.views.count
             grids["\(grid.rows)×\(grid.columns)", default: 0] += 1
+        }
+
+        /// The report: the rows and size bins summarized, the vision seconds and views averaged over the scenes.
+        func report() -> Report {
+            let n = Double(max(scenes, 1))
+            return Report(rows: AnyResolutionEvaluation.summarize(outcomes), outcomes: outcomes, failures: failures,
+                          scenes: scenes, prompts: prompts, visionSeconds: (vision.0 / n, vision.1 / n),
+                          grids: grids.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ($0.key, $0.value) },
+                          viewsMean: Double(views) / n, bySize: AnyResolutionEvaluation.bySize(outcomes))
+        }
+    }
+
+    /// The scene's two vision passes, timed into `tally.vision`: LLaVA-1.5's padded view, then every view in one
+    /// batch. `nil` (and a failure in `tally`) when either cannot be encoded.
+    private func encodeLayouts(_ s: Scene, reducer: TRIMReducer,
+                               tally: inout Tally) -> (one: EncodedImage, every: EncodedImage)? {
+        do {
+            var t = DispatchTime.now().uptimeNanoseconds
+            let one = try pipeline.encode(image: s.image, layout: .llava15, selectLayer: options.selectLayer, needs: reducer.needs)
+            tally.vision.0 += Self.since(t)
+            t = DispatchTime.now().uptimeNanoseconds
+            let every = try pipeline.encode(image: s.image, layout: .anyResolution(pinpoints: pinpoints),
+                                            selectLayer: options.selectLayer, needs: reducer.needs)
+            tally.vision.1 += Self.since(t)
+            return (one, every)
+        } catch {
+            tally.failures.append((s.name, "\(error)"))
+            return nil
+        }
+    }
+
+    /// A scene's objects in both layouts: their coverage of each layout's views, the packed grid, and their size on
+    /// the tiles in patches across.
+    private struct SceneLayouts {
+        /// Per object: its coverage of the one padded view, and of every view.
+        let oneCoverage: [[Float]], everyCoverage: [[[Float]]]
+        /// The every-view layout's packed grid.
+        let packed: PackedGrid
+        /// Per object: `Outcome.patchesAcross`.
+        let across: [Double]
+
+        /// The layouts of `s`, cut into `grid`, at `pipeline`'s preprocessing and patch grid.
+        init(_ s: Scene, grid: AnyResolutionGrid, pipeline: TRIMPipeline) {
+            let config = pipeline.preprocessor, side = pipeline.visionTower.config.gridSize
             let w = s.image.width, h = s.image.height
-            let oneCoverage = s.objects.map {
+            oneCoverage = s.objects.map {
                 patchCoverage(mask: $0.mask, width: w, height: h, config: config, layout: .llava15, grid: side)
             }
-            let everyCoverage = s.objects.map {
+            everyCoverage = s.objects.map {
                 anyResolutionCoverage(mask: $0.mask, width: w, height: h, grid: grid, config: config, side: side)
             }
-            let packed = PackedGrid(grid: grid, side: side, imageHeight: h, imageWidth: w)
+            packed = PackedGrid(grid: grid, side: side, imageHeight: h, imageWidth: w)
             let fit = AnyResolution.fittedSize(height: h, width: w, canvasHeight: grid.canvasHeight, canvasWidth: grid.canvasWidth)
             let patch = Double(grid.viewSize) / Double(side)
-            let across = s.objects.map { o in
+            across = s.objects.map { o in
                 (4 * Double(o.mask.filter { $0 >= 128 }.count) / Double.pi).squareRoot() * Double(fit.width) / Double(w) / patch
             }
-            for (pi, p) in s.prompts.enumerated() {
-                func add(_ m: Method, _ kept: [(view: Int, patch: Int)], tokens: Int, dropped: Int = 0, coverage: [[Float]],
-                         seconds: Double?) {
-                    let away = kept.filter { k in coverage[k.view].allSatisfy { $0 == 0 } }.count
-                    outcomes.append(Outcome(scene: s.name, prompt: p.text, promptIndex: pi, object: p.object, method: m,
-                                            kept: kept.count, tokens: tokens, dropped: dropped, keptAway: away,
-                                            patchesAcross: across[p.object],
-                                            score: SelectionScore(kept: kept, coverage: coverage), seconds: seconds))
-                }
-                do {
-                    // Each layout pays for the text tower: the prompt cache is emptied before each.
-                    pipeline.clearPromptCaches()
-                    var t = DispatchTime.now().uptimeNanoseconds
-                    let r1 = try pipeline.reduce(one, prompt: p.text, reducer: reducer)
-                    let s1 = Self.since(t)
-                    pipeline.clearPromptCaches()
-                    t = DispatchTime.now().uptimeNanoseconds
-                    let r2 = try pipeline.reduce(every, prompt: p.text, reducer: reducer, newlines: newlines)
-                    let s2 = Self.since(t)
-                    let c1 = [oneCoverage[p.object]], c2 = everyCoverage[p.object]
-                    add(.trimOneView, handedOnPatches(r1), tokens: r1.tokens, coverage: c1, seconds: s1)
-                    let kept2 = handedOnPatches(r2)
-                    let cut = r2.packing?.droppedInPadding ?? 0
-                    add(.trimEveryView, kept2, tokens: r2.tokens, dropped: cut, coverage: c2, seconds: s2)
-                    let baseRows = r2.rows.filter { $0.tokenMapEntry.view == 0 }.count
-                    // The parts: the other views' coverage set to nothing, so recall counts this part's patches only.
-                    let none = c2.map { [Float](repeating: 0, count: $0.count) }
-                    add(.trimBaseView, kept2.filter { $0.view == 0 }, tokens: baseRows, coverage: [c2[0]] + none.dropFirst(),
-                        seconds: nil)
-                    add(.trimTiles, kept2.filter { $0.view > 0 }, tokens: r2.tokens - baseRows, dropped: cut,
-                        coverage: [none[0]] + c2.dropFirst(), seconds: nil)
-
-                    t = DispatchTime.now().uptimeNanoseconds
-                    let seed = Self.seed(s.name, p.text)
-                    let k1 = r1.views[0].keptIndices.count
-                    let random1 = RandomSelection.sample(k1, of: one.views[0].features.rows, seed: seed).map { (view: 0, patch: $0) }
-                    add(.randomOneView, random1, tokens: random1.count + 1, coverage: c1, seconds: Self.since(t))
-                    t = DispatchTime.now().uptimeNanoseconds
-                    let perView: [[RowSource]] = r2.views.enumerated().map { v, reduction in
-                        RandomSelection.sample(reduction.keptIndices.count, of: every.views[v].features.rows, seed: seed &+ UInt64(v))
-                            .sorted().map { RowSource.patch(view: v, index: $0) } + [.mean(view: v)]
-                    }
-                    let packing = Packing(views: perView, grid: packed, newlines: newlines)
-                    add(.randomEveryView, packing.rows.compactMap(\.patch).map { ($0.view, $0.index) }, tokens: packing.rows.count,
-                        dropped: packing.droppedInPadding, coverage: c2, seconds: Self.since(t))
-                } catch {
-                    failures.append((s.name, "\"\(p.text)\": \(error)"))
-                }
-            }
         }
-        let n = Double(max(scenes, 1))
-        return Report(rows: Self.summarize(outcomes), outcomes: outcomes, failures: failures, scenes: scenes, prompts: prompts,
-                      visionSeconds: (vision.0 / n, vision.1 / n),
-                      grids: grids.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ($0.key, $0.value) },
-                      viewsMean: Double(views) / n, bySize: Self.bySize(outcomes))
+    }
+
+    /// One prompt of one scene: what every method's `Outcome` for it shares.
+    private struct PromptOutcomes {
+        let scene: String, prompt: String, promptIndex: Int, object: Int
+        let patchesAcross: Double
+
+        /// The outcome of method `m` keeping `kept`, scored against `coverage` (per view).
+        func outcome(_ m: Method, _ kept: [(view: Int, patch: Int)], tokens: Int, dropped: Int = 0, coverage: [[Float]],
+                     seconds: Double?) -> Outcome {
+            let away = kept.filter { k in coverage[k.view].allSatisfy { $0 == 0 } }.count
+            return Outcome(scene: scene, prompt: prompt, promptIndex: promptIndex, object: object, method: m,
+                           kept: kept.count, tokens: tokens, dropped: dropped, keptAway: away, patchesAcross: patchesAcross,
+                           score: SelectionScore(kept: kept, coverage: coverage), seconds: seconds)
+        }
+    }
+
+    /// Every method's outcome for one prompt, in `Method` order: TRIM on each layout (the every-view selection also
+    /// split into its base view and its tiles), then the random control with TRIM's budget on each.
+    private func evaluate(_ p: PromptOutcomes, one: EncodedImage, every: EncodedImage, layouts: SceneLayouts,
+                          reducer: TRIMReducer) throws -> [Outcome] {
+        // Each layout pays for the text tower: the prompt cache is emptied before each.
+        pipeline.clearPromptCaches()
+        var t = DispatchTime.now().uptimeNanoseconds
+        let r1 = try pipeline.reduce(one, prompt: p.prompt, reducer: reducer)
+        let s1 = Self.since(t)
+        pipeline.clearPromptCaches()
+        t = DispatchTime.now().uptimeNanoseconds
+        let r2 = try pipeline.reduce(every, prompt: p.prompt, reducer: reducer, newlines: newlines)
+        let s2 = Self.since(t)
+        let c1 = [layouts.oneCoverage[p.object]], c2 = layouts.everyCoverage[p.object]
+        var outcomes = [p.outcome(.trimOneView, handedOnPatches(r1), tokens: r1.tokens, coverage: c1, seconds: s1)]
+        let kept2 = handedOnPatches(r2)
+        let cut = r2.packing?.droppedInPadding ?? 0
+        outcomes.append(p.outcome(.trimEveryView, kept2, tokens: r2.tokens, dropped: cut, coverage: c2, seconds: s2))
+        let baseRows = r2.rows.filter { $0.tokenMapEntry.view == 0 }.count
+        // The parts: the other views' coverage set to nothing, so recall counts this part's patches only.
+        let none = c2.map { [Float](repeating: 0, count: $0.count) }
+        outcomes.append(p.outcome(.trimBaseView, kept2.filter { $0.view == 0 }, tokens: baseRows,
+                                  coverage: [c2[0]] + none.dropFirst(), seconds: nil))
+        outcomes.append(p.outcome(.trimTiles, kept2.filter { $0.view > 0 }, tokens: r2.tokens - baseRows, dropped: cut,
+                                  coverage: [none[0]] + c2.dropFirst(), seconds: nil))
+        return outcomes + randomOutcomes(p, one: one, every: every, r1: r1, r2: r2, layouts: layouts)
+    }
+
+    /// The random control for one prompt: on the one view as many random patches as TRIM kept (`r1`), and in every
+    /// view as many as TRIM kept in that view (`r2`), each view's mean token added and the rows packed.
+    private func randomOutcomes(_ p: PromptOutcomes, one: EncodedImage, every: EncodedImage, r1: ReductionResult,
+                                r2: ReductionResult, layouts: SceneLayouts) -> [Outcome] {
+        let c1 = [layouts.oneCoverage[p.object]], c2 = layouts.everyCoverage[p.object]
+        var t = DispatchTime.now().uptimeNanoseconds
+        let seed = Self.seed(p.scene, p.prompt)
+        let k1 = r1.views[0].keptIndices.count
+        let random1 = RandomSelection.sample(k1, of: one.views[0].features.rows, seed: seed).map { (view: 0, patch: $0) }
+        let first = p.outcome(.randomOneView, random1, tokens: random1.count + 1, coverage: c1, seconds: Self.since(t))
+        t = DispatchTime.now().uptimeNanoseconds
+        let perView: [[RowSource]] = r2.views.enumerated().map { v, reduction in
+            RandomSelection.sample(reduction.keptIndices.count, of: every.views[v].features.rows, seed: seed &+ UInt64(v))
+                .sorted().map { RowSource.patch(view: v, index: $0) } + [.mean(view: v)]
+        }
+        let packing = Packing(views: perView, grid: layouts.packed, newlines: newlines)
+        return [first, p.outcome(.randomEveryView, packing.rows.compactMap(\.patch).map { ($0.view, $0.index) },
+                                 tokens: packing.rows.count, dropped: packing.droppedInPadding, coverage: c2,
+                                 seconds: Self.since(t))]
     }
 
     /// Per method: the metrics of `Evaluation`, and the objects found (and found where `versus` missed them).

@@ -12,6 +12,29 @@ import TRIMResources
 
 /// `trim eval --anyres`: high-resolution scenes, TRIM and the random control on one view and on every view.
 func evalAnyResolution(_ a: Arguments) throws {
+    let options = try anyResolutionOptions(a)
+    let (modelURL, projectorURL) = try anyResolutionCheckpoints(a)
+    let reducer = TRIMReducer(options: options)
+    let pipeline = try TRIMPipeline(modelDirectory: modelURL, projector: projectorURL, needs: reducer.needs)
+    let s = pipeline.preprocessor.cropHeight
+    let pinpoints = try a.value(Common.pinpoints.name).map(Common.parsePinpoints) ?? pipeline.next?.pinpoints ?? []
+    let evaluation = AnyResolutionEvaluation(pipeline: pipeline, options: options, pinpoints: pinpoints,
+                                             newlines: Common.newlinePolicy(a))
+    let scenes = try AnyResolutionScenes(a)
+    let report = try runAnyResolution(evaluation, scenes: scenes, a)
+    let header = AnyResolutionHeader(
+        model: modelURL, projector: projectorURL, source: scenes.source,
+        pinpoints: pinpoints.isEmpty ? AnyResolution.defaultPinpoints(viewSize: s) : pinpoints,
+        rule: trimRule(options), newlines: Common.newlinePolicy(a))
+    if a.flag("json") {
+        printAnyResolutionJSON(report, header)
+    } else {
+        printAnyResolutionText(report, header)
+    }
+}
+
+/// TRIM's settings for `trim eval --anyres`, after refusing the options it has no use for.
+private func anyResolutionOptions(_ a: Arguments) throws -> ReductionOptions {
     if let m = a.value("method"), m != "trim" {
         throw UsageError("--anyres compares TRIM on one view and on every view; --method \(m) has no any-resolution form yet")
     }
@@ -25,6 +48,12 @@ func evalAnyResolution(_ a: Arguments) throws {
     } else {
         options.selection = .iqr(multiplier: Float(a.double("iqr-multiplier") ?? 1.5))
     }
+    return options
+}
+
+/// The model directory and the LLaVA-NeXT projector checkpoint: `--model` and `--projector`, or the bundled demo
+/// model with the bundled LLaVA-NeXT image side when `--model` is not given.
+private func anyResolutionCheckpoints(_ a: Arguments) throws -> (model: URL, projector: URL?) {
     let modelURL: URL
     var projectorURL: URL?
     if let m = a.value("model") { modelURL = try existingPath(m, what: "model directory") } else {
@@ -40,27 +69,39 @@ func evalAnyResolution(_ a: Arguments) throws {
         }
         projectorURL = url
     }
-    let reducer = TRIMReducer(options: options)
-    let pipeline = try TRIMPipeline(modelDirectory: modelURL, projector: projectorURL, needs: reducer.needs)
-    let s = pipeline.preprocessor.cropHeight
-    let pinpoints = try a.value(Common.pinpoints.name).map(Common.parsePinpoints) ?? pipeline.next?.pinpoints ?? []
-    let evaluation = AnyResolutionEvaluation(pipeline: pipeline, options: options, pinpoints: pinpoints,
-                                             newlines: Common.newlinePolicy(a))
+    return (modelURL, projectorURL)
+}
 
-    // Scenes one at a time: a high-resolution scene and its masks take megabytes.
-    let count: Int, source: String, scene: (Int) throws -> Scene
-    if let input = a.value("input") {
-        let scenes = try SceneDirectory.read(try existingPath(input, what: "scene directory"))
-        (count, source, scene) = (scenes.count, input, { scenes[$0] })
-    } else {
-        let n = a.int("scenes") ?? 100, seed = a.int("seed") ?? SceneGenerator.highResolutionSeed
-        (count, source) = (n, "\(n) generated high-resolution scenes, seeds \(seed)…\(seed + n - 1)")
-        scene = { SceneGenerator.highResolutionScene(seed: UInt64(seed + $0)) }
+/// The scenes of `trim eval --anyres`, handed out one at a time: a high-resolution scene and its masks take megabytes.
+private struct AnyResolutionScenes {
+    /// How many scenes there are.
+    let count: Int
+    /// Where they come from, for the report.
+    let source: String
+    /// The `i`th scene, read from `--input` or generated.
+    let scene: (Int) throws -> Scene
+
+    /// The scenes of `--input`, or `--scenes` generated high-resolution scenes from `--seed`.
+    init(_ a: Arguments) throws {
+        if let input = a.value("input") {
+            let scenes = try SceneDirectory.read(try existingPath(input, what: "scene directory"))
+            (count, source, scene) = (scenes.count, input, { scenes[$0] })
+        } else {
+            let n = a.int("scenes") ?? 100, seed = a.int("seed") ?? SceneGenerator.highResolutionSeed
+            (count, source) = (n, "\(n) generated high-resolution scenes, seeds \(seed)…\(seed + n - 1)")
+            scene = { SceneGenerator.highResolutionScene(seed: UInt64(seed + $0)) }
+        }
     }
+}
+
+/// Runs `evaluation` on `scenes` with a progress line, writing each scene to `--write-scenes` if given, and warns
+/// on stderr about the first 20 failures.
+private func runAnyResolution(_ evaluation: AnyResolutionEvaluation, scenes: AnyResolutionScenes,
+                              _ a: Arguments) throws -> AnyResolutionEvaluation.Report {
     let writer = try a.value("write-scenes").map { try SceneDirectory.Writer(URL(fileURLWithPath: $0)) }
     let progress = Progress(label: "eval", quiet: a.flag("quiet"))
-    let report = evaluation.run(count: count, scene: { i in
-        let s = try scene(i)
+    let report = evaluation.run(count: scenes.count, scene: { i in
+        let s = try scenes.scene(i)
         try writer?.add(s)
         return s
     }) { done, total in progress.update(done: done, total: total, unit: "scenes") }
@@ -69,57 +110,82 @@ func evalAnyResolution(_ a: Arguments) throws {
     for (scene, message) in report.failures.prefix(20) {
         FileHandle.standardError.write(Data("warning: \(scene): \(message)\n".utf8))
     }
-    let shown = pinpoints.isEmpty ? AnyResolution.defaultPinpoints(viewSize: s) : pinpoints
-    let rule = trimRule(options)
-    if a.flag("json") {
-        func num(_ x: Double?) -> JSONValue { x.map { .double($0) } ?? .null }
-        let rows: [JSONValue] = report.rows.map { r in
-            .object(JSONObject([
-                ("method", .string(r.method.name)), ("layout", .string(layoutKey(r.method))),
-                ("rule", .string(r.method.name == "trim" ? rule : "TRIM's count per view")),
-                ("prompts", .int(r.prompts)), ("empty", .int(r.empty)),
-                ("precision_median", num(r.precision.median)), ("precision_mean", num(r.precision.mean)),
-                ("recall_median", num(r.recall.median)), ("recall_mean", num(r.recall.mean)),
-                ("recall_prompts", .int(r.recallPrompts)),
-                ("kept_median", num(r.keptMedian)), ("tokens_mean", num(r.tokensMean)),
-                ("dropped_in_padding_mean", num(r.droppedMean)), ("kept_in_views_without_object", num(r.keptAwayShare)),
-                ("found", .int(r.found)), ("found_only", .int(r.foundOnly)),
-                ("versus", .string("\(r.method.versus.name) \(layoutKey(r.method.versus))")),
-                ("ms_per_prompt", num(r.secondsPerPrompt.map { $0 * 1000 })),
-            ]))
-        }
-        printJSON([
-            ("model", .string(modelURL.path)), ("projector", projectorURL.map { .string($0.path) } ?? .null),
-            ("source", .string(source)), ("scenes", .int(report.scenes)), ("prompts", .int(report.prompts)),
-            ("pinpoints", .array(shown.map { jsonInts([$0.height, $0.width]) })),
-            ("newlines", .string(Common.newlinePolicy(a).rawValue)), ("views_mean", .double(report.viewsMean)),
-            ("grids", .object(JSONObject(report.grids.map { ($0.grid, .int($0.scenes)) }))),
-            ("vision_ms_per_scene", .object(JSONObject([("one_view", .double(report.visionSeconds.oneView * 1000)),
-                                                        ("every_view", .double(report.visionSeconds.everyView * 1000))]))),
-            ("methods", .array(rows)),
-            ("by_size", .array(report.bySize.map { b in
-                .object(JSONObject([
-                    ("patches_across_from", .double(b.from)), ("patches_across_to", b.to.map { .double($0) } ?? .null),
-                    ("prompts", .int(b.prompts)),
-                ] + [AnyResolutionEvaluation.Method.trimOneView, .trimEveryView, .randomEveryView].flatMap { m in
-                    [("\(m.name)_\(layoutKey(m))_found", JSONValue.int(b.found[m] ?? 0)),
-                     ("\(m.name)_\(layoutKey(m))_precision_mean", num(b.precisionMean[m] ?? nil))]
-                }))
-            })),
-            ("failures", .array(report.failures.map { .string("\($0.0): \($0.1)") })),
-        ])
-        return
-    }
-    print("trim eval --anyres: \(modelURL.path)")
-    print("projector: " + (projectorURL.map { "\($0.path) (LLaVA-NeXT: its vision tower serves both layouts)" }
+    return report
+}
+
+/// What `trim eval --anyres` reports besides the measurements: the checkpoints, the scenes and the settings.
+private struct AnyResolutionHeader {
+    /// The model directory and the LLaVA-NeXT checkpoint, if any.
+    let model: URL, projector: URL?
+    /// Where the scenes come from.
+    let source: String
+    /// The canvases in use (Hugging Face's default set when none were given).
+    let pinpoints: [Pinpoint]
+    /// TRIM's rule, as `trimRule` labels it.
+    let rule: String
+    /// Which grid rows get an `image_newline`.
+    let newlines: NewlinePolicy
+}
+
+/// `trim eval --anyres --json`.
+private func printAnyResolutionJSON(_ report: AnyResolutionEvaluation.Report, _ h: AnyResolutionHeader) {
+    printJSON([
+        ("model", .string(h.model.path)), ("projector", h.projector.map { .string($0.path) } ?? .null),
+        ("source", .string(h.source)), ("scenes", .int(report.scenes)), ("prompts", .int(report.prompts)),
+        ("pinpoints", .array(h.pinpoints.map { jsonInts([$0.height, $0.width]) })),
+        ("newlines", .string(h.newlines.rawValue)), ("views_mean", .double(report.viewsMean)),
+        ("grids", .object(JSONObject(report.grids.map { ($0.grid, .int($0.scenes)) }))),
+        ("vision_ms_per_scene", .object(JSONObject([("one_view", .double(report.visionSeconds.oneView * 1000)),
+                                                    ("every_view", .double(report.visionSeconds.everyView * 1000))]))),
+        ("methods", .array(report.rows.map { anyResolutionRowJSON($0, rule: h.rule) })),
+        ("by_size", .array(report.bySize.map(anyResolutionSizeJSON))),
+        ("failures", .array(report.failures.map { .string("\($0.0): \($0.1)") })),
+    ])
+}
+
+/// A number, or `null` when there is none.
+private func jsonNumber(_ x: Double?) -> JSONValue { x.map { .double($0) } ?? .null }
+
+/// One row of `methods` in `trim eval --anyres --json`.
+private func anyResolutionRowJSON(_ r: AnyResolutionEvaluation.Row, rule: String) -> JSONValue {
+    .object(JSONObject([
+        ("method", .string(r.method.name)), ("layout", .string(layoutKey(r.method))),
+        ("rule", .string(r.method.name == "trim" ? rule : "TRIM's count per view")),
+        ("prompts", .int(r.prompts)), ("empty", .int(r.empty)),
+        ("precision_median", jsonNumber(r.precision.median)), ("precision_mean", jsonNumber(r.precision.mean)),
+        ("recall_median", jsonNumber(r.recall.median)), ("recall_mean", jsonNumber(r.recall.mean)),
+        ("recall_prompts", .int(r.recallPrompts)),
+        ("kept_median", jsonNumber(r.keptMedian)), ("tokens_mean", jsonNumber(r.tokensMean)),
+        ("dropped_in_padding_mean", jsonNumber(r.droppedMean)), ("kept_in_views_without_object", jsonNumber(r.keptAwayShare)),
+        ("found", .int(r.found)), ("found_only", .int(r.foundOnly)),
+        ("versus", .string("\(r.method.versus.name) \(layoutKey(r.method.versus))")),
+        ("ms_per_prompt", jsonNumber(r.secondsPerPrompt.map { $0 * 1000 })),
+    ]))
+}
+
+/// One size bin of `by_size` in `trim eval --anyres --json`.
+private func anyResolutionSizeJSON(_ b: AnyResolutionEvaluation.SizeRow) -> JSONValue {
+    .object(JSONObject([
+        ("patches_across_from", .double(b.from)), ("patches_across_to", b.to.map { .double($0) } ?? .null),
+        ("prompts", .int(b.prompts)),
+    ] + [AnyResolutionEvaluation.Method.trimOneView, .trimEveryView, .randomEveryView].flatMap { m in
+        [("\(m.name)_\(layoutKey(m))_found", JSONValue.int(b.found[m] ?? 0)),
+         ("\(m.name)_\(layoutKey(m))_precision_mean", jsonNumber(b.precisionMean[m] ?? nil))]
+    }))
+}
+
+/// `trim eval --anyres` as text: the settings, the method table and the size table with their legends.
+private func printAnyResolutionText(_ report: AnyResolutionEvaluation.Report, _ h: AnyResolutionHeader) {
+    print("trim eval --anyres: \(h.model.path)")
+    print("projector: " + (h.projector.map { "\($0.path) (LLaVA-NeXT: its vision tower serves both layouts)" }
                            ?? "none: --model's vision tower serves both layouts"))
-    print("scenes:    \(source); \(report.prompts) prompts")
-    print("layout:    pinpoints " + shown.map { "\($0.height)×\($0.width)" }.joined(separator: ", ")
+    print("scenes:    \(h.source); \(report.prompts) prompts")
+    print("layout:    pinpoints " + h.pinpoints.map { "\($0.height)×\($0.width)" }.joined(separator: ", ")
           + String(format: "; %.1f views per scene (", report.viewsMean)
-          + report.grids.map { "\($0.grid) tiles ×\($0.scenes)" }.joined(separator: ", ") + "); newlines \(Common.newlinePolicy(a).rawValue)")
+          + report.grids.map { "\($0.grid) tiles ×\($0.scenes)" }.joined(separator: ", ") + "); newlines \(h.newlines.rawValue)")
     print("vision:    one view \(formatSeconds(report.visionSeconds.oneView)) per scene · every view "
           + "\(formatSeconds(report.visionSeconds.everyView)) per scene (one batched pass)")
-    print("TRIM:      \(rule); the random rows keep as many patches as TRIM in each view")
+    print("TRIM:      \(h.rule); the random rows keep as many patches as TRIM in each view")
     print(anyResolutionTable(report.rows))
     print("recall: median (mean) over the n prompts whose object covers some patch of the row's views by half")
     print("found: prompts whose object some kept patch touches; only: found here, missed by the row compared (one view")
@@ -203,79 +269,125 @@ func demoAnyResolution(_ a: Arguments, pipeline: TRIMPipeline, layout: ImageLayo
     try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options)
     try write(renderHeatmapPNG(result, pipeline: pipeline, prompt: prompt, options: options), to: heatmap)
     guard let grid = encoded.grid else { return }
-    let side = pipeline.visionTower.config.gridSize
-    let coverage = scene.objects.map {
-        anyResolutionCoverage(mask: $0.mask, width: image.width, height: image.height, grid: grid,
-                              config: pipeline.preprocessor, side: side)
-    }
-    let kept = handedOnPatches(result)
-    let target = demoTarget(prompt, scene)
-    let score = target.map { SelectionScore(kept: kept, coverage: coverage[$0]) }
-    // Per view: patches handed on, and how many touch the target.
-    let perView = (0..<encoded.views.count).map { v in
-        let mine = kept.filter { $0.view == v }
-        return (kept: mine.count, onTarget: target.map { t in mine.filter { coverage[t][v][$0.patch] > 0 }.count })
-    }
-    // Per object: the views whose kept patches touch it.
-    let reached = scene.objects.indices.map { o in
-        (0..<encoded.views.count).filter { v in kept.contains { $0.view == v && coverage[o][v][$0.patch] > 0 } }
-    }
-    // The same image as LLaVA-1.5 sees it: one padded view.
-    let one = try pipeline.reduce(
-        try pipeline.encode(image: image, layout: .llava15, selectLayer: options.selectLayer, needs: needs),
-        prompt: prompt, reducer: reducer)
-    let oneCoverage = scene.objects.map {
-        patchCoverage(mask: $0.mask, width: image.width, height: image.height, config: pipeline.preprocessor,
-                      layout: .llava15, grid: side)
-    }
-    let oneKept = one.reduction.keptIndices
-    let oneScore = target.map { SelectionScore(kept: oneKept, coverage: oneCoverage[$0]) }
-    let oneReached = scene.objects.indices.filter { o in oneKept.contains { oneCoverage[o][$0] > 0 } }
-
-    func viewName(_ v: Int) -> String { v == 0 ? "base" : "tile \(v)" }
-    let names = scene.objects.map(\.name)
+    let reach = try AnyResolutionDemoReach(encoded, result, grid: grid, pipeline: pipeline, scene: scene, image: image,
+                                           prompt: prompt, options: options, reducer: reducer, needs: needs)
     if a.flag("json") {
-        var pairs = reductionJSON(result, options: options) + [("scene", .string(imageURL.deletingLastPathComponent().lastPathComponent)),
-                                                               ("heatmap", .string(heatmap))]
-        if let t = target, let s = score {
-            pairs += [("target", .string(names[t])), ("precision", s.precision.map { .double($0) } ?? .null),
-                      ("recall", s.recall.map { .double($0) } ?? .null)]
-        }
-        pairs.append(("per_view", .array(perView.enumerated().map { v, p in
-            .object(JSONObject([("view", .int(v)), ("kept", .int(p.kept))] + (p.onTarget.map { [("on_target", .int($0))] } ?? [])))
-        })))
-        pairs.append(("reached", .array(scene.objects.indices.map { o in
-            .object(JSONObject([("object", .string(names[o])), ("views", jsonInts(reached[o]))]))
-        })))
-        var onePairs: [(String, JSONValue)] = [("kept", .int(one.kept)), ("tokens", .int(one.tokens))]
-        if let s = oneScore {
-            onePairs += [("precision", s.precision.map { .double($0) } ?? .null), ("recall", s.recall.map { .double($0) } ?? .null)]
-        }
-        onePairs.append(("reached", .array(oneReached.map { .string(names[$0]) })))
-        pairs.append(("one_view", .object(JSONObject(onePairs))))
-        printJSON(pairs)
+        printDemoAnyResolutionJSON(reach, result: result, options: options, imageURL: imageURL, heatmap: heatmap)
         return
     }
     print(report(result, pipeline: pipeline, image: ImageSource(name: imageURL.path, width: image.width, height: image.height),
                  prompt: prompt, options: options))
-    if let t = target, let s = score {
+    printDemoAnyResolutionText(reach, heatmap: heatmap)
+}
+
+/// What TRIM's selection over every view of the demo scene reaches, and what TRIM on LLaVA-1.5's one padded view
+/// of the same image reaches.
+private struct AnyResolutionDemoReach {
+    /// The scene's object names.
+    let names: [String]
+    /// The object the prompt names, if any, and the every-view selection's score on it.
+    let target: Int?, score: SelectionScore?
+    /// Per view: patches handed on, and how many touch the target.
+    let perView: [(kept: Int, onTarget: Int?)]
+    /// Per object: the views whose kept patches touch it.
+    let reached: [[Int]]
+    /// The same image as LLaVA-1.5 sees it: TRIM's result on one padded view, its score on the target, and the
+    /// objects its kept patches touch.
+    let one: ReductionResult, oneScore: SelectionScore?, oneReached: [Int]
+
+    /// `result`'s kept patches against the objects' coverage in every view of `grid`, then the one-view run.
+    init(_ encoded: EncodedImage, _ result: ReductionResult, grid: AnyResolutionGrid, pipeline: TRIMPipeline,
+         scene: Scene, image: RGBImage, prompt: String, options: ReductionOptions, reducer: any TokenReducer,
+         needs: ReducerNeeds) throws {
+        let side = pipeline.visionTower.config.gridSize
+        let coverage = scene.objects.map {
+            anyResolutionCoverage(mask: $0.mask, width: image.width, height: image.height, grid: grid,
+                                  config: pipeline.preprocessor, side: side)
+        }
+        let kept = handedOnPatches(result)
+        let target = demoTarget(prompt, scene)
+        names = scene.objects.map(\.name)
+        self.target = target
+        score = target.map { SelectionScore(kept: kept, coverage: coverage[$0]) }
+        perView = (0..<encoded.views.count).map { v in
+            let mine = kept.filter { $0.view == v }
+            return (kept: mine.count, onTarget: target.map { t in mine.filter { coverage[t][v][$0.patch] > 0 }.count })
+        }
+        reached = scene.objects.indices.map { o in
+            (0..<encoded.views.count).filter { v in kept.contains { $0.view == v && coverage[o][v][$0.patch] > 0 } }
+        }
+        (one, oneScore, oneReached) = try Self.oneView(pipeline: pipeline, scene: scene, image: image, prompt: prompt,
+                                                       target: target, options: options, reducer: reducer, needs: needs)
+    }
+
+    /// TRIM on LLaVA-1.5's one padded view of the same image, scored against the same objects.
+    private static func oneView(pipeline: TRIMPipeline, scene: Scene, image: RGBImage, prompt: String, target: Int?,
+                                options: ReductionOptions, reducer: any TokenReducer,
+                                needs: ReducerNeeds) throws -> (ReductionResult, SelectionScore?, [Int]) {
+        let one = try pipeline.reduce(
+            try pipeline.encode(image: image, layout: .llava15, selectLayer: options.selectLayer, needs: needs),
+            prompt: prompt, reducer: reducer)
+        let oneCoverage = scene.objects.map {
+            patchCoverage(mask: $0.mask, width: image.width, height: image.height, config: pipeline.preprocessor,
+                          layout: .llava15, grid: pipeline.visionTower.config.gridSize)
+        }
+        let oneKept = one.reduction.keptIndices
+        return (one, target.map { SelectionScore(kept: oneKept, coverage: oneCoverage[$0]) },
+                scene.objects.indices.filter { o in oneKept.contains { oneCoverage[o][$0] > 0 } })
+    }
+}
+
+/// A view's name in the demo's lines: the base view, or a tile by number.
+private func demoViewName(_ v: Int) -> String { v == 0 ? "base" : "tile \(v)" }
+
+/// `trim demo --anyres --json`: the reduction's fields, then the target's score, the views, the objects reached and
+/// the one-view comparison.
+private func printDemoAnyResolutionJSON(_ d: AnyResolutionDemoReach, result: ReductionResult, options: ReductionOptions,
+                                        imageURL: URL, heatmap: String) {
+    let names = d.names
+    var pairs = reductionJSON(result, options: options) + [("scene", .string(imageURL.deletingLastPathComponent().lastPathComponent)),
+                                                           ("heatmap", .string(heatmap))]
+    if let t = d.target, let s = d.score {
+        pairs += [("target", .string(names[t])), ("precision", s.precision.map { .double($0) } ?? .null),
+                  ("recall", s.recall.map { .double($0) } ?? .null)]
+    }
+    pairs.append(("per_view", .array(d.perView.enumerated().map { v, p in
+        .object(JSONObject([("view", .int(v)), ("kept", .int(p.kept))] + (p.onTarget.map { [("on_target", .int($0))] } ?? [])))
+    })))
+    pairs.append(("reached", .array(names.indices.map { o in
+        .object(JSONObject([("object", .string(names[o])), ("views", jsonInts(d.reached[o]))]))
+    })))
+    var onePairs: [(String, JSONValue)] = [("kept", .int(d.one.kept)), ("tokens", .int(d.one.tokens))]
+    if let s = d.oneScore {
+        onePairs += [("precision", s.precision.map { .double($0) } ?? .null), ("recall", s.recall.map { .double($0) } ?? .null)]
+    }
+    onePairs.append(("reached", .array(d.oneReached.map { .string(names[$0]) })))
+    pairs.append(("one_view", .object(JSONObject(onePairs))))
+    printJSON(pairs)
+}
+
+/// `trim demo --anyres` as text, after the reduction's report: on target, per view, reached, one view, the heat
+/// map and the note on the demo model.
+private func printDemoAnyResolutionText(_ d: AnyResolutionDemoReach, heatmap: String) {
+    let names = d.names
+    if let t = d.target, let s = d.score {
         print("on target  \(s.touching) of \(s.kept) kept patches touch the \(names[t]) (precision \(fmt2(s.precision))); "
               + "\(s.halfCoveredKept) of the \(s.halfCovered) patches it covers by half are kept (recall \(fmt2(s.recall))), "
               + "over all views")
     } else {
         print("on target  the prompt names none of the scene's objects (\(names.joined(separator: ", ")))")
     }
-    print("per view   " + perView.enumerated().map { v, p in
-        "\(viewName(v)): \(p.kept) kept" + (p.onTarget.map { ", \($0) on target" } ?? "")
+    print("per view   " + d.perView.enumerated().map { v, p in
+        "\(demoViewName(v)): \(p.kept) kept" + (p.onTarget.map { ", \($0) on target" } ?? "")
     }.joined(separator: " · "))
-    let touched = scene.objects.indices.filter { !reached[$0].isEmpty }
-    let missed = scene.objects.indices.filter { reached[$0].isEmpty }
-    print("reached    " + (touched.isEmpty ? "no object" : touched.map { "\(names[$0]) (\(reached[$0].map(viewName).joined(separator: ", ")))" }
+    let touched = names.indices.filter { !d.reached[$0].isEmpty }
+    let missed = names.indices.filter { d.reached[$0].isEmpty }
+    print("reached    " + (touched.isEmpty ? "no object" : touched.map { "\(names[$0]) (\(d.reached[$0].map(demoViewName).joined(separator: ", ")))" }
                             .joined(separator: " · "))
           + (missed.isEmpty ? "" : "; not reached: " + missed.map { names[$0] }.joined(separator: ", ")))
-    print("one view   TRIM on LLaVA-1.5's one padded view of the same image keeps \(one.kept) of \(one.total)"
-          + (oneScore.map { " (precision \(fmt2($0.precision)), recall \(fmt2($0.recall)))" } ?? "")
-          + "; reaches " + (oneReached.isEmpty ? "no object" : oneReached.map { names[$0] }.joined(separator: ", ")))
+    print("one view   TRIM on LLaVA-1.5's one padded view of the same image keeps \(d.one.kept) of \(d.one.total)"
+          + (d.oneScore.map { " (precision \(fmt2($0.precision)), recall \(fmt2($0.recall)))" } ?? "")
+          + "; reaches " + (d.oneReached.isEmpty ? "no object" : d.oneReached.map { names[$0] }.joined(separator: ", ")))
     print("heat map   \(heatmap) (the base view beside the tiles, the packed order under them)")
     print("""
 
