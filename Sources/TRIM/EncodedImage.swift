@@ -60,8 +60,6 @@ public struct EncodedImage: Sendable {
     public var views: [EncodedView]
     /// The hidden state the features were taken from, Python-style (−2 = LLaVA's).
     public var selectLayer: Int
-    /// What the pass computed (every view has the same needs).
-    public var needs: ReducerNeeds
     /// Seconds per stage (preprocess, vision, …).
     public var timings: [(stage: String, seconds: Double)]
     /// Seconds of needs computed with the image but reported in the stage of each reducer that uses them

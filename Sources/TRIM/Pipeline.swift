@@ -225,7 +225,7 @@ public struct TRIMPipeline: Sendable {
                         features: pass.features, values: values[v])
         }
         return EncodedImage(layout: prepared.layout, grid: prepared.grid, imageHeight: prepared.imageHeight,
-                            imageWidth: prepared.imageWidth, views: views, selectLayer: selectLayer, needs: needs,
+                            imageWidth: prepared.imageWidth, views: views, selectLayer: selectLayer,
                             timings: stages, chargedSeconds: charged)
     }
 

@@ -32,7 +32,7 @@ let batchCommand = Command(
                        + "produce exactly one unsharded run's results)"),
         OptionSpec("dump", .flag, help: "also write each result's dump (the names of Docs/SEMANTICS.md §3) to OUTPUT/dumps/"),
         Common.quiet, Common.method,
-    ] + Common.reducerOptions + [Common.projector, Common.selectLayer, Common.weights, Common.noPad] + Common.layoutOptions,
+    ] + ReducerCatalog.allOptions + [Common.projector, Common.selectLayer, Common.weights, Common.noPad] + Common.layoutOptions,
     run: { a in
         try a.noPositional()
         let options = try Common.reductionOptions(a)

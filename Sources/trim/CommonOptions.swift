@@ -94,9 +94,6 @@ enum Common {
         a.value(weights.name).flatMap(WeightPrecision.init(rawValue:)) ?? .checkpoint
     }
 
-    /// The reducer options of the catalog with `--method`'s list in their help.
-    static var reducerOptions: [OptionSpec] { ReducerCatalog.allOptions }
-
     /// TRIM's options and the pipeline's `--select-layer`.
     static func reductionOptions(_ a: Arguments) throws -> ReductionOptions {
         var o = try usage { try ReducerCatalog.trimOptions(a.given) }

@@ -51,7 +51,7 @@ let demoCommand = Command(
     options: [
         OptionSpec("prompt", .text, placeholder: "TEXT", default: "\"\(Demo.prompt)\"", help: "the question about the scene"),
         Common.method,
-    ] + Common.reducerOptions + [
+    ] + ReducerCatalog.allOptions + [
         OptionSpec("projector", .text, placeholder: "PATH", default: "the bundled projector-demo.safetensors",
                    help: "LLaVA projector (as for `trim reduce`)"),
         Common.selectLayer, Common.weights, Common.noPad,

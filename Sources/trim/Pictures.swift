@@ -5,8 +5,11 @@ import TRIMRender
 // From results to pictures: what each heat map panel shows is read from the result's rows and signal.
 
 /// The heat map input of one result: its signal over the preprocessed view, the kept patches outlined.
-func heatmapInput(_ r: ReductionResult, pipeline: TRIMPipeline, title: String, subtitle: String) -> HeatmapInput {
-    let image = denormalizedImage(r.encoded.views[0].pixelValues, config: pipeline.preprocessor)
+/// `image`: the view's pixels, when the caller already has them (every panel of one picture shares them).
+func heatmapInput(_ r: ReductionResult, pipeline: TRIMPipeline, title: String, subtitle: String, image: RGBImage? = nil)
+    -> HeatmapInput
+{
+    let image = image ?? denormalizedImage(r.encoded.views[0].pixelValues, config: pipeline.preprocessor)
     return HeatmapInput(
         image: image, gridSize: pipeline.clip.config.vision.gridSize, scores: r.reduction.signal.values,
         kept: r.reduction.keptIndices, threshold: r.reduction.iqr?.upper, title: title, subtitle: subtitle,
@@ -49,8 +52,10 @@ func anyResolutionPictureInput(_ r: ReductionResult, pipeline: TRIMPipeline, tit
 /// its kept patches outlined.
 func sideBySideHeatmap(_ results: [ReductionResult], pipeline: TRIMPipeline, prompt: String, budget: Int,
                        budgetFromTRIM: Bool) -> RGBImage {
+    let image = denormalizedImage(results[0].encoded.views[0].pixelValues, config: pipeline.preprocessor)
     let panels = results.map { r in
-        heatmapInput(r, pipeline: pipeline, title: "\(r.method): \(r.tokens) rows, \(keptSummary(r))", subtitle: r.settings)
+        heatmapInput(r, pipeline: pipeline, title: "\(r.method): \(r.tokens) rows, \(keptSummary(r))", subtitle: r.settings,
+                     image: image)
     }
     let title = "\"\(prompt)\" · \(budget) rows for the fixed-budget methods" + (budgetFromTRIM ? " (TRIM's count)" : "")
     return Heatmap.sideBySide(panels, title: title, columns: 3)

@@ -28,7 +28,7 @@ let reduceCommand = Command(
                        + "one vision pass against each prompt in turn (JSON Lines with --json; --dump / --heatmap files "
                        + "get -1, -2, … before the extension). LLaVA's \"<image>\" placeholder is replaced by a space."),
         Common.method,
-    ] + Common.reducerOptions + [
+    ] + ReducerCatalog.allOptions + [
         Common.projector, Common.selectLayer, Common.weights, Common.noPad,
     ] + Common.layoutOptions + [
         OptionSpec("json", .flag, help: "print one JSON object instead of the report"),
