@@ -92,15 +92,19 @@ public struct BatchRunner: Sendable {
     public var layout: ImageLayout
     /// Which grid rows of an any-resolution image get an `image_newline`.
     public var newlines: NewlinePolicy
+    /// Whose views and packing an any-resolution image runs on (`layout` must be cut by the reducer's
+    /// `viewGeometry` of it).
+    public var views: ViewsMode
 
     /// A runner.
     public init(pipeline: TRIMPipeline, reducer: any TokenReducer, selectLayer: Int = -2, layout: ImageLayout = .llava15,
-                newlines: NewlinePolicy = .all) {
+                newlines: NewlinePolicy = .all, views: ViewsMode = .released) {
         self.pipeline = pipeline
         self.reducer = reducer
         self.selectLayer = selectLayer
         self.layout = layout
         self.newlines = newlines
+        self.views = views
     }
 
     /// Runs `work` — (item, prompt index) pairs — and hands each result to `emit` as soon as it exists, in
@@ -151,7 +155,7 @@ public struct BatchRunner: Sendable {
                 let prompt = e.item.prompts[e.prompt]
                 let outcome: Result<ReductionResult, BatchError> = encoded.flatMap { enc in
                     Result { () throws -> ReductionResult in
-                        var r = try pipeline.reduce(enc, prompt: prompt, reducer: reducer, newlines: newlines)
+                        var r = try pipeline.reduce(enc, prompt: prompt, reducer: reducer, newlines: newlines, views: views)
                         // The image's shared stages are reported with its first prompt only.
                         if n > 0 { r.timings = r.promptTimings }
                         return r

@@ -30,7 +30,8 @@ public enum ReducerCatalog {
     public static let keepRatio = OptionSpec(
         "keep-ratio", .number(0...1), placeholder: "R",
         help: "trim: keep the top int(N·R) patches instead of the IQR outliers; prumerge / prumerge+: a fixed ratio "
-            + "instead of the adaptive one; random: keep int(N·R) patches")
+            + "instead of the adaptive one; random: keep int(N·R) patches; divprune: keep int(round(R·N)) rows (any "
+            + "resolution: of the L packed rows)")
     /// TRIM's IQR multiplier.
     public static let iqrMultiplier = OptionSpec(
         "iqr-multiplier", .number(0...1000), placeholder: "M", default: "1.5",
@@ -85,8 +86,9 @@ public enum ReducerCatalog {
                       importantRatio: try v.number(importantRatio) ?? 0.5)
         },
         ReducerEntry(name: "divprune", summary: "max–min diversity of the projector's rows (ignores the prompt)",
-                     options: [keep], fixedBudget: true) { v, budget in
-            DivPrune(keep: try budget ?? v.int(keep))
+                     options: [keep, keepRatio], fixedBudget: true) { v, budget in
+            if v.has(keep.name) && v.has(keepRatio.name) { throw OptionError("--keep and --keep-ratio exclude each other") }
+            return DivPrune(keep: try budget ?? v.int(keep), keepRatio: budget == nil ? try v.number(keepRatio) : nil)
         },
         ReducerEntry(name: "cdpruner", summary: "conditional DPP: diversity weighted by relevance to the prompt",
                      options: [keep, scoring], fixedBudget: true) { v, budget in

@@ -52,6 +52,7 @@ extension ReductionResult {
         if let t = textEmbeds { w.add("text_embeds", t) }
         let signal = reduction.signal
         w.add(signal.name, Tensor(shape: [views.count, signal.values.count / views.count], scalars: signal.values))
+        for (name, tensor) in reduction.extras { w.add(name, tensor) }
         let kept = reduction.rows.compactMap(\.patch).map { (view: $0.view, patch: $0.index) }
         w.add("kept_indices", int64s: pairs(kept), shape: [kept.count, 2])
         w.add("token_map", int64s: pairs(packing.rows.map(\.tokenMapEntry)), shape: [packing.rows.count, 2])

@@ -10,14 +10,27 @@ public enum ImageLayout: Sendable, Equatable {
 
     /// LLaVA-NeXT's any-resolution layout (Docs/SEMANTICS.md §5): a base view of the whole image, then the
     /// tiles of the pinpoint canvas that fits it best; no pinpoints = Hugging Face's default set at the view
-    /// size.
-    case anyResolution(pinpoints: [Pinpoint])
+    /// size. `geometry` says whose rule cuts the views (Hugging Face's unless a method's released code
+    /// cuts its own: Docs/SEMANTICS.md §5b).
+    case anyResolution(pinpoints: [Pinpoint], geometry: ViewGeometry = .huggingFace)
 
     /// LLaVA-1.5's layout: one view, padded to a square.
     public static let llava15 = ImageLayout.singleView(padToSquare: true)
 
     /// Whether it cuts the image into several views.
     public var isAnyResolution: Bool { if case .anyResolution = self { true } else { false } }
+
+    /// The same layout with the views cut by `geometry` (one view stays one view).
+    public func with(geometry: ViewGeometry) -> ImageLayout {
+        guard case .anyResolution(let pinpoints, _) = self else { return self }
+        return .anyResolution(pinpoints: pinpoints, geometry: geometry)
+    }
+
+    /// Whose rule cuts the views, for an any-resolution layout.
+    public var geometry: ViewGeometry? {
+        if case .anyResolution(_, let g) = self { return g }
+        return nil
+    }
 }
 
 /// An image cut into its layout's views and preprocessed: what the vision tower is handed.

@@ -17,6 +17,17 @@ public enum NewlinePolicy: String, Sendable, CaseIterable {
     case none
 }
 
+/// How the padding the aspect-keeping fit added is cut from the packed grid (`unpad_image`).
+public enum UnpadRule: Sendable, Equatable {
+    /// Hugging Face's: the kept side `int(round(h · C/w, 7))` in float64.
+    case huggingFace
+    /// Original LLaVA's: `int(h · C/w)` in float64, no rounding (a side can come out one cell shorter).
+    case original
+    /// Nothing is cut: the full padded `R × C` grid (FasterVLM's, VisPruner's, CDPruner's and VisionZip's
+    /// released layouts).
+    case none
+}
+
 /// The geometry of one image's packed grid: the tiles' patches as `R × C` cells, and the rows or columns
 /// that survive the unpadding.
 public struct PackedGrid: Sendable, Equatable {
@@ -27,21 +38,24 @@ public struct PackedGrid: Sendable, Equatable {
     /// The kept cells: grid rows `rows` and columns `columns` of the `R × C` grid (R = nph·g, C = npw·g).
     public var rows: Range<Int>, columns: Range<Int>
 
-    /// The grid of an image of `height × width` pixels cut as `grid`, with `side` patches per view side.
-    public init(grid: AnyResolutionGrid, side g: Int, imageHeight h: Int, imageWidth w: Int) {
+    /// The grid of an image of `height × width` pixels cut as `grid`, with `side` patches per view side,
+    /// unpadded by `unpad`.
+    public init(grid: AnyResolutionGrid, side g: Int, imageHeight h: Int, imageWidth w: Int, unpad: UnpadRule = .huggingFace) {
         side = g
         tileRows = grid.rows
         tileColumns = grid.columns
         let r = grid.rows * g, c = grid.columns * g
         rows = 0..<r
         columns = 0..<c
+        guard unpad != .none else { return }
+        let kept = { (x: Double) -> Int in Int(unpad == .huggingFace ? Self.pythonRound7(x) : x) }
         // unpad_image, in token units and float64: the axis the image does not fill loses its padding.
         if Double(w) / Double(h) > Double(c) / Double(r) {
-            let n = Int(Self.pythonRound7(Double(h) * (Double(c) / Double(w))))
+            let n = kept(Double(h) * (Double(c) / Double(w)))
             let pad = (r - n) / 2  // n ≤ r: Python's floor division of a non-negative number
             rows = pad..<(r - pad)
         } else {
-            let n = Int(Self.pythonRound7(Double(w) * (Double(r) / Double(h))))
+            let n = kept(Double(w) * (Double(r) / Double(h)))
             let pad = (c - n) / 2
             columns = pad..<(c - pad)
         }
@@ -83,10 +97,22 @@ public struct Packing: Sendable {
     /// Number of `image_newline` rows.
     public var newlines: Int { rows.filter { $0 == .newline }.count }
 
+    /// A packing from its parts (a method's own layout): `origins` has one entry per row, `nil` for a newline.
+    public init(grid: PackedGrid, rows: [RowSource], origins: [(view: Int, row: Int)?], droppedInPadding: Int = 0) {
+        precondition(rows.count == origins.count, "a packing names the origin of each of its \(rows.count) rows")
+        self.grid = grid
+        self.rows = rows
+        self.origins = origins
+        self.droppedInPadding = droppedInPadding
+    }
+
     /// Packs per-view row sources (`views[v]` = the rows view v hands on, in its own order): the base view's
-    /// rows as they are; the tiles' patch rows at their grid cells, read row by row, each kept grid row
-    /// followed by a newline (`policy`); then the tiles' other rows (mean, merged, …), in tile order.
-    public init(views: [[RowSource]], grid g: PackedGrid, newlines policy: NewlinePolicy) {
+    /// rows (`basePatchesFirst`: its patch rows, then its other rows — where TRIM's mean token goes; else as
+    /// they are); the tiles' patch rows at their grid cells, read row by row, each kept grid row followed by
+    /// a newline (`policy`); then the tiles' other rows (mean, merged, …), in tile order, or with
+    /// `othersByKind` all tiles' [CLS] rows first, then the rest tile by tile (VisionZip's released order).
+    public init(views: [[RowSource]], grid g: PackedGrid, newlines policy: NewlinePolicy, basePatchesFirst: Bool = true,
+                othersByKind: Bool = false) {
         grid = g
         let width = g.tileColumns * g.side
         var cells = [(view: Int, row: Int)?](repeating: nil, count: g.tileRows * g.side * width)
@@ -101,8 +127,14 @@ public struct Packing: Sendable {
                 if g.isKept(row: at.row, column: at.column) { cells[at.row * width + at.column] = (v, i) } else { dropped += 1 }
             }
         }
-        var packed = views.first ?? []
-        var origins: [(view: Int, row: Int)?] = packed.indices.map { (0, $0) }
+        if othersByKind {
+            others = others.filter { if case .classToken = $0.0 { true } else { false } }
+                + others.filter { if case .classToken = $0.0 { false } else { true } }
+        }
+        let base = Array((views.first ?? []).enumerated())
+        let baseOrder = basePatchesFirst ? base.filter { $0.element.patch != nil } + base.filter { $0.element.patch == nil } : base
+        var packed = baseOrder.map(\.element)
+        var origins: [(view: Int, row: Int)?] = baseOrder.map { (0, $0.offset) }
         for r in g.rows {
             let kept = g.columns.filter { cells[r * width + $0] != nil }
             for c in kept {

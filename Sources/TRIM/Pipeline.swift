@@ -155,10 +155,11 @@ public struct TRIMPipeline: Sendable {
         case .singleView(let pad):
             return PreparedImage(layout: layout, pixelValues: [try TRIMImage.pixelValues(for: image, config: preprocessor, padToSquare: pad)],
                                  grid: nil, imageHeight: image.height, imageWidth: image.width)
-        case .anyResolution(let pinpoints):
+        case .anyResolution(let pinpoints, let geometry):
             let s = preprocessor.cropHeight
             let (grid, views) = try AnyResolution.pixelValues(
-                for: image, config: preprocessor, pinpoints: pinpoints.isEmpty ? AnyResolution.defaultPinpoints(viewSize: s) : pinpoints)
+                for: image, config: preprocessor, pinpoints: pinpoints.isEmpty ? AnyResolution.defaultPinpoints(viewSize: s) : pinpoints,
+                geometry: geometry)
             return PreparedImage(layout: layout, pixelValues: views, grid: grid, imageHeight: image.height, imageWidth: image.width)
         }
     }
@@ -275,32 +276,40 @@ public struct TRIMPipeline: Sendable {
     }
 
     /// The prompt-dependent half of a run, for any reducer of the family: the prompt's needs through the
-    /// text tower (timed by their stages), the reducer on each view's input (stage "scores" when it uses a
-    /// need charged to it, such as `image_tokens`, whose time it includes; else "reduce"), the views packed
-    /// as the layout says (`newlines`: which grid rows of an any-resolution image get an `image_newline`),
-    /// then the projector on the rows. `prompt` may be `nil` for reducers that ignore it.
+    /// text tower (timed by their stages), then the reducer (stage "scores" when it uses a need charged to
+    /// it, such as `image_tokens`, whose time it includes; else "reduce"): on the one view, or on an
+    /// any-resolution image's views and packing as `views` says (`reduceImage`; `newlines`: which grid rows
+    /// get an `image_newline` under Hugging Face packing), then the projector on the rows. `prompt` may be
+    /// `nil` for reducers that ignore it. An any-resolution image must have been cut by the reducer's
+    /// `viewGeometry(views)` (`layout.with(geometry:)`).
     public func reduce(_ encoded: EncodedImage, prompt: String?, reducer: any TokenReducer,
-                       newlines: NewlinePolicy = .all) throws -> ReductionResult {
-        if encoded.views.count > 1 && !reducer.reducesEveryView {
-            throw TRIMError.invalidOption("\(reducer.name) has no any-resolution form yet; it reduces one view")
+                       newlines: NewlinePolicy = .all, views mode: ViewsMode = .released) throws -> ReductionResult {
+        if let geometry = encoded.layout.geometry, geometry != reducer.viewGeometry(mode) {
+            throw TRIMError.invalidOption("\(reducer.name) with --views \(mode.rawValue) runs on \(reducer.viewGeometry(mode).rawValue) views; this image was cut by the \(geometry.rawValue) rule")
         }
         var timings = StageTimer(stages: encoded.timings)
         let (ids, textEmbeds, promptValues) = try promptNeeds(of: reducer, prompt: prompt, timings: &timings)
         let charged = reducer.needs.compactMap { encoded.chargedSeconds[$0] }
-        let views = try timings.time(charged.isEmpty ? "reduce" : "scores", plus: charged.reduce(0, +)) {
-            try encoded.views.indices.map { try reducer.reduce(encoded.input(view: $0, prompt: promptValues)) }
+        let inputs = encoded.views.indices.map { encoded.input(view: $0, prompt: promptValues) }
+        let image = encoded.grid.map { grid in
+            ImageInput(views: inputs, grid: grid, imageHeight: encoded.imageHeight, imageWidth: encoded.imageWidth,
+                       side: visionTower.config.gridSize, mode: mode, newlines: newlines, projector: projector,
+                       imageNewline: next?.imageNewline)
+        }
+        let (views, packing, reduction) = try timings.time(charged.isEmpty ? "reduce" : "scores", plus: charged.reduce(0, +)) {
+            () throws -> ([Reduction], Packing?, Reduction) in
+            guard let image else {
+                let one = try reducer.reduce(inputs[0])
+                return ([one], nil, one)
+            }
+            let r = try reducer.reduceImage(image)
+            return (r.views, r.packing, r.reduction)
         }
         var result = ReductionResult(
             method: reducer.name, settings: reducer.settings, settingsFields: reducer.settingsFields, encoded: encoded,
-            inputIDs: ids, textEmbeds: textEmbeds, reduction: views[0], views: views, packing: nil, projected: nil,
+            inputIDs: ids, textEmbeds: textEmbeds, reduction: reduction, views: views, packing: packing, projected: nil,
             timings: [])
-        if let grid = encoded.grid {
-            let g = PackedGrid(grid: grid, side: visionTower.config.gridSize, imageHeight: encoded.imageHeight,
-                               imageWidth: encoded.imageWidth)
-            let packing = Packing(views: views.map(\.rows), grid: g, newlines: newlines)
-            result.packing = packing
-            result.reduction = Self.assemble(views, packing)
-        }
+        result.viewsMode = image == nil ? nil : mode
         result.projected = try project(result, timings: &timings)
         result.timings = timings.stages
         return result
@@ -323,21 +332,6 @@ public struct TRIMPipeline: Sendable {
         return (ids, text, values)
     }
 
-    /// The packed rows that are not newlines, in packed order, from the views' reductions; the signal is the
-    /// views' signals one after the other (`[V·N]`).
-    static func assemble(_ views: [Reduction], _ packing: Packing) -> Reduction {
-        var scalars: [Float] = []
-        var sources: [RowSource] = []
-        for (source, origin) in zip(packing.rows, packing.origins) {
-            guard let o = origin else { continue }
-            scalars += views[o.view].reduced.row(o.row).scalars
-            sources.append(source)
-        }
-        let width = views[0].reduced.columns
-        return Reduction(reduced: Tensor(shape: [sources.count, width], scalars: scalars), rows: sources,
-                         signal: (views[0].signal.name, views.flatMap(\.signal.values)), note: views.compactMap(\.note).first)
-    }
-
     /// The projector on the result's rows (or the rows the reducer projected itself), with LLaVA-NeXT's
     /// `image_newline` at each newline row: `[L, H]`; `nil` without a projector.
     private func project(_ r: ReductionResult, timings: inout StageTimer) throws -> Tensor? {
@@ -349,7 +343,7 @@ public struct TRIMPipeline: Sendable {
             throw TRIMError.invalidOption("newline rows need a LLaVA-NeXT checkpoint's image_newline: give one as --projector, or no newlines")
         }
         return timings.time("projector") {
-            let rows = projector(r.reduction.reduced)
+            let rows = r.reduction.projected ?? projector(r.reduction.reduced)
             var out: [Float] = []
             var i = 0
             for source in packing.rows {
@@ -378,6 +372,8 @@ public struct ReductionResult: Sendable {
     public var views: [Reduction]
     /// How an any-resolution image's views were packed (`token_map`), or `nil` for one view.
     public var packing: Packing?
+    /// Whose views and packing an any-resolution image ran on (`--views`), or `nil` for one view.
+    public var viewsMode: ViewsMode?
     /// `projected [L, H]` when a projector was given (newline rows included).
     public var projected: Tensor?
     /// Seconds per stage, in pipeline order.

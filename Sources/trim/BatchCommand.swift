@@ -140,8 +140,9 @@ func runBatch(_ a: Arguments, items: [BatchItem], output: URL, shard: (index: In
     var done = 0, failed = 0
     let layout = try Common.layout(a, pipeline: pipeline)
     try Common.checkLayout(layout, method: reducer.name, reducer: reducer)
-    let runner = BatchRunner(pipeline: pipeline, reducer: reducer, selectLayer: options.selectLayer, layout: layout,
-                             newlines: Common.newlinePolicy(a))
+    let runner = BatchRunner(pipeline: pipeline, reducer: reducer, selectLayer: options.selectLayer,
+                             layout: Common.layout(layout, for: reducer, a), newlines: Common.newlinePolicy(a),
+                             views: Common.viewsMode(a))
     var writeError: Error?
     runner.run(work) { result in
         guard writeError == nil else { return }

@@ -42,8 +42,12 @@ enum Common {
             + "checkpoint's, else S×2S, 2S×S, 2S×2S, 3S×S, S×3S)")
     static let newlines = OptionSpec("newlines", .choice(NewlinePolicy.allCases.map(\.rawValue)), default: "all",
                                      help: "any resolution: which kept grid rows get an image_newline row after them")
+    static let views = OptionSpec(
+        "views", .choice(ViewsMode.allCases.map(\.rawValue)), default: "released",
+        help: "any resolution: each method's released LLaVA-1.6 views and packing, or Hugging Face's for every method "
+            + "(like for like)")
     /// The options of the image layout.
-    static let layoutOptions = [anyres, noAnyres, pinpoints, newlines]
+    static let layoutOptions = [anyres, noAnyres, pinpoints, newlines, views]
 
     /// The image layout the options ask for with `pipeline` loaded: any resolution with `--anyres` or a
     /// LLaVA-NeXT checkpoint (unless `--no-anyres`), its pinpoints from `--pinpoints`, the checkpoint or the
@@ -55,7 +59,7 @@ enum Common {
         let checkpoint = pipeline?.next?.pinpoints ?? checkpointPinpoints
         let on = !a.flag(noAnyres.name) && (a.flag(anyres.name) || checkpoint != nil)
         guard on else {
-            for o in [pinpoints.name, newlines.name] where a.value(o) != nil { throw UsageError("--\(o) applies to --anyres input") }
+            for o in [pinpoints.name, newlines.name, views.name] where a.value(o) != nil { throw UsageError("--\(o) applies to --anyres input") }
             return .singleView(padToSquare: !a.flag(noPad.name))
         }
         if a.flag(noPad.name) { throw UsageError("--no-pad applies to one view; any-resolution views are never padded to a square") }
@@ -78,15 +82,21 @@ enum Common {
         a.value(newlines.name).flatMap(NewlinePolicy.init(rawValue:)) ?? .all
     }
 
-    /// Refuses a method that has no any-resolution form when the layout has several views.
+    /// Refuses `--method all` at any resolution (each method's own any-resolution form runs alone).
     static func checkLayout(_ layout: ImageLayout, method: String, reducer: (any TokenReducer)?) throws {
-        guard layout.isAnyResolution else { return }
-        guard let reducer else {
-            throw UsageError("--method all at any resolution is not available yet (each method's own any-resolution form is); use --no-anyres")
-        }
-        guard reducer.reducesEveryView else {
-            throw UsageError("--method \(method) has no any-resolution form yet; use trim or none, or --no-anyres")
-        }
+        guard layout.isAnyResolution, reducer == nil else { return }
+        throw UsageError("--method all at any resolution is not available yet (each method's own any-resolution form is); use --no-anyres")
+    }
+
+    /// `--views` (default released).
+    static func viewsMode(_ a: Arguments) -> ViewsMode {
+        a.value(views.name).flatMap(ViewsMode.init(rawValue:)) ?? .released
+    }
+
+    /// The layout `reducer` runs on: `layout` with its views cut as the reducer's released code (or Hugging
+    /// Face, `--views hf`) cuts them.
+    static func layout(_ layout: ImageLayout, for reducer: any TokenReducer, _ a: Arguments) -> ImageLayout {
+        layout.with(geometry: reducer.viewGeometry(viewsMode(a)))
     }
 
     /// `--weights` (default `checkpoint`).

@@ -36,7 +36,7 @@ func evalAnyResolution(_ a: Arguments) throws {
 /// TRIM's settings for `trim eval --anyres`, after refusing the options it has no use for.
 private func anyResolutionOptions(_ a: Arguments) throws -> ReductionOptions {
     if let m = a.value("method"), m != "trim" {
-        throw UsageError("--anyres compares TRIM on one view and on every view; --method \(m) has no any-resolution form yet")
+        throw UsageError("trim eval --anyres compares TRIM on one view and on every view; --method \(m) is not evaluated at any resolution yet")
     }
     if a.value("budgets") != nil { throw UsageError("--budgets applies to the fixed-budget reducers, not to --anyres") }
     if a.value("scoring") == "both" { throw UsageError("--anyres evaluates one scoring: --scoring paper (the default) or authors") }
@@ -264,8 +264,10 @@ func demoTarget(_ prompt: String, _ scene: Scene) -> Int? {
 func demoAnyResolution(_ a: Arguments, pipeline: TRIMPipeline, layout: ImageLayout, scene: Scene, image: RGBImage,
                        imageURL: URL, prompt: String, options: ReductionOptions, reducer: any TokenReducer,
                        needs: ReducerNeeds, heatmap: String) throws {
-    let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
-    let result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer, newlines: Common.newlinePolicy(a))
+    let encoded = try pipeline.encode(image: image, layout: Common.layout(layout, for: reducer, a), selectLayer: options.selectLayer,
+                                      needs: needs)
+    let result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer, newlines: Common.newlinePolicy(a),
+                                     views: Common.viewsMode(a))
     try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options)
     try write(renderHeatmapPNG(result, pipeline: pipeline, prompt: prompt, options: options), to: heatmap)
     guard let grid = encoded.grid else { return }

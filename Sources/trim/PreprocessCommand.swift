@@ -38,10 +38,11 @@ let preprocessCommand = Command(
         switch try Common.layout(a, pipeline: nil, checkpointPinpoints: next ? try LlavaNext.pinpoints(of: model) : nil) {
         case .singleView(let pad):
             px = try pixelValues(for: image, config: config, padToSquare: pad)
-        case .anyResolution(let pinpoints):
+        case .anyResolution(let pinpoints, let geometry):
             let s = config.cropHeight
             let (grid, views) = try AnyResolution.pixelValues(
-                for: image, config: config, pinpoints: pinpoints.isEmpty ? AnyResolution.defaultPinpoints(viewSize: s) : pinpoints)
+                for: image, config: config, pinpoints: pinpoints.isEmpty ? AnyResolution.defaultPinpoints(viewSize: s) : pinpoints,
+                geometry: geometry)
             px = Tensor(shape: [views.count] + views[0].shape, scalars: views.flatMap(\.scalars))
             w.add("image_sizes", int64s: [Int64(image.height), Int64(image.width)], shape: [2])
             print("grid \(grid.rows)×\(grid.columns) of the \(grid.canvasHeight)×\(grid.canvasWidth) canvas: \(grid.viewCount) views")

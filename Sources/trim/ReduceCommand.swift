@@ -53,7 +53,8 @@ let reduceCommand = Command(
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
         let layout = try Common.layout(a, pipeline: pipeline)
         try Common.checkLayout(layout, method: method, reducer: reducer)
-        let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
+        let encoded = try pipeline.encode(image: image, layout: reducer.map { Common.layout(layout, for: $0, a) } ?? layout,
+                                          selectLayer: options.selectLayer, needs: needs)
         let source = ImageSource(name: imageURL.path, width: image.width, height: image.height)
         // One vision pass, then one reduction per prompt (in order); several prompts print JSON Lines and
         // number the --dump / --heatmap files (name-1.ext, name-2.ext, …).
@@ -64,7 +65,8 @@ let reduceCommand = Command(
                            image: source, decodeSeconds: i == 0 ? decodeSeconds : nil, separator: i > 0)
                 continue
             }
-            var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer, newlines: Common.newlinePolicy(a))
+            var result = try pipeline.reduce(encoded, prompt: prompt, reducer: reducer, newlines: Common.newlinePolicy(a),
+                                             views: Common.viewsMode(a))
             if i == 0 { result.timings.insert(("decode", decodeSeconds), at: 0) } else { result.timings = result.promptTimings }
             try writeOutputs(result, a, pipeline: pipeline, prompt: prompt, options: options, number: number)
             if a.flag("json") {
@@ -201,6 +203,9 @@ func reductionJSON(_ r: ReductionResult, options o: ReductionOptions) -> [(Strin
     if let packing = r.packing, let grid = r.encoded.grid {
         pairs += [
             ("views", .int(r.encoded.views.count)), ("grid", jsonInts([grid.rows, grid.columns])),
+            ("canvas", jsonInts([grid.canvasHeight, grid.canvasWidth])), ("rows", .int(packing.rows.count)),
+            ("views_mode", .string(r.viewsMode?.rawValue ?? "hf")),
+            ("view_rule", .string(r.encoded.layout.geometry?.rawValue ?? "hf")),
             ("image_size", jsonInts([r.encoded.imageHeight, r.encoded.imageWidth])),
             ("unpadded", jsonInts([packing.grid.unpadded.height, packing.grid.unpadded.width])),
             ("newlines", .int(packing.newlines)), ("dropped_in_padding", .int(packing.droppedInPadding)),
@@ -235,7 +240,9 @@ func report(_ r: ReductionResult, pipeline: TRIMPipeline, image: ImageSource, pr
     ]
     if let packing = r.packing, let grid = r.encoded.grid {
         let u = packing.grid.unpadded
-        lines.insert("views      base + \(grid.tileCount) tiles (\(grid.rows)×\(grid.columns) of the \(grid.canvasHeight)×\(grid.canvasWidth) canvas); "
+        let rule = r.encoded.layout.geometry.map { " by the \($0.rawValue) rule" } ?? ""
+        lines.insert("views      base + \(grid.tileCount) tiles (\(grid.rows)×\(grid.columns) of the \(grid.canvasHeight)×\(grid.canvasWidth) canvas\(rule), "
+                     + "--views \(r.viewsMode?.rawValue ?? "hf")); "
                      + "grid unpadded to \(u.height)×\(u.width) cells, \(packing.newlines) newline rows, "
                      + "\(packing.droppedInPadding) kept cells cut by the unpadding", at: 2)
     }

@@ -66,7 +66,8 @@ final class AnyResolutionCLITests: XCTestCase {
             (["--pinpoints", "56x112"], "applies to --anyres"),
             (["--anyres", "--no-pad"], "--no-pad applies to one view"),
             (["--anyres", "--pinpoints", "56by112"], "height×width pairs"),
-            (["--anyres", "--method", "fastervlm", "--keep", "3"], "no any-resolution form yet"),
+            (["--views", "hf"], "applies to --anyres"),
+            (["--anyres", "--views", "mine"], "--views must be"),
             (["--anyres", "--method", "all"], "--method all at any resolution"),
         ] {
             let e = try trim(base + args)

@@ -1,4 +1,5 @@
 import Foundation
+import TRIMImage
 import TRIMTensor
 
 // CDPruner (Zhang et al., "Beyond Attention or Similarity: Maximizing Conditional Diversity for Token
@@ -21,6 +22,11 @@ import TRIMTensor
 //   - T above the rank of K (e.g. more picks than X has columns) takes square roots of rounding noise:
 //     here, once the largest remaining d² is ≤ 1e-4 of the largest initial one (float32 noise stays far below, real steps far above), the remaining picks are
 //     the unpicked patches by descending r (ties to the lower index).
+//
+// Any resolution (Docs/SEMANTICS.md §5b): the release's fixed 2S×2S canvas (`ViewGeometry.fixedCanvas`, 2×2
+// tiles), the relevance of all V·N patches rescaled by one joint minimum and maximum, one DPP per view with T
+// steps (a view whose rank runs out stops there, with a note: the release goes on with NaN-driven duplicates),
+// packed as FasterVLM packs. `--views hf`: the same choice, Hugging Face's views and packing.
 
 /// CDPruner as a member of the reducer family (`--method cdpruner --keep T [--scoring authors|paper]`).
 public struct CDPruner: TokenReducer {
@@ -42,25 +48,38 @@ public struct CDPruner: TokenReducer {
     public var needs: ReducerNeeds { [.imageTokens, .promptSegments, .projectedRows] }
 
     public func reduce(_ input: ReducerInput) throws -> Reduction {
+        let rel = try relevance(input)
+        return try select(input, relevance: Self.normalised(rel, lo: rel.min() ?? 0, hi: rel.max() ?? 0), stopAtRank: false)
+    }
+
+    /// `rel_i = mean_m(±cos(E_i, T_m))`, before normalisation, `[N]`.
+    func relevance(_ input: ReducerInput) throws -> [Float] {
         let e = try input.required(.imageTokens, by: name)
         let text = try input.required(.promptSegments, by: name)
         let n = input.patchCount
         guard e.rows == n, text.columns == e.columns, text.rows > 0 else {
             throw TRIMError.invalidOption("cdpruner: image tokens \(e.shape) and text segments \(text.shape) do not match")
         }
-        // Relevance of each patch to the prompt, min–max normalised.
         let cos = pairwiseDots(unitRows(e), unitRows(text))  // [N, M]
         let m = text.rows
         let sign: Float = scoring == .authors ? -1 : 1
-        let rel = (0..<n).map { i in
+        return (0..<n).map { i in
             var s: Float = 0
             for t in 0..<m { s += sign * cos.scalars[i * m + t] }
             return s / Float(m)
         }
-        let lo = rel.min() ?? 0, hi = rel.max() ?? 0
-        let r = hi > lo ? rel.map { ($0 - lo + 1e-6) / (hi - lo) } : [Float](repeating: 1, count: n)
+    }
 
-        // The kernel and the greedy MAP.
+    /// `(rel − lo + 1e-6) / (hi − lo)`; every value 1 when hi = lo (the release divides by zero).
+    static func normalised(_ rel: [Float], lo: Float, hi: Float) -> [Float] {
+        hi > lo ? rel.map { ($0 - lo + 1e-6) / (hi - lo) } : [Float](repeating: 1, count: rel.count)
+    }
+
+    /// The conditional DPP on one view with normalised relevance `r`. When the kernel's rank is used up
+    /// before T picks, the rest are the unpicked patches by descending r, or (`stopAtRank`, the
+    /// any-resolution form) the view stops there, with a note saying how many rows came out.
+    func select(_ input: ReducerInput, relevance r: [Float], stopAtRank: Bool) throws -> Reduction {
+        let n = input.patchCount
         let projectedRows = input[.projectedRows]
         let x = projectedRows ?? input.features
         let similarity = cosineMatrix(x)  // [N, N]
@@ -74,10 +93,15 @@ public struct CDPruner: TokenReducer {
         var c = [Float](repeating: 0, count: t * n)  // c_0 … c_{T−1}, one row each
         var picks: [Int] = []
         var projection = [Float](repeating: 0, count: n)
+        var stopped: String?
         while picks.count < t {
             let j = argmax(d2)!
-            if !(d2[j] > floor) {  // the kernel's rank is used up: fill by relevance
-                let picked = Set(picks)
+            if !(d2[j] > floor) {  // the kernel's rank is used up
+                if stopAtRank {
+                    stopped = "view \(input.view): the kernel's rank ran out after \(picks.count) of \(t) picks; the view hands on \(picks.count) rows"
+                    break
+                }
+                let picked = Set(picks)  // fill by relevance
                 picks += topK(r, n).filter { !picked.contains($0) }.prefix(t - picks.count)
                 break
             }
@@ -102,6 +126,18 @@ public struct CDPruner: TokenReducer {
         return Reduction(
             reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("relevance", r),
             projected: projectedRows.map { $0.gatherRows(kept) },
-            note: projectedRows == nil ? "no projector: similarity measured on the features x (a convention of this project)" : nil)
+            note: stopped ?? (projectedRows == nil ? "no projector: similarity measured on the features x (a convention of this project)" : nil))
+    }
+
+    public func viewGeometry(_ mode: ViewsMode) -> ViewGeometry { mode == .released ? .fixedCanvas : .huggingFace }
+
+    /// Any resolution: the relevance of every view's patches rescaled by one minimum and maximum over all
+    /// V·N values, then one DPP per view with T steps (stopping early when a view's rank runs out).
+    public func reduceImage(_ image: ImageInput) throws -> ImageReduction {
+        let rel = try image.views.map(relevance)
+        let all = rel.flatMap { $0 }
+        let (lo, hi) = (all.min() ?? 0, all.max() ?? 0)
+        let views = try zip(image.views, rel).map { try select($0, relevance: Self.normalised($1, lo: lo, hi: hi), stopAtRank: true) }
+        return image.mode == .released ? image.packedSpatially(views) : image.packedAsHuggingFace(views)
     }
 }

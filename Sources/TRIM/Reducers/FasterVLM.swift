@@ -1,4 +1,5 @@
 import Foundation
+import TRIMImage
 import TRIMTensor
 
 // FasterVLM (Zhang et al., "[CLS] Attention is All You Need for Training-Free Visual Token Pruning", 2024;
@@ -11,6 +12,11 @@ import TRIMTensor
 //                                      N rows and masks; row for row the same)
 //
 // Needs: the class token's attention row in the one vision pass. Budgets above N keep all N.
+//
+// Any resolution (`mm_utils.py`, `llava_arch.py`; Docs/SEMANTICS.md §5b): the views by its own grid rule
+// (`ViewGeometry.fasterVLM`; an image no canvas fits is refused), `topk(s, T)` in every view, and the
+// "spatial" layout — the base view's kept patches, then the tiles' kept cells row by row over the full padded
+// grid, no unpadding, no newline rows: V·T rows. `--views hf`: the same choice per view, Hugging Face's packing.
 
 /// FasterVLM as a member of the reducer family (`--method fastervlm --keep T`).
 public struct FasterVLM: TokenReducer {
@@ -28,5 +34,12 @@ public struct FasterVLM: TokenReducer {
         let s = try input.classAttentionToPatches(by: name, mean: true)
         let kept = topK(s, clampedBudget(keep, patches: input.patchCount)).sorted()
         return Reduction(reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("cls_attention", s))
+    }
+
+    public func viewGeometry(_ mode: ViewsMode) -> ViewGeometry { mode == .released ? .fasterVLM : .huggingFace }
+
+    public func reduceImage(_ image: ImageInput) throws -> ImageReduction {
+        let views = try image.reduceEachView(self)
+        return image.mode == .released ? image.packedSpatially(views) : image.packedAsHuggingFace(views)
     }
 }

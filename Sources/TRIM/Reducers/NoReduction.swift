@@ -14,7 +14,6 @@ public struct NoReduction: TokenReducer {
     public var name: String { "none" }
     public var settings: String { "every patch, no extra rows" }
     public var needs: ReducerNeeds { [] }
-    public var reducesEveryView: Bool { true }
 
     public func reduce(_ input: ReducerInput) throws -> Reduction {
         let n = input.patchCount

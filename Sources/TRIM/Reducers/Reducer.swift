@@ -1,4 +1,5 @@
 import Foundation
+import TRIMImage
 import TRIMJSON
 import TRIMTensor
 
@@ -135,14 +136,15 @@ public protocol TokenReducer: Sendable {
     var needs: ReducerNeeds { get }
     /// Its settings as the fields of `trim reduce --json` (default: `method` and `settings`).
     var settingsFields: [(String, JSONValue)] { get }
-    /// Whether it has an any-resolution form that reduces each view on its own, its rows then packed as
-    /// LLaVA-NeXT packs a view's (default: no).
-    var reducesEveryView: Bool { get }
     /// Chooses and builds the rows of one view.
     func reduce(_ input: ReducerInput) throws -> Reduction
+    /// The views it runs on at any resolution in `mode` (default: Hugging Face's).
+    func viewGeometry(_ mode: ViewsMode) -> ViewGeometry
+    /// Reduces a whole any-resolution image cut by `viewGeometry(image.mode)` (default: `reduce` on each
+    /// view, the rows packed as Hugging Face packs a view's; Docs/SEMANTICS.md §5b).
+    func reduceImage(_ image: ImageInput) throws -> ImageReduction
 }
 
 extension TokenReducer {
     public var settingsFields: [(String, JSONValue)] { [("method", .string(name)), ("settings", .string(settings))] }
-    public var reducesEveryView: Bool { false }
 }

@@ -30,7 +30,6 @@ public struct TRIMReducer: TokenReducer {
     public var needs: ReducerNeeds { [.promptEmbedding, .imageTokens] }
 
     /// At any resolution, TRIM runs on every view on its own (Docs/SEMANTICS.md §5.6).
-    public var reducesEveryView: Bool { true }
 
     /// `scoring`, `selection` with its multiplier or ratio, `mean_token` (the JSON of `trim reduce`).
     public var settingsFields: [(String, JSONValue)] {

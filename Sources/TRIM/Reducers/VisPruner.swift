@@ -1,4 +1,5 @@
 import Foundation
+import TRIMImage
 import TRIMTensor
 
 // VisPruner (Zhang et al., "Beyond Text-Visual Attention: Exploiting Visual Cues for Effective Token Pruning
@@ -21,6 +22,11 @@ import TRIMTensor
 // gets a negative size; here every a is dropped (the slice's reading), and the loop still ends at R = T_div.
 // Budgets above N keep all N.
 // The cosines come from one Gram matrix of x̂ (a GEMM) instead of one product per round: the same values.
+//
+// Any resolution (Docs/SEMANTICS.md §5b): the release replaces the pinpoints by a fixed 2S×2S canvas (its
+// 672×672 at S = 336: `ViewGeometry.fixedCanvas`, 2×2 tiles), runs the choice above with T in every view,
+// and packs as FasterVLM does (base, then the tiles' kept cells over the full padded grid; no unpadding, no
+// newline rows): V·T rows. `--views hf`: the same choice per view, Hugging Face's views and packing.
 
 /// VisPruner as a member of the reducer family (`--method vispruner --keep T [--important-ratio R]`).
 public struct VisPruner: TokenReducer {
@@ -86,5 +92,12 @@ public struct VisPruner: TokenReducer {
         let s = try input.classAttentionToPatches(by: name, mean: true)
         let kept = try Self.select(signal: s, cosines: cosineMatrix(input.features), keep: keep, importantRatio: importantRatio)
         return Reduction(reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("cls_attention", s))
+    }
+
+    public func viewGeometry(_ mode: ViewsMode) -> ViewGeometry { mode == .released ? .fixedCanvas : .huggingFace }
+
+    public func reduceImage(_ image: ImageInput) throws -> ImageReduction {
+        let views = try image.reduceEachView(self)
+        return image.mode == .released ? image.packedSpatially(views) : image.packedAsHuggingFace(views)
     }
 }

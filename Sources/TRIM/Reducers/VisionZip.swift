@@ -1,4 +1,5 @@
 import Foundation
+import TRIMImage
 import TRIMTensor
 
 // VisionZip (Yang et al., "VisionZip: Longer is Better but Not Necessary in Vision Language Models", 2024;
@@ -19,6 +20,13 @@ import TRIMTensor
 //   - C = 0 divides by zero: here no contextual rows;
 //   - M < C fails to broadcast: here C = M (every remaining patch is its own target);
 //   - D above N + 1: here D = N + 1 (every patch dominant, no contextual row).
+//
+// Any resolution (Docs/SEMANTICS.md §5b): original LLaVA's views (`ViewGeometry.original`), the choice above
+// in every view (D + C rows each), restored in the release's order: the base view's rows as at one view
+// ([CLS], dominant ascending, contextual), then the tiles' dominant patches at their cells of the full padded
+// grid read row by row (no unpadding), then the tiles' [CLS] rows in tile order, then their contextual rows
+// tile by tile; no newline rows: V·(D + C) rows. `--views hf`: Hugging Face's views and packing, each view's
+// [CLS] and contextual rows after its block, in their one-view order.
 
 /// VisionZip as a member of the reducer family (`--method visionzip --keep T` or `--dominant D --contextual C`).
 public struct VisionZip: TokenReducer {
@@ -94,5 +102,14 @@ public struct VisionZip: TokenReducer {
                 + Array(repeating: .contextual(view: input.view), count: contextualCount),
             signal: ("cls_attention", s),
             extras: [("contextual_assignment", Tensor(shape: [n], scalars: assignment))])
+    }
+
+    public func viewGeometry(_ mode: ViewsMode) -> ViewGeometry { mode == .released ? .original : .huggingFace }
+
+    public func reduceImage(_ image: ImageInput) throws -> ImageReduction {
+        let views = try image.reduceEachView(self)
+        guard image.mode == .released else { return image.packedAsHuggingFace(views) }
+        return image.pack(views, Packing(views: views.map(\.rows), grid: image.packedGrid(.none), newlines: .none,
+                                         basePatchesFirst: false, othersByKind: true))
     }
 }
