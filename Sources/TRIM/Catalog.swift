@@ -12,6 +12,8 @@ public struct ReducerEntry: Sendable {
     public let fixedBudget: Bool
     /// Whether `--method all` runs it (every reducer does; `none`, which keeps everything, does not).
     public var compared = true
+    /// Whether it runs on any-resolution input only (HiRED, GlobalCom²: built for it).
+    public var anyResolutionOnly = false
     /// Builds it from option values; `budget`, when given, is the row count to use where `--keep` is absent
     /// (`--method all` passes TRIM's own count) and relaxes the check that every option applies.
     let build: @Sendable (OptionValues, _ budget: Int?) throws -> any TokenReducer
@@ -31,7 +33,8 @@ public enum ReducerCatalog {
         "keep-ratio", .number(0...1), placeholder: "R",
         help: "trim: keep the top int(N·R) patches instead of the IQR outliers; prumerge / prumerge+: a fixed ratio "
             + "instead of the adaptive one; random: keep int(N·R) patches; divprune: keep int(round(R·N)) rows (any "
-            + "resolution: of the L packed rows)")
+            + "resolution: of the L packed rows); hired: the token rate (default 0.2); globalcom2: the retention ratio "
+            + "r (default 0.25)")
     /// TRIM's IQR multiplier.
     public static let iqrMultiplier = OptionSpec(
         "iqr-multiplier", .number(0...1000), placeholder: "M", default: "1.5",
@@ -55,6 +58,9 @@ public enum ReducerCatalog {
     /// VisionZip's contextual rows.
     public static let contextual = OptionSpec("contextual", .int(0...1_000_000), placeholder: "C",
                                               help: "visionzip: C merged rows (with --dominant D)")
+    /// HiRED's base share.
+    public static let alpha = OptionSpec("alpha", .number(0...1), placeholder: "A", default: "0.5",
+                                         help: "hired: the base view's share of the budget")
     /// VisPruner's important share.
     public static let importantRatio = OptionSpec(
         "important-ratio", .number(0...1), placeholder: "R", default: "0.5",
@@ -95,6 +101,14 @@ public enum ReducerCatalog {
             CDPruner(keep: try requiredKeep(v, budget, method: "cdpruner"),
                      scoring: try v.choice(scoring).flatMap(Scoring.init(rawValue:)) ?? .authors)
         },
+        ReducerEntry(name: "hired", summary: "any resolution: [CLS] attention, a budget shared across views by layer-0 attention",
+                     options: [keepRatio, alpha], fixedBudget: false, anyResolutionOnly: true) { v, _ in
+            HiRED(rate: try v.number(keepRatio) ?? 0.2, alpha: try v.number(alpha) ?? 0.5)
+        },
+        ReducerEntry(name: "globalcom2", summary: "any resolution: thumbnail + tiles scaled by global and local [CLS] logits",
+                     options: [keepRatio], fixedBudget: false, anyResolutionOnly: true) { v, _ in
+            GlobalCom2(ratio: try v.number(keepRatio) ?? 0.25)
+        },
         ReducerEntry(name: "random", summary: "the control: random patches + mean token",
                      options: [keep, keepRatio, seed, noMeanToken], fixedBudget: false, build: random),
         ReducerEntry(name: "none", summary: "no reduction: every patch, no extra row (LLaVA's own input)",
@@ -104,8 +118,9 @@ public enum ReducerCatalog {
     /// Every method's name, in catalog order.
     public static var names: [String] { entries.map(\.name) }
 
-    /// The methods `--method all` runs and compares, in catalog order (every reducer; not `none`).
-    public static var compared: [String] { entries.filter(\.compared).map(\.name) }
+    /// The methods `--method all` runs and compares on one view, in catalog order (every reducer but those
+    /// built for any-resolution input; not `none`).
+    public static var compared: [String] { entries.filter { $0.compared && !$0.anyResolutionOnly }.map(\.name) }
 
     /// Every option some method takes, once each, in first-use order.
     public static var allOptions: [OptionSpec] {

@@ -51,6 +51,12 @@ public struct Need: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The value of an after-pass need on `pass`.
+    func compute(_ pass: VisionPass) throws -> Tensor? {
+        guard case .afterPass(_, let f) = source else { return nil }
+        return try f(pass)
+    }
+
     /// Whether it is computed from the prompt rather than the image.
     var isPrompt: Bool { if case .prompt = source { true } else { false } }
 }
@@ -72,6 +78,8 @@ struct VisionPass {
     var clip: CLIPModel
     /// LLaVA's projector, when loaded.
     var projector: Projector?
+    /// The view's `pixel_values [3, S, S]`.
+    var pixelValues: Tensor
 }
 
 extension Need {
@@ -115,6 +123,27 @@ extension Need {
     /// state (LLaVA's "layer L−2"), `A[h, 0, :]` as `[H, N+1]`: FasterVLM's, VisionZip's and VisPruner's signal.
     public static let classAttention = Need(
         "class_attention", "the class token's attention of the selected layer", .duringPass(classAttentionRows))
+
+    /// The head mean of the class token's pre-softmax attention logits `(q·hd^-0.5)·kᵀ` to the patches in the
+    /// encoder layer fed the selected hidden state (the last layer at LLaVA's −2), `[1, N]` (GlobalCom²'s signal).
+    public static let nextLayerClassLogits = Need(
+        "next_layer_class_logits", "the next layer's [CLS] attention logits", loadsNextLayer: true,
+        .afterPass(stage: "next-layer logits") { pass in
+            guard let qk = try nextLayerQueriesKeys.compute(pass) else { return nil }
+            return GlobalCom2.logits(qk, heads: pass.tower.config.attentionHeads)
+        })
+
+    /// The class token's attention probabilities per head in the first encoder layer (`encoder.layers[0]`,
+    /// on `layer_norm1(hidden_states[0])`), `[H, N+1]` (HiRED's allocation signal). Recomputed after the pass
+    /// from the view's pixels: the embeddings and one q/k projection.
+    public static let firstLayerClassAttention = Need(
+        "first_layer_class_attention", "the class token's attention of the first layer", .afterPass(stage: "layer-0 attention") { pass in
+            guard let layer = pass.tower.layers.first else {
+                throw TRIMError.invalidOption("select layer 0 is the embeddings; HiRED needs the first layer's attention")
+            }
+            let qkv = layer.self_attn.qkv_proj(layer.layer_norm1(try pass.tower.embeddings(pass.pixelValues)))
+            return classAttentionRows(qkv: qkv, heads: pass.tower.config.attentionHeads)
+        })
 
     /// That layer's keys averaged over heads, `[N+1, head_dim]` (VisionZip's merge metric).
     public static let headMeanKeys = Need(

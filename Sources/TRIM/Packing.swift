@@ -23,6 +23,10 @@ public enum UnpadRule: Sendable, Equatable {
     case huggingFace
     /// Original LLaVA's: `int(h · C/w)` in float64, no rounding (a side can come out one cell shorter).
     case original
+    /// Hugging Face's of transformers 4.42 as HiRED runs it: `int()` of float32 tensor arithmetic, no
+    /// rounding — the image aspect `w/h` in float32 against the grid's (a float64 rounded to float32), the
+    /// kept side `h · (1/w · C)` (likewise for a width) in float32.
+    case float32
     /// Nothing is cut: the full padded `R × C` grid (FasterVLM's, VisPruner's, CDPruner's and VisionZip's
     /// released layouts).
     case none
@@ -48,6 +52,16 @@ public struct PackedGrid: Sendable, Equatable {
         rows = 0..<r
         columns = 0..<c
         guard unpad != .none else { return }
+        if unpad == .float32 {
+            if Float(w) / Float(h) > Float(Double(c) / Double(r)) {
+                let n = Int(Float(h) * ((1 / Float(w)) * Float(c)))
+                rows = ((r - n) / 2)..<(r - (r - n) / 2)
+            } else {
+                let n = Int(Float(w) * ((1 / Float(h)) * Float(r)))
+                columns = ((c - n) / 2)..<(c - (c - n) / 2)
+            }
+            return
+        }
         let kept = { (x: Double) -> Int in Int(unpad == .huggingFace ? Self.pythonRound7(x) : x) }
         // unpad_image, in token units and float64: the axis the image does not fill loses its padding.
         if Double(w) / Double(h) > Double(c) / Double(r) {

@@ -207,7 +207,9 @@ public struct TRIMPipeline: Sendable {
         var stages: [(stage: String, seconds: Double)] = [("preprocess", preprocessSeconds), ("vision", passSeconds - captureSeconds)]
         if !observed.isEmpty { stages.append(("attention capture", captureSeconds)) }
         var charged: [Need: Double] = [:]
-        let passes = hidden.map { VisionPass(hidden: $0, features: $0.rows(1..<$0.rows), layer: k, tower: tower, clip: clip, projector: projector) }
+        let passes = zip(hidden, prepared.pixelValues).map {
+            VisionPass(hidden: $0, features: $0.rows(1..<$0.rows), layer: k, tower: tower, clip: clip, projector: projector, pixelValues: $1)
+        }
         for need in imageNeeds {
             guard case .afterPass(let stage, let compute) = need.source else { continue }
             let start = DispatchTime.now().uptimeNanoseconds

@@ -53,6 +53,13 @@ public struct AnyResolutionGrid: Sendable, Equatable {
     /// Tile rows and columns (nph = H*/S, npw = W*/S).
     public var rows: Int { canvasHeight / viewSize }
     public var columns: Int { canvasWidth / viewSize }
+    /// A grid of `canvasHeight × canvasWidth` pixels cut into `viewSize`-pixel tiles.
+    public init(canvasHeight: Int, canvasWidth: Int, viewSize: Int) {
+        self.canvasHeight = canvasHeight
+        self.canvasWidth = canvasWidth
+        self.viewSize = viewSize
+    }
+
     /// Number of tiles T and of views V = 1 + T (the base view first).
     public var tileCount: Int { rows * columns }
     public var viewCount: Int { 1 + tileCount }

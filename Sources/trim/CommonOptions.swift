@@ -84,6 +84,9 @@ enum Common {
 
     /// Refuses `--method all` at any resolution (each method's own any-resolution form runs alone).
     static func checkLayout(_ layout: ImageLayout, method: String, reducer: (any TokenReducer)?) throws {
+        if !layout.isAnyResolution, reducer != nil, (try? ReducerCatalog.entry(method))?.anyResolutionOnly == true {
+            throw UsageError("--method \(method) is built for any-resolution input: give --anyres (or a LLaVA-NeXT checkpoint as --projector)")
+        }
         guard layout.isAnyResolution, reducer == nil else { return }
         throw UsageError("--method all at any resolution is not available yet (each method's own any-resolution form is); use --no-anyres")
     }
