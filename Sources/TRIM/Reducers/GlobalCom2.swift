@@ -78,7 +78,7 @@ public struct GlobalCom2: TokenReducer {
 
     /// `F.interpolate(mode="bilinear", align_corners=False)` of a `g × g` map to `h × w`, in float32.
     static func bilinear(_ x: [Float], side g: Int, height h: Int, width w: Int) -> [Float] {
-        func taps(_ out: Int, _ size: Int) -> [(Int, Int, Float, Float)] {
+        func taps(_ size: Int) -> [(Int, Int, Float, Float)] {
             let scale = Float(g) / Float(size)
             return (0..<size).map { o in
                 let src = max(scale * (Float(o) + 0.5) - 0.5, 0)
@@ -86,7 +86,7 @@ public struct GlobalCom2: TokenReducer {
                 return (i0, i0 < g - 1 ? i0 + 1 : i0, 1 - l1, l1)
             }
         }
-        let ys = taps(h, h), xs = taps(w, w)
+        let ys = taps(h), xs = taps(w)
         var out = [Float](repeating: 0, count: h * w)
         for (r, (y0, y1, wy0, wy1)) in ys.enumerated() {
             for (c, (x0, x1, wx0, wx1)) in xs.enumerated() {
