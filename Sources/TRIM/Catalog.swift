@@ -14,6 +14,8 @@ public struct ReducerEntry: Sendable {
     public var compared = true
     /// Whether it runs on any-resolution input only (HiRED, GlobalCom²: built for it).
     public var anyResolutionOnly = false
+    /// Whether its `--keep` counts the whole packed sequence at any resolution (DivPrune) rather than each view.
+    public var globalBudget = false
     /// Builds it from option values; `budget`, when given, is the row count to use where `--keep` is absent
     /// (`--method all` passes TRIM's own count) and relaxes the check that every option applies.
     let build: @Sendable (OptionValues, _ budget: Int?) throws -> any TokenReducer
@@ -92,7 +94,7 @@ public enum ReducerCatalog {
                       importantRatio: try v.number(importantRatio) ?? 0.5)
         },
         ReducerEntry(name: "divprune", summary: "max–min diversity of the projector's rows (ignores the prompt)",
-                     options: [keep, keepRatio], fixedBudget: true) { v, budget in
+                     options: [keep, keepRatio], fixedBudget: true, globalBudget: true) { v, budget in
             if v.has(keep.name) && v.has(keepRatio.name) { throw OptionError("--keep and --keep-ratio exclude each other") }
             return DivPrune(keep: try budget ?? v.int(keep), keepRatio: budget == nil ? try v.number(keepRatio) : nil)
         },
@@ -121,6 +123,9 @@ public enum ReducerCatalog {
     /// The methods `--method all` runs and compares on one view, in catalog order (every reducer but those
     /// built for any-resolution input; not `none`).
     public static var compared: [String] { entries.filter { $0.compared && !$0.anyResolutionOnly }.map(\.name) }
+
+    /// The methods `--method all` runs on any-resolution input: every reducer (not `none`).
+    public static var comparedAnyResolution: [String] { entries.filter(\.compared).map(\.name) }
 
     /// Every option some method takes, once each, in first-use order.
     public static var allOptions: [OptionSpec] {

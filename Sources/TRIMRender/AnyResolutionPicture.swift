@@ -678,3 +678,23 @@ extension RGBImage {
         }
     }
 }
+
+extension AnyResolutionPicture {
+    /// Several pictures one under the other (each method's, for `--method all`), left-aligned on the heat
+    /// map's background, `gap` pixels apart.
+    public static func stacked(_ pictures: [RGBImage], gap: Int = 24) -> RGBImage {
+        let width = pictures.map(\.width).max() ?? 1
+        let height = max(1, pictures.reduce(0) { $0 + $1.height } + gap * max(pictures.count - 1, 0))
+        let b = Heatmap.backgroundColor
+        var canvas = RGBImage(width: width, height: height, fill: (b.r, b.g, b.b))
+        var y = 0
+        for p in pictures {
+            for row in 0..<p.height {
+                let dst = ((y + row) * width) * 3
+                canvas.pixels.replaceSubrange(dst..<(dst + p.width * 3), with: p.pixels[(row * p.width * 3)..<((row + 1) * p.width * 3)])
+            }
+            y += p.height + gap
+        }
+        return canvas
+    }
+}

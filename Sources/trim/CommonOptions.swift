@@ -82,13 +82,11 @@ enum Common {
         a.value(newlines.name).flatMap(NewlinePolicy.init(rawValue:)) ?? .all
     }
 
-    /// Refuses `--method all` at any resolution (each method's own any-resolution form runs alone).
+    /// Refuses a method built for any-resolution input on one view.
     static func checkLayout(_ layout: ImageLayout, method: String, reducer: (any TokenReducer)?) throws {
         if !layout.isAnyResolution, reducer != nil, (try? ReducerCatalog.entry(method))?.anyResolutionOnly == true {
             throw UsageError("--method \(method) is built for any-resolution input: give --anyres (or a LLaVA-NeXT checkpoint as --projector)")
         }
-        guard layout.isAnyResolution, reducer == nil else { return }
-        throw UsageError("--method all at any resolution is not available yet (each method's own any-resolution form is); use --no-anyres")
     }
 
     /// `--views` (default released).

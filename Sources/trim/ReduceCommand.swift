@@ -40,7 +40,7 @@ let reduceCommand = Command(
         let method = try Common.methodName(a)
         // With `all`, the methods are built per prompt: their budget defaults to TRIM's row count.
         let reducer = method == "all" ? nil : try usage { try ReducerCatalog.make(method, a.given) }
-        let needs = try reducer?.needs ?? usage { try ReducerCatalog.needs(of: ReducerCatalog.compared, a.given) }
+        let needs = try reducer?.needs ?? usage { try ReducerCatalog.needs(of: ReducerCatalog.comparedAnyResolution, a.given) }
         let model = try existingPath(try a.required("model"), what: "model directory")
         let imageURL = try existingPath(try a.required("image"), what: "image")
         let prompts = a.all("prompt")
@@ -53,9 +53,18 @@ let reduceCommand = Command(
         let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
         let layout = try Common.layout(a, pipeline: pipeline)
         try Common.checkLayout(layout, method: method, reducer: reducer)
-        let encoded = try pipeline.encode(image: image, layout: reducer.map { Common.layout(layout, for: $0, a) } ?? layout,
-                                          selectLayer: options.selectLayer, needs: needs)
         let source = ImageSource(name: imageURL.path, width: image.width, height: image.height)
+        if reducer == nil && layout.isAnyResolution {  // every method on the views its release cuts
+            let encodings = EncodingsByRule(pipeline: pipeline, image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
+            for (i, prompt) in prompts.enumerated() {
+                try runAllAnyResolution(a, encodings: encodings, prompt: prompt, options: options,
+                                        number: prompts.count > 1 ? i + 1 : nil, image: source, separator: i > 0)
+            }
+            return
+        }
+        let oneViewNeeds = try reducer?.needs ?? usage { try ReducerCatalog.needs(of: ReducerCatalog.compared, a.given) }
+        let encoded = try pipeline.encode(image: image, layout: reducer.map { Common.layout(layout, for: $0, a) } ?? layout,
+                                          selectLayer: options.selectLayer, needs: oneViewNeeds)
         // One vision pass, then one reduction per prompt (in order); several prompts print JSON Lines and
         // number the --dump / --heatmap files (name-1.ext, name-2.ext, …).
         for (i, prompt) in prompts.enumerated() {
