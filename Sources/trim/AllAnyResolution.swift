@@ -51,7 +51,7 @@ func allAnyResolutionResults(_ a: Arguments, encodings: EncodingsByRule, prompt:
 
 /// `trim reduce --anyres --method all` for one prompt: the table (or JSON Lines), dumps, the stacked picture.
 func runAllAnyResolution(_ a: Arguments, encodings: EncodingsByRule, prompt: String, options: ReductionOptions,
-                         number: Int?, image: ImageSource, separator: Bool) throws {
+                         number: Int?, image: ImageSource, separator: Bool, heatmap: String? = nil) throws {
     let (results, budget) = try allAnyResolutionResults(a, encodings: encodings, prompt: prompt, options: options)
     if let path = a.value("dump").map({ numbered($0, number) }) {
         for r in results {
@@ -61,7 +61,7 @@ func runAllAnyResolution(_ a: Arguments, encodings: EncodingsByRule, prompt: Str
             do { try w.write(to: URL(fileURLWithPath: file)) } catch { throw CLIError.cannotWrite(path: file, reason: "\(error)") }
         }
     }
-    if let path = a.value("heatmap").map({ numbered($0, number) }) {
+    if let path = (a.value("heatmap") ?? heatmap).map({ numbered($0, number) }) {
         try write(PNGEncoder.encode(allAnyResolutionPicture(results, pipeline: encodings.pipeline, prompt: prompt)), to: path)
     }
     if a.flag("json") {

@@ -58,7 +58,7 @@ let demoCommand = Command(
         OptionSpec("anyres", .flag,
                    help: "the bundled high-resolution scene with the bundled LLaVA-NeXT image side (llava-next-demo as "
                        + "the default --projector): any-resolution input, TRIM on every view"),
-        Common.noAnyres, Common.pinpoints, Common.newlines,
+        Common.noAnyres, Common.pinpoints, Common.newlines, Common.views,
         OptionSpec("json", .flag, help: "print JSON (JSON Lines with --method all) instead of the report"),
         Common.dump,
         OptionSpec("heatmap", .text, placeholder: "FILE.png", default: "trim-demo-heatmap.png",
@@ -69,7 +69,7 @@ let demoCommand = Command(
         let options = try Common.reductionOptions(a)
         let all = try Common.methodName(a) == "all"
         let reducer = try usage { try all ? TRIMReducer(options: options) : ReducerCatalog.make(a.value("method") ?? "trim", a.given) }
-        let needs = try all ? usage { try ReducerCatalog.needs(of: ReducerCatalog.compared, a.given) } : reducer.needs
+        let needs = try all ? usage { try ReducerCatalog.needs(of: ReducerCatalog.comparedAnyResolution, a.given) } : reducer.needs
         guard let model = BundledResources.url(for: Demo.model) else { throw CLIError.missingBundledFile(Demo.model) }
         let hires = a.flag("anyres")
         let projector: URL
@@ -89,12 +89,21 @@ let demoCommand = Command(
                                         weightPrecision: Common.weightPrecision(a), needs: needs)
         let image = try ImageDecoder.decode(contentsOf: imageURL)
         let layout = try Common.layout(a, pipeline: pipeline)
+        if layout.isAnyResolution && all {  // every method on the views its release cuts
+            let encodings = EncodingsByRule(pipeline: pipeline, image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
+            try runAllAnyResolution(a, encodings: encodings, prompt: prompt, options: options, number: nil,
+                                    image: ImageSource(name: imageURL.path, width: image.width, height: image.height),
+                                    separator: false, heatmap: heatmap)
+            if !a.flag("json") { print("heat map   \(heatmap)") }
+            return
+        }
         if layout.isAnyResolution {  // --anyres, or a LLaVA-NeXT checkpoint as --projector
             try Common.checkLayout(layout, method: a.value("method") ?? "trim", reducer: all ? nil : reducer)
             return try demoAnyResolution(a, pipeline: pipeline, layout: layout, scene: scene, image: image, imageURL: imageURL,
                                          prompt: prompt, options: options, reducer: reducer, needs: needs, heatmap: heatmap)
         }
-        let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: needs)
+        let oneViewNeeds = try all ? usage { try ReducerCatalog.needs(of: ReducerCatalog.compared, a.given) } : needs
+        let encoded = try pipeline.encode(image: image, layout: layout, selectLayer: options.selectLayer, needs: oneViewNeeds)
         // The object the prompt names, if it names one of the scene's (colour and shape, synonyms allowed).
         let target = demoTarget(prompt, scene)
         let coverage = target.map { t in
