@@ -209,7 +209,7 @@ public struct AnyResolutionEvaluation {
 
     /// A scene's objects in both layouts: their coverage of each layout's views, the packed grid, and their size on
     /// the tiles in patches across.
-    private struct SceneLayouts {
+    struct SceneLayouts {
         /// Per object: its coverage of the one padded view, and of every view.
         let oneCoverage: [[Float]], everyCoverage: [[[Float]]]
         /// The every-view layout's packed grid.
@@ -337,7 +337,7 @@ public struct AnyResolutionEvaluation {
         }
     }
 
-    private static func since(_ t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
+    static func since(_ t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
 
     /// FNV-1a of the scene's name and the prompt: the random control's seed, the same on every run.
     static func seed(_ scene: String, _ prompt: String) -> UInt64 {

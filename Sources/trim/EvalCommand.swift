@@ -53,13 +53,18 @@ let evalCommand = Command(
         Common.quiet,
         OptionSpec("anyres", .flag,
                    help: "high-resolution scenes: TRIM on one padded view (LLaVA-1.5) against TRIM on every view of the "
-                       + "any-resolution layout (LLaVA-NeXT); --seed defaults to \(SceneGenerator.highResolutionSeed)"),
+                       + "any-resolution layout (LLaVA-NeXT), or with --method all every method on Hugging Face's views "
+                       + "at TRIM's row count (--keep N: N rows); --seed defaults to \(SceneGenerator.highResolutionSeed)"),
         Common.pinpoints, Common.newlines,
+        OptionSpec("keep", .int(1...1_000_000), placeholder: "N",
+                   help: "--anyres --method all: the total rows every method gets (default: TRIM's own count per prompt)"),
+        OptionSpec("views", .choice(["hf"]), default: "hf",
+                   help: "--anyres --method all: the methods compared on Hugging Face's views and packing (the only choice)"),
     ],
     run: { a in
         try a.noPositional()
         if a.flag("anyres") { return try evalAnyResolution(a) }
-        for o in ["pinpoints", "newlines"] where a.value(o) != nil { throw UsageError("--\(o) applies to --anyres") }
+        for o in ["pinpoints", "newlines", "views", "keep"] where a.value(o) != nil { throw UsageError("--\(o) applies to --anyres") }
         let modelURL: URL
         var projectorURL: URL?
         if let m = a.value("model") { modelURL = try existingPath(m, what: "model directory") } else {

@@ -14,6 +14,7 @@ import TRIMResources
 func evalAnyResolution(_ a: Arguments) throws {
     let options = try anyResolutionOptions(a)
     let (modelURL, projectorURL) = try anyResolutionCheckpoints(a)
+    if a.value("method") == "all" { return try evalFamilyAnyResolution(a, options: options, model: modelURL, projector: projectorURL) }
     let reducer = TRIMReducer(options: options)
     let pipeline = try TRIMPipeline(modelDirectory: modelURL, projector: projectorURL, needs: reducer.needs)
     let s = pipeline.preprocessor.cropHeight
@@ -35,8 +36,8 @@ func evalAnyResolution(_ a: Arguments) throws {
 
 /// TRIM's settings for `trim eval --anyres`, after refusing the options it has no use for.
 private func anyResolutionOptions(_ a: Arguments) throws -> ReductionOptions {
-    if let m = a.value("method"), m != "trim" {
-        throw UsageError("trim eval --anyres compares TRIM on one view and on every view; --method \(m) is not evaluated at any resolution yet")
+    if let m = a.value("method"), m != "trim", m != "all" {
+        throw UsageError("trim eval --anyres compares TRIM on one view and on every view, or every method (--method all); not --method \(m) alone")
     }
     if a.value("budgets") != nil { throw UsageError("--budgets applies to the fixed-budget reducers, not to --anyres") }
     if a.value("scoring") == "both" { throw UsageError("--anyres evaluates one scoring: --scoring paper (the default) or authors") }
@@ -144,8 +145,6 @@ private func printAnyResolutionJSON(_ report: AnyResolutionEvaluation.Report, _ 
 }
 
 /// A number, or `null` when there is none.
-private func jsonNumber(_ x: Double?) -> JSONValue { x.map { .double($0) } ?? .null }
-
 /// One row of `methods` in `trim eval --anyres --json`.
 private func anyResolutionRowJSON(_ r: AnyResolutionEvaluation.Row, rule: String) -> JSONValue {
     .object(JSONObject([
@@ -402,3 +401,52 @@ private func printDemoAnyResolutionText(_ d: AnyResolutionDemoReach, heatmap: St
 }
 
 private func fmt2(_ x: Double?) -> String { x.map { String(format: "%.2f", $0) } ?? "—" }
+
+// MARK: trim eval --anyres --method all
+
+/// `trim eval --anyres --method all`: every method on Hugging Face's views and packing at matched total budgets.
+private func evalFamilyAnyResolution(_ a: Arguments, options: ReductionOptions, model: URL, projector: URL?) throws {
+    if let v = a.value(Common.views.name), v != ViewsMode.hf.rawValue {
+        throw UsageError("trim eval --anyres --method all compares the methods on Hugging Face's views and packing (--views hf)")
+    }
+    let needs = try usage { try ReducerCatalog.needs(of: FamilyAnyResolutionEvaluation.methods) }
+    let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, needs: needs)
+    let pinpoints = try a.value(Common.pinpoints.name).map(Common.parsePinpoints) ?? pipeline.next?.pinpoints ?? []
+    let evaluation = FamilyAnyResolutionEvaluation(pipeline: pipeline, options: options, pinpoints: pinpoints,
+                                                   newlines: Common.newlinePolicy(a), keep: a.int("keep"))
+    let scenes = try AnyResolutionScenes(a)
+    let progress = Progress(label: "eval", quiet: a.flag("quiet"))
+    let report = evaluation.run(count: scenes.count, scene: scenes.scene) { done, total in progress.update(done: done, total: total, unit: "scenes") }
+    progress.finish()
+    for (scene, message) in report.failures.prefix(20) { FileHandle.standardError.write(Data("warning: \(scene): \(message)\n".utf8)) }
+    if a.flag("json") {
+        for r in report.rows {
+            printJSON([("method", .string(r.method)), ("prompts", .int(r.prompts)), ("empty", .int(r.empty)),
+                       ("precision_median", jsonNumber(r.precision.median)), ("precision_mean", jsonNumber(r.precision.mean)),
+                       ("recall_median", jsonNumber(r.recall.median)), ("recall_mean", jsonNumber(r.recall.mean)),
+                       ("rows_mean", jsonNumber(r.rowsMean)), ("kept_median", jsonNumber(r.keptMedian)),
+                       ("found", .int(r.found)), ("small_found", .int(r.smallFound)), ("small_prompts", .int(report.smallPrompts)),
+                       ("seconds_per_prompt", jsonNumber(r.secondsPerPrompt))])
+        }
+        return
+    }
+    print("trim eval --anyres --method all: \(model.path)" + (projector.map { " with \($0.path)" } ?? ""))
+    print("scenes:    \(scenes.source); \(report.prompts) prompts, \(report.smallPrompts) about objects under "
+          + "\(FamilyAnyResolutionEvaluation.smallBelow) patches across on the tiles")
+    print("views:     Hugging Face's views and packing for every method (--views hf), newlines \(Common.newlinePolicy(a).rawValue); "
+          + "one vision pass per scene, \(formatSeconds(report.visionSeconds))")
+    print("budget:    " + (a.int("keep").map { "\($0) rows in all" } ?? "TRIM's own row count per prompt")
+          + ": per view for fastervlm, visionzip, vispruner, cdpruner, random; whole for divprune; the rate for hired, globalcom2")
+    print("method       prec med (mean)   recall med (mean)   rows   kept  found  small   ms/prompt")
+    for r in report.rows {
+        print(r.method.padding(toLength: 12, withPad: " ", startingAt: 0) + " "
+              + "\(fmt2(r.precision.median)) (\(fmt2(r.precision.mean)))     \(fmt2(r.recall.median)) (\(fmt2(r.recall.mean)))      "
+              + String(format: "%5.0f  %5.0f  %5d  %5d   %9.1f", r.rowsMean ?? 0, r.keptMedian ?? 0, r.found, r.smallFound,
+                       1000 * (r.secondsPerPrompt ?? 0)))
+    }
+    print("found: prompts whose object some handed-on patch touches; small: of those, objects under "
+          + "\(FamilyAnyResolutionEvaluation.smallBelow) patches across on the tiles")
+    if !report.failures.isEmpty { print("failures:  \(report.failures.count) (see stderr)") }
+}
+
+private func jsonNumber(_ x: Double?) -> JSONValue { x.map { .double($0) } ?? .null }
