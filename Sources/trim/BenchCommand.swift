@@ -31,7 +31,7 @@ let benchCommand = Command(
         OptionSpec("prompt", .text, placeholder: "TEXT", default: "\"\(Demo.prompt)\"", help: "the question"),
         Common.projector, Common.runs, Common.selectLayer, Common.weights, Common.method,
         OptionSpec("keep", .int(1...1_000_000), placeholder: "N", default: "64", help: "with --method: the fixed-budget methods' rows"),
-        Common.anyres, Common.noAnyres, Common.pinpoints,
+        Common.anyres, Common.noAnyres, Common.pinpoints, Common.newlines, Common.views,
         OptionSpec("json", .flag, help: "print one JSON object"),
     ],
     run: { a in
@@ -57,11 +57,17 @@ let benchCommand = Command(
             return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         }
         if let method = a.value("method") {
-            let names = try Common.methodName(a) == "all" ? ReducerCatalog.compared : [method]
+            let anyres = a.flag("anyres") || (projector.map(LlavaNext.isNext) ?? false) && !a.flag("no-anyres")
+            let all = try Common.methodName(a) == "all"
+            let names = all ? (anyres ? ReducerCatalog.comparedAnyResolution : ReducerCatalog.compared) : [method]
             let keep = a.int("keep") ?? 64
             let reducers = try usage { try names.map { try ReducerCatalog.make($0, a.given, budget: keep) } }
+            if !anyres, let r = reducers.first(where: { (try? ReducerCatalog.entry($0.name))?.anyResolutionOnly == true }) {
+                throw UsageError("--method \(r.name) is built for any-resolution input: give --anyres")
+            }
             try methodBench(model: model, projector: projector, imageURL: imageURL, prompt: prompt, runs: runs,
-                            options: options, precision: precision, reducers: reducers, keep: keep, json: a.flag("json"))
+                            options: options, precision: precision, reducers: reducers, keep: keep, json: a.flag("json"),
+                            layout: { try Common.layout(a, pipeline: $0) }, mode: Common.viewsMode(a), newlines: Common.newlinePolicy(a))
             return
         }
         var pipeline: TRIMPipeline?
@@ -108,57 +114,75 @@ let benchCommand = Command(
 
 /// `trim bench --method`: what each reducer costs beyond the vision pass every method shares, and what
 /// capturing their inputs costs the pass. Rounds interleave (plain and capturing encodes alternate in
-/// order; methods follow in turn), since the host's speed drifts.
+/// order; methods follow in turn), since the host's speed drifts. At any resolution (`layout`) each method runs
+/// on the views its release cuts (`mode`): one plain and one capturing pass per view rule, each method's time
+/// set against its own rule's plain pass.
 func methodBench(model: URL, projector: URL?, imageURL: URL, prompt: String, runs: Int, options: ReductionOptions,
-                 precision: WeightPrecision, reducers: [any TokenReducer], keep: Int, json: Bool) throws {
+                 precision: WeightPrecision, reducers: [any TokenReducer], keep: Int, json: Bool,
+                 layout layoutFor: (TRIMPipeline) throws -> ImageLayout = { _ in .llava15 }, mode: ViewsMode = .released,
+                 newlines: NewlinePolicy = .all) throws {
     let needs = reducers.reduce(ReducerNeeds()) { $0.union($1.needs) }
     let pipeline = try TRIMPipeline(modelDirectory: model, projector: projector, selectLayer: options.selectLayer,
                                     weightPrecision: precision, needs: needs)
     let image = try ImageDecoder.decode(contentsOf: imageURL)
-    let pixels = try pipeline.preprocess(image)  // one view: LLaVA-1.5's padded square
+    let layout = try layoutFor(pipeline)
+    // The view rules in first-use order, each prepared once.
+    var rules: [ViewGeometry?] = []
+    for r in reducers where !rules.contains(layout.isAnyResolution ? r.viewGeometry(mode) : nil) {
+        rules.append(layout.isAnyResolution ? r.viewGeometry(mode) : nil)
+    }
+    let prepared = try rules.map { try pipeline.preprocess(image, layout: $0.map { layout.with(geometry: $0) } ?? layout) }
+    let label = { (rule: ViewGeometry?) in rules.count > 1 ? " [\(rule?.rawValue ?? "")]" : "" }
     var samples: [String: [Double]] = [:]
     func stage(_ timings: [(stage: String, seconds: Double)], _ name: String) -> Double {
         timings.filter { $0.stage == name }.reduce(0) { $0 + $1.seconds }
     }
+    let extras = ["attention capture", "next-layer q/k", "next-layer logits", "layer-0 attention", "projector (all rows)"]
     for run in 0...runs {  // run 0 warms up
-        var plain: EncodedImage?, full: EncodedImage?
-        for capture in run % 2 == 0 ? [false, true] : [true, false] {
-            let e = try pipeline.encode(pixels, selectLayer: options.selectLayer, needs: capture ? needs : ReducerNeeds())
-            if capture { full = e } else { plain = e }
-        }
-        guard run > 0 else { continue }
-        samples["vision", default: []].append(stage(plain!.timings, "vision"))
-        samples["vision (capturing)", default: []].append(stage(full!.timings, "vision"))
-        for extra in ["attention capture", "next-layer q/k", "projector (all rows)"] where full!.timings.contains(where: { $0.stage == extra }) {
-            samples[extra, default: []].append(stage(full!.timings, extra))
-        }
-        for reducer in reducers {
-            pipeline.clearPromptCaches()  // the text tower is timed, not a cache hit
-            let r = try pipeline.reduce(full!, prompt: prompt, reducer: reducer)
-            // The method's own work: its text, scoring / selection, and the projector on its rows.
-            var own = r.promptTimings.reduce(0) { $0 + $1.seconds }
-            // and what the pass computed for it alone (LLaVA projects every row anyway: not the projector's).
-            for name in Set(reducer.needs.subtracting([.projectedRows]).compactMap(\.stage)) { own += stage(full!.timings, name) }
-            samples[reducer.name, default: []].append(own)
+        for (rule, pixels) in zip(rules, prepared) {
+            let group = reducers.filter { !layout.isAnyResolution || $0.viewGeometry(mode) == rule }
+            let groupNeeds = group.reduce(ReducerNeeds()) { $0.union($1.needs) }
+            var plain: EncodedImage?, full: EncodedImage?
+            for capture in run % 2 == 0 ? [false, true] : [true, false] {
+                let e = try pipeline.encode(pixels, selectLayer: options.selectLayer, needs: capture ? groupNeeds : ReducerNeeds())
+                if capture { full = e } else { plain = e }
+            }
+            guard run > 0 else { continue }
+            samples["vision" + label(rule), default: []].append(stage(plain!.timings, "vision"))
+            samples["vision (capturing)" + label(rule), default: []].append(stage(full!.timings, "vision"))
+            for extra in extras where full!.timings.contains(where: { $0.stage == extra }) {
+                samples[extra + label(rule), default: []].append(stage(full!.timings, extra))
+            }
+            for reducer in group {
+                pipeline.clearPromptCaches()  // the text tower is timed, not a cache hit
+                let r = try pipeline.reduce(full!, prompt: prompt, reducer: reducer, newlines: newlines, views: mode)
+                // The method's own work: its text, scoring / selection, and the projector on its rows,
+                var own = r.promptTimings.reduce(0) { $0 + $1.seconds }
+                // and what the pass computed for it alone (LLaVA projects every row anyway: not the projector's).
+                for name in Set(reducer.needs.subtracting([.projectedRows]).compactMap(\.stage)) { own += stage(full!.timings, name) }
+                samples[reducer.name, default: []].append(own)
+                samples[reducer.name + " vision", default: []].append(stage(plain!.timings, "vision"))
+            }
         }
     }
     func median(_ xs: [Double]) -> Double { TRIMEval.median(xs) ?? .nan }
-    let vision = median(samples["vision"]!)
-    let shared = ["vision", "vision (capturing)", "attention capture", "next-layer q/k", "projector (all rows)"].filter { samples[$0] != nil }
+    let shared = rules.flatMap { rule in (["vision", "vision (capturing)"] + extras).map { $0 + label(rule) } }.filter { samples[$0] != nil }
+    let ratio = { (name: String) in median(samples[name]!) / median(samples[name + " vision"]!) }
     if json {
-        printJSON([("runs", .int(runs)), ("keep", .int(keep)),
+        printJSON([("runs", .int(runs)), ("keep", .int(keep)), ("views", .int(prepared[0].pixelValues.count)),
                    ("shared_median_s", .object(JSONObject(shared.map { ($0, .double(median(samples[$0]!))) }))),
                    ("method_median_s", .object(JSONObject(reducers.map { ($0.name, .double(median(samples[$0.name]!))) }))),
-                   ("method_over_vision", .object(JSONObject(reducers.map { ($0.name, .double(median(samples[$0.name]!) / vision)) })))])
+                   ("method_over_vision", .object(JSONObject(reducers.map { ($0.name, .double(ratio($0.name))) })))])
         return
     }
-    print("trim bench --method: \(model.path), \(runs) runs, budget \(keep) rows, \(Parallelism.threads) threads")
-    for name in shared { print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(formatSeconds(median(samples[name]!)))") }
-    print("  method's own time (beyond the shared pass; projector on its rows included)   ÷ vision")
+    print("trim bench --method: \(model.path), \(runs) runs, budget \(keep) rows, \(Parallelism.threads) threads"
+          + (layout.isAnyResolution ? ", any resolution (--views \(mode.rawValue)): \(prepared.map { "\($0.pixelValues.count)" }.joined(separator: "/")) views" : ""))
+    for name in shared { print("  \(name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(formatSeconds(median(samples[name]!)))") }
+    print("  method's own time (beyond the shared pass; projector on its rows included)   ÷ its vision pass")
     for reducer in reducers {
         let m = median(samples[reducer.name]!)
-        print("  \(reducer.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(formatSeconds(m).padding(toLength: 12, withPad: " ", startingAt: 0)) "
-              + String(format: "%6.2f %%", 100 * m / vision))
+        print("  \(reducer.name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(formatSeconds(m).padding(toLength: 12, withPad: " ", startingAt: 0)) "
+              + String(format: "%6.2f %%", 100 * ratio(reducer.name)))
     }
 }
 
