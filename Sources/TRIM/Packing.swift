@@ -121,8 +121,8 @@ public struct Packing: Sendable {
     }
 
     /// Packs per-view row sources (`views[v]` = the rows view v hands on, in its own order): the base view's
-    /// rows (`basePatchesFirst`: its patch rows, then its other rows — where TRIM's mean token goes; else as
-    /// they are); the tiles' patch rows at their grid cells, read row by row, each kept grid row followed by
+    /// rows (`basePatchesFirst`: its patch rows in index order, as the base view's N rows stand in Hugging
+    /// Face's packing, then its other rows — where TRIM's mean token goes; else as they are); the tiles' patch rows at their grid cells, read row by row, each kept grid row followed by
     /// a newline (`policy`); then the tiles' other rows (mean, merged, …), in tile order, or with
     /// `othersByKind` all tiles' [CLS] rows first, then the rest tile by tile (VisionZip's released order).
     public init(views: [[RowSource]], grid g: PackedGrid, newlines policy: NewlinePolicy, basePatchesFirst: Bool = true,
@@ -146,7 +146,8 @@ public struct Packing: Sendable {
                 + others.filter { if case .classToken = $0.0 { false } else { true } }
         }
         let base = Array((views.first ?? []).enumerated())
-        let baseOrder = basePatchesFirst ? base.filter { $0.element.patch != nil } + base.filter { $0.element.patch == nil } : base
+        let basePatches = base.filter { $0.element.patch != nil }.sorted { $0.element.patch!.index < $1.element.patch!.index }
+        let baseOrder = basePatchesFirst ? basePatches + base.filter { $0.element.patch == nil } : base
         var packed = baseOrder.map(\.element)
         var origins: [(view: Int, row: Int)?] = baseOrder.map { (0, $0.offset) }
         for r in g.rows {

@@ -25,7 +25,8 @@ import TRIMTensor
 //
 // Any resolution (Docs/SEMANTICS.md §5b): the release's fixed 2S×2S canvas (`ViewGeometry.fixedCanvas`, 2×2
 // tiles), the relevance of all V·N patches rescaled by one joint minimum and maximum, one DPP per view with T
-// steps (a view whose rank runs out stops there, with a note: the release goes on with NaN-driven duplicates),
+// steps (a view stops once every unpicked row's residual d² is at most 1e-4 of its own K_jj — its rank is used
+// up — with a note: the release goes on with NaN-driven duplicates),
 // packed as FasterVLM packs. `--views hf`: the same choice, Hugging Face's views and packing.
 
 /// CDPruner as a member of the reducer family (`--method cdpruner --keep T [--scoring authors|paper]`).
@@ -94,13 +95,18 @@ public struct CDPruner: TokenReducer {
         var picks: [Int] = []
         var projection = [Float](repeating: 0, count: n)
         var stopped: String?
+        let diagonal = d2
         while picks.count < t {
             let j = argmax(d2)!
-            if !(d2[j] > floor) {  // the kernel's rank is used up
-                if stopAtRank {
+            if stopAtRank {
+                // Any resolution: stop once every unpicked row lies in the span of the picks (its residual d²
+                // at most 1e-4 of its own K_jj), which the joint relevance scale does not move.
+                let residual = d2.indices.lazy.filter { d2[$0] > -.infinity }.map { d2[$0] / diagonal[$0] }.max() ?? 0
+                if !(residual > 1e-4) {
                     stopped = "view \(input.view): the kernel's rank ran out after \(picks.count) of \(t) picks; the view hands on \(picks.count) rows"
                     break
                 }
+            } else if !(d2[j] > floor) {  // the kernel's rank is used up
                 let picked = Set(picks)  // fill by relevance
                 picks += topK(r, n).filter { !picked.contains($0) }.prefix(t - picks.count)
                 break

@@ -8,14 +8,15 @@ import TRIMTensor
 //
 //   s[v]      = mean_h of the pre-softmax logits (q·hd^-0.5)·kᵀ of the layer after the selected state (the
 //               last layer at LLaVA's −2), [CLS] row, patch columns
-//   thumbnail = the top int(N·r) base patches by s[0], in descending-score order
+//   thumbnail = the top int(N·r) base patches by s[0], in descending-score order (`--views hf`: ascending)
 //   crop scale: side = int(√N), pw = max(side // npw, 1), ph = max(side // nph, 1); base patch (i, j) belongs
 //               to tile (min(i // ph, nph−1), min(j // pw, npw−1)); B_t = Σ s[0] over it;
 //               σ = exp((B − max B)/10) / (Σ exp + 1e-8); scale_t = min(r·(1 + σ_t − mean σ), 1)
 //   unpadding: original LLaVA's `int()` rule → H′ × W′; tile t's valid cells a rectangle of N_t cells
 //   global map: s[0] as g × g, bilinear to H′ × W′ (align_corners False, no antialias), cut per tile
 //   tile t: k_t = int(N_t·scale_t) valid cells by local/‖local‖ + crop/‖crop‖
-//   scatter (the release's slot defect): the j-th kept cell (raster order) is written to slot j of its tile
+//   scatter (the release's slot defect): the kept cell at position q of the tile's valid cells (raster order) is
+//               written to patch slot q of the tile, not to its own position
 //   packing: the thumbnail, then the full padded grid row by row — occupied slots left to right — with an
 //            `image_newline` after every padded row
 //
@@ -60,20 +61,23 @@ public struct GlobalCom2: TokenReducer {
         return Tensor(shape: [1, n], scalars: s.map { $0 / Float(heads) })
     }
 
-    /// Each tile's scale from the base view's logits (float64 after the block sums).
+    /// Each tile's scale from the base view's logits: block sums in float64 in raster order (the release
+    /// sums `.item()` values), then its softmax with temperature 10 in float64.
     static func cropScales(_ s0: [Float], side g: Int, tileRows nph: Int, tileColumns npw: Int, ratio r: Double) -> [Double] {
         let side = Int(Double(s0.count).squareRoot())
         let pw = max(side / npw, 1), ph = max(side / nph, 1)
-        var blocks = [Float](repeating: 0, count: nph * npw)
-        for i in 0..<g {
-            for j in 0..<g { blocks[min(i / ph, nph - 1) * npw + min(j / pw, npw - 1)] += s0[i * g + j] }
+        var blocks = [Double](repeating: 0, count: nph * npw)
+        for (idx, score) in s0.enumerated() {
+            let (i, j) = idx.quotientAndRemainder(dividingBy: side)
+            blocks[min(i / ph, nph - 1) * npw + min(j / pw, npw - 1)] += Double(score)
         }
-        let top = Double(blocks.max() ?? 0)
-        let e = blocks.map { exp((Double($0) - top) / temperature) }
+        let top = blocks.max() ?? 0
+        let e = blocks.map { exp(($0 - top) / temperature) }
         let sum = e.reduce(0, +)
         let sigma = e.map { $0 / (sum + 1e-8) }
+        guard sigma.reduce(0, +) != 0 else { return [Double](repeating: r, count: sigma.count) }
         let mean = sigma.reduce(0, +) / Double(sigma.count)
-        return sigma.map { min(r * (1 + $0 - mean), 1) }
+        return sigma.map { min(r * ((1 + $0) - mean), 1) }
     }
 
     /// `F.interpolate(mode="bilinear", align_corners=False)` of a `g × g` map to `h × w`, in float32.
@@ -98,75 +102,103 @@ public struct GlobalCom2: TokenReducer {
 
     public func reduceImage(_ image: ImageInput) throws -> ImageReduction {
         guard ratio >= 0 && ratio <= 1 else { throw TRIMError.invalidOption("globalcom2: the ratio \(ratio) must be in 0…1") }
-        let n = image.patchCount, g = image.side, grid = image.grid
+        let n = image.patchCount, grid = image.grid
         let s = try image.views.map { try $0.required(.nextLayerClassLogits, by: name).scalars }
-        let thumbnail = topK(s[0], Int(Double(n) * ratio))
-        let scales = Self.cropScales(s[0], side: g, tileRows: grid.rows, tileColumns: grid.columns, ratio: ratio)
+        let descending = topK(s[0], Int(Double(n) * ratio))
+        let thumbnail = image.mode == .released ? descending : descending.sorted()
+        let scales = Self.cropScales(s[0], side: image.side, tileRows: grid.rows, tileColumns: grid.columns, ratio: ratio)
         let packed = image.packedGrid(image.mode == .released ? .original : .huggingFace)
         let (hh, ww) = packed.unpadded
         guard hh > 0 && ww > 0 else {
             throw TRIMError.invalidOption("globalcom2: the unpadding of a \(image.imageWidth)×\(image.imageHeight) image keeps no grid cell")
         }
-        let map = Self.bilinear(s[0], side: g, height: hh, width: ww)
-        var kept = [[Int]](repeating: [], count: image.views.count)  // per tile: kept patches, raster order
-        kept[0] = thumbnail
+        let crops = Self.globalCrops(s[0], side: image.side, grid: packed)
+        // Per tile, the kept cells as (slot, own patch): released, the cell at valid-list position q goes to slot q.
+        var kept = [[(slot: Int, own: Int)]](repeating: [], count: image.views.count)
         for t in 0..<grid.tileCount {
-            var valid: [Int] = [], local: [Float] = [], crop: [Float] = []
-            for p in 0..<n {
-                let at = packed.position(view: 1 + t, patch: p)!
-                guard packed.isKept(row: at.row, column: at.column) else { continue }
-                valid.append(p)
-                local.append(s[1 + t][p])
-                crop.append(map[(at.row - packed.rows.lowerBound) * ww + at.column - packed.columns.lowerBound])
-            }
+            let valid = (0..<n).filter { p in packed.position(view: 1 + t, patch: p).map { packed.isKept(row: $0.row, column: $0.column) } ?? false }
             let k = Int(Double(valid.count) * scales[t])
-            let score = zip(Self.unit(local), Self.unit(crop)).map { $0 + $1 }
-            kept[1 + t] = topK(score, k).sorted().map { valid[$0] }
+            guard k > 0 else { continue }
+            let score = zip(Self.unit(valid.map { s[1 + t][$0] }), Self.unit(crops[t])).map { $0 + $1 }
+            kept[1 + t] = topK(score, k).map { q in (image.mode == .released ? q : valid[q], valid[q]) }
         }
-        return pack(image, s: s, kept: kept, grid: packed)
+        return pack(image, s: s, thumbnail: thumbnail, kept: kept, grid: packed)
     }
 
-    /// `x / ‖x‖` (all zeros stay zeros).
+    /// The global map (`s[0]` as g × g, bilinear to the unpadded H′ × W′) cut per tile as the release cuts it:
+    /// each tile takes its valid rectangle's size, the column advancing by each tile's width and the row by
+    /// the height of the first tile of its row (so a tile row whose first tile is wholly cut away does not
+    /// advance it: the next row reads the same map rows again, as released).
+    static func globalCrops(_ s0: [Float], side g: Int, grid packed: PackedGrid) -> [[Float]] {
+        let (hh, ww) = packed.unpadded
+        let map = bilinear(s0, side: g, height: hh, width: ww)
+        func size(_ i: Int, _ j: Int) -> (h: Int, w: Int) {
+            let rows = max(packed.rows.lowerBound, i * g)..<max(max(packed.rows.lowerBound, i * g), min(packed.rows.upperBound, i * g + g))
+            let cols = max(packed.columns.lowerBound, j * g)..<max(max(packed.columns.lowerBound, j * g), min(packed.columns.upperBound, j * g + g))
+            return rows.isEmpty || cols.isEmpty ? (0, 0) : (rows.count, cols.count)
+        }
+        var crops: [[Float]] = [], top = 0
+        for i in 0..<packed.tileRows {
+            var left = 0
+            for j in 0..<packed.tileColumns {
+                let (h, w) = size(i, j)
+                var crop: [Float] = []
+                for r in top..<(top + h) { for c in left..<(left + w) where r < hh && c < ww { crop.append(map[r * ww + c]) } }
+                crops.append(crop)
+                left += w
+            }
+            top += size(i, 0).h
+        }
+        return crops
+    }
+
+    /// `F.normalize(x, dim=-1)`: `x / max(‖x‖, 1e-12)`.
     static func unit(_ x: [Float]) -> [Float] {
-        let norm = x.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? x.map { $0 / norm } : x
+        let norm = max(x.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+        return x.map { $0 / norm }
     }
 
-    /// The thumbnail, then the grid: released, tile t's j-th kept cell at slot j of the full padded grid with a
+    /// The thumbnail, then the grid: released, each kept cell at its slot of the full padded grid with a
     /// newline after every padded row; hf, each at its own cell of the unpadded grid, newlines by `--newlines`.
-    private func pack(_ image: ImageInput, s: [[Float]], kept: [[Int]], grid packed: PackedGrid) -> ImageReduction {
+    private func pack(_ image: ImageInput, s: [[Float]], thumbnail: [Int], kept: [[(slot: Int, own: Int)]],
+                      grid packed: PackedGrid) -> ImageReduction {
         let released = image.mode == .released
-        let views = image.views.enumerated().map { v, input in
-            Reduction(reduced: input.features.gatherRows(kept[v]), rows: input.patchRows(kept[v]), signal: ("cls_attention", s[v]))
-        }
-        var rows: [RowSource] = views[0].rows, origins: [(view: Int, row: Int)?] = views[0].rows.indices.map { (0, $0) }
         let width = packed.tileColumns * packed.side
-        var cells = [(view: Int, row: Int)?](repeating: nil, count: packed.tileRows * packed.side * width)
+        var cells = [(view: Int, own: Int)?](repeating: nil, count: packed.tileRows * packed.side * width)
         var moved = 0
-        for v in 1..<views.count {
-            for (j, p) in kept[v].enumerated() {
-                let at = packed.position(view: v, patch: released ? j : p)!
-                if released && j != p { moved += 1 }
-                cells[at.row * width + at.column] = (v, j)
+        for v in 1..<image.views.count {
+            for k in kept[v] {
+                let at = packed.position(view: v, patch: k.slot)!
+                if k.slot != k.own { moved += 1 }
+                cells[at.row * width + at.column] = (v, k.own)
             }
         }
+        var order = [[Int]](repeating: [], count: image.views.count)  // each view's patches in packed order
+        order[0] = thumbnail
+        var sources: [(view: Int, own: Int)?] = thumbnail.map { (0, $0) }
         for r in released ? 0..<(packed.tileRows * packed.side) : packed.rows {
-            let occupied = (released ? 0..<width : packed.columns).filter { cells[r * width + $0] != nil }
-            for c in occupied {
-                let o = cells[r * width + c]!
-                rows.append(views[o.view].rows[o.row])
-                origins.append(o)
+            let occupied = (released ? 0..<width : packed.columns).compactMap { cells[r * width + $0] }
+            for o in occupied {
+                order[o.view].append(o.own)
+                sources.append(o)
             }
-            if released || image.newlines == .all || (image.newlines == .nonempty && !occupied.isEmpty) {
-                rows.append(.newline)
-                origins.append(nil)
-            }
+            if released || image.newlines == .all || (image.newlines == .nonempty && !occupied.isEmpty) { sources.append(nil) }
         }
+        let views = image.views.enumerated().map { v, input in
+            Reduction(reduced: input.features.gatherRows(order[v]), rows: input.patchRows(order[v]), signal: ("cls_attention", s[v]))
+        }
+        var seen = [Int](repeating: 0, count: image.views.count)
+        let origins: [(view: Int, row: Int)?] = sources.map { o in
+            guard let o else { return nil }
+            defer { seen[o.view] += 1 }
+            return (o.view, seen[o.view])
+        }
+        let rows = sources.map { $0.map { RowSource.patch(view: $0.view, index: $0.own) } ?? .newline }
         let full = PackedGrid(grid: image.grid, side: image.side, imageHeight: image.imageHeight, imageWidth: image.imageWidth,
                               unpad: released ? .none : .huggingFace)
         var result = image.pack(views, Packing(grid: released ? full : packed, rows: rows, origins: origins))
         if moved > 0 {
-            result.reduction.note = "the release writes each tile's kept cells to its first slots: \(moved) rows moved from their own position (reproduced; --views hf keeps them in place)"
+            result.reduction.note = "the release writes each tile's kept cells to the slots of their places among its valid cells: \(moved) rows moved from their own position (reproduced; --views hf keeps them in place)"
         }
         return result
     }
