@@ -12,7 +12,7 @@ if ! "$py" -c "import torch, transformers, safetensors, PIL, numpy" 2>/dev/null;
 fi
 # Order matters: the tokenizer script bundles the vocabulary that trim_goldens.py reads,
 # trim_goldens.py reads the checkpoints clip_goldens.py writes, torch_goldens.py re-saves Weights/clip-odd.
-for script in inflate safetensors tokenizer jpeg image clip trim torch prumerge anyres next; do
+for script in inflate safetensors tokenizer jpeg image clip trim torch prumerge anyres next family_next; do
     echo "== ${script}_goldens.py"
     "$py" "Tests/Goldens/${script}_goldens.py"
 done
