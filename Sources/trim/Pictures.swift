@@ -41,9 +41,13 @@ func anyResolutionPictureInput(_ r: ReductionResult, pipeline: TRIMPipeline, tit
         case .merged(let v), .classToken(let v), .contextual(let v): .other(view: v)
         }
     }
+    // A packing grid laid out otherwise than the views (HiRED's release swaps it) shades nothing as cut.
+    let sameLayout = packing.grid.tileRows == grid.rows && packing.grid.tileColumns == grid.columns
+    let side = packing.grid.side
     return AnyResolutionPictureInput(
         base: images[0], tiles: Array(images.dropFirst()), tileRows: grid.rows, tileColumns: grid.columns,
-        side: packing.grid.side, keptRows: packing.grid.rows, keptColumns: packing.grid.columns,
+        side: side, keptRows: sameLayout ? packing.grid.rows : 0..<(grid.rows * side),
+        keptColumns: sameLayout ? packing.grid.columns : 0..<(grid.columns * side),
         signals: r.views.map(\.signal.values), kept: r.views.map(\.keptIndices), packed: packed, title: title,
         subtitle: subtitle, caption: signalCaption(r))
 }

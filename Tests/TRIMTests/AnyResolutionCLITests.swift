@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import TRIMImage
 import TRIMJSON
 import XCTest
 
@@ -55,6 +56,46 @@ final class AnyResolutionCLITests: XCTestCase {
         XCTAssertEqual(try JSON.parse(one.out)["total"]?.intValue, 16)
     }
 
+    /// The family on any-resolution input: every method with `--method all` (each on the views its release
+    /// cuts), the two methods built for it refused on one view, FasterVLM's degenerate aspect refused as bad input.
+    func testTheFamilyOnAnyResolutionInputAndItsRefusals() throws {
+        let projector = ["--projector", next.appendingPathComponent("llava-next-hf").path]
+        let all = try trim(base + projector + ["--method", "all", "--keep", "4", "--json"])
+        XCTAssertEqual(all.code, 0, all.err)
+        let lines = try all.out.split(separator: "\n").map { try JSON.parse(String($0)) }
+        XCTAssertEqual(lines.compactMap { $0["method"]?.stringValue }, ["trim", "prumerge", "prumerge+", "fastervlm", "visionzip",
+                                                                        "vispruner", "divprune", "cdpruner", "hired", "globalcom2", "random"])
+        let rule = Dictionary(uniqueKeysWithValues: lines.map { ($0["method"]!.stringValue!, $0["view_rule"]!.stringValue!) })
+        XCTAssertEqual(rule["fastervlm"], "fastervlm")
+        XCTAssertEqual(rule["vispruner"], "fixed")
+        XCTAssertEqual(rule["visionzip"], "original")
+        XCTAssertEqual(rule["hired"], "hired")
+        XCTAssertEqual(rule["trim"], "hf")
+        for line in lines { XCTAssertEqual(line["rows"]?.intValue, line["tokens"]?.intValue) }
+        // --views hf: every method on Hugging Face's views.
+        let hf = try trim(base + projector + ["--method", "all", "--keep", "4", "--views", "hf", "--json"])
+        XCTAssertEqual(hf.code, 0, hf.err)
+        XCTAssertEqual(Set(try hf.out.split(separator: "\n").map { try JSON.parse(String($0))["view_rule"]!.stringValue! }), ["hf"])
+        // HiRED and GlobalCom² need any-resolution input.
+        for method in ["hired", "globalcom2"] {
+            let e = try trim(base + ["--method", method])
+            XCTAssertEqual(e.code, 2, e.err)
+            XCTAssertTrue(e.err.contains("built for any-resolution input"), e.err)
+        }
+        // A 1200 × 1 image fills no canvas by FasterVLM's rule: one line, exit 1; Hugging Face's rule takes it.
+        let dir = try TrimBinary.makeTemporaryDirectory("degenerate")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let strip = dir.appendingPathComponent("strip.png")
+        try Data(PNGEncoder.encode(RGBImage(width: 1200, height: 1, pixels: [UInt8](repeating: 90, count: 3600)))).write(to: strip)
+        var args = base + projector + ["--method", "fastervlm", "--keep", "3"]
+        args[args.firstIndex(of: "--image")! + 1] = strip.path
+        let refused = try trim(args)
+        XCTAssertEqual(refused.code, 1, refused.err)
+        XCTAssertEqual(refused.err.split(separator: "\n").count, 1, refused.err)
+        XCTAssertTrue(refused.err.contains("FasterVLM's grid rule"), refused.err)
+        XCTAssertEqual(try trim(args + ["--views", "hf"]).code, 0)
+    }
+
     func testAnyResolutionWithoutANextCheckpointAndItsUsageErrors() throws {
         // A plain CLIP with --anyres and --pinpoints: the views and the packing, no projector (no newline vector needed).
         let r = try trim(base + ["--anyres", "--pinpoints", "56x168,168x56", "--json"])
@@ -68,7 +109,6 @@ final class AnyResolutionCLITests: XCTestCase {
             (["--anyres", "--pinpoints", "56by112"], "height×width pairs"),
             (["--views", "hf"], "applies to --anyres"),
             (["--anyres", "--views", "mine"], "--views must be"),
-            (["--anyres", "--method", "all"], "--method all at any resolution"),
         ] {
             let e = try trim(base + args)
             XCTAssertEqual(e.code, 2, "\(args): \(e.err)")
