@@ -8,6 +8,12 @@ Vocabulary (published; an independent renderer draws its own scenes from it):
            colour + Gaussian noise, two-tone split (vertical or horizontal cut)
   1–4 non-overlapping objects, each 13–30 % of the image side; any image size and aspect.
 
+Object sizes: for training (`small=SMALL_SHARE`), in half the scenes uniformly 12–32 % of the reference side;
+in the other half log-uniformly 3–32 % (at least SMALL_FLOOR = 8 px, 0.57 patch, in the 336-px view), so that
+about 30 % of all training objects are smaller than 12 %: the scale at which the tiles of LLaVA-NeXT's
+any-resolution input show the objects of `trim eval --anyres` (0.6–3.4 patches of 14 px, 3–14 % of a 336-px
+tile). `scene(rng)` (small=0) draws the 12–32 % world alone, exactly as it was drawn before `small` existed.
+
 This renderer randomises what an independent one might do differently (exact shades, anti-aliasing,
 star proportions, triangle shape, noise level, JPEG or not, which side "13–30 %" refers to), so that the
 model learns the vocabulary rather than one renderer's pixels. Everything is driven by a
@@ -39,6 +45,11 @@ RGB = {
 PAD = (122, 116, 104)  # LLaVA's expand2square fill: int(mean * 255)
 SIZE, PATCH = 336, 14
 GRID = SIZE // PATCH
+
+# The share of scenes whose objects are drawn at 3–32 % of the side (log-uniform) rather than 12–32 %, and the
+# smallest object those scenes hold, in pixels of the 336-px view (0.57 of a 14-px patch).
+SMALL_SHARE = 0.5
+SMALL_FLOOR = 8
 
 SYNONYMS = {"ball": ["ball", "circle"], "square": ["square", "box"], "triangle": ["triangle"], "star": ["star"]}
 PLURAL = {"ball": "balls", "circle": "circles", "square": "squares", "box": "boxes", "triangle": "triangles", "star": "stars"}
@@ -179,8 +190,10 @@ def _coverage(obj, w, h, scale, dx, dy, ss):
     return np.asarray(mask, dtype=np.float32)[: y1 - y0, : x1 - x0] / 255, x0, y0
 
 
-def scene(rng, size=None, concepts=None, jpeg=True, binding=False):
-    """One random scene. Returns dict(image=PIL RGB, objects=[...], coverage=[K, 576] float32 per object)."""
+def scene(rng, size=None, concepts=None, jpeg=True, binding=False, small=0.0):
+    """One random scene. Returns dict(image=PIL RGB, objects=[...], coverage=[K, 576] float32 per object).
+    `small`: the probability that the scene's objects are drawn at the tiles' scale (3–32 % of the side); the
+    training script passes SMALL_SHARE, the default 0 draws the 12–32 % world (make_demo.py's scene)."""
     if size is None:
         if rng.random() < 0.2:
             w = h = int(rng.integers(140, 640))
@@ -207,10 +220,19 @@ def scene(rng, size=None, concepts=None, jpeg=True, binding=False):
             if cand not in concepts:
                 concepts.append(cand)
     side_ref = min(w, h) if rng.random() < 0.6 else max(w, h)
+    # Small objects, at the scale LLaVA-NeXT's tiles show (Docs/DEMO_MODEL.md): in a share `small` of the scenes
+    # each object's size is drawn log-uniformly from 3–32 % of the reference side instead of uniformly from
+    # 12–32 %, with a floor of SMALL_FLOOR px in the 336-px view. `small=0` draws nothing here, so it gives
+    # exactly the scenes of the 12–32 % world (the held-out evaluation scenes of the training script).
+    small_scene = small > 0 and rng.random() < small
+    floor = SMALL_FLOOR * max(w, h) / SIZE  # SMALL_FLOOR px of the 336-px view, in image pixels
     objects = []
     for colour, shape in concepts:
         for _ in range(200):
-            size = rng.uniform(0.12, 0.32) * side_ref
+            if small_scene:
+                size = max(math.exp(rng.uniform(math.log(0.03), math.log(0.32))) * side_ref, floor)
+            else:
+                size = rng.uniform(0.12, 0.32) * side_ref
             size = min(size, 0.92 * min(w, h))
             cx, cy = rng.uniform(size / 2, w - size / 2), rng.uniform(size / 2, h - size / 2)
             if all(math.hypot(cx - o["cx"], cy - o["cy"]) > (size + o["size"]) / 2 * 1.05 + 2 for o in objects):
