@@ -42,10 +42,16 @@ final class PruMergeGoldenTests: XCTestCase {
                 XCTAssertLessThanOrEqual(e, tolerance, "\(label) \(key): max|Δ|/max|ref| = \(e)")
             }
             if let upper = k["upper"]?.doubleValue {
-                // The IQR arithmetic bit for bit on the reference attention; ours within the tolerance.
-                let onRef = iqrOutliers(try ref.tensor("case\(c).cls_attention").scalars)
+                // The IQR arithmetic bit for bit on the reference attention; ours within the attention's tolerance.
+                // The bound Q3 + 1.5·(Q3 − Q1) moves at most 4× as far as the attention values do, and those are held
+                // to max|Δ| ≤ tolerance · max|ref| (SEMANTICS.md §4): relative to the bound itself the error can be
+                // far larger when the attention is peaked (the demo CLIP's: Q1 ~ 1e-10, Q3 ~ 1e-6, max ~ 0.2).
+                let refAttention = try ref.tensor("case\(c).cls_attention").scalars
+                let onRef = iqrOutliers(refAttention)
                 XCTAssertEqual(onRef.statistics?.upper, Float(upper), "\(label): IQR bound on the reference attention")
-                XCTAssertLessThanOrEqual(abs(Double(r.iqr!.upper) - upper), tolerance * abs(upper), "\(label): IQR bound")
+                let scale = Double(refAttention.map(abs).max() ?? 0)
+                XCTAssertLessThanOrEqual(abs(Double(r.iqr!.upper) - upper), tolerance * max(abs(upper), 4 * scale),
+                                         "\(label): IQR bound")
             }
         }
         return worst
