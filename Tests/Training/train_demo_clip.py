@@ -10,7 +10,7 @@ writes Weights/clip-demo/{config.json, model.safetensors, preprocessor_config.js
 Deterministic: the seeds (model 0, data 1 + step) and the thread count (2) are fixed; the same torch
 build on the same CPU gives the same file. `--steps N --out DIR` makes a shorter run elsewhere. On a machine
 shared with other work, `OMP_WAIT_POLICY=PASSIVE` keeps the two threads from spinning while they wait for each
-other (several times faster there; it changes how idle threads wait, not how the work is split).
+other (about twice as fast there; it changes how idle threads wait, not how the work is split).
 
 The scenes (scenes.py, `small=SMALL_SHARE`): half at the original 12–32 % of the side, half log-uniform 3–32 %,
 so that objects down to about half a patch, the scale the tiles of LLaVA-NeXT's any-resolution input show, are
