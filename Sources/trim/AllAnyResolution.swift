@@ -53,24 +53,11 @@ func allAnyResolutionResults(_ a: Arguments, encodings: EncodingsByRule, prompt:
 func runAllAnyResolution(_ a: Arguments, encodings: EncodingsByRule, prompt: String, options: ReductionOptions,
                          number: Int?, image: ImageSource, separator: Bool, heatmap: String? = nil) throws {
     let (results, budget) = try allAnyResolutionResults(a, encodings: encodings, prompt: prompt, options: options)
-    if let path = a.value("dump").map({ numbered($0, number) }) {
-        for r in results {
-            let file = suffixed(path, r.method.replacingOccurrences(of: "+", with: "-plus"))
-            let w = r.dump(metadata: ["producer": "trim reduce --anyres --method all", "prompt": prompt, "method": r.method,
-                                      "options": describe(r, options)])
-            do { try w.write(to: URL(fileURLWithPath: file)) } catch { throw CLIError.cannotWrite(path: file, reason: "\(error)") }
-        }
-    }
+    try writeAllDumps(results, a, prompt: prompt, options: options, number: number, producer: "trim reduce --anyres --method all")
     if let path = (a.value("heatmap") ?? heatmap).map({ numbered($0, number) }) {
         try write(PNGEncoder.encode(allAnyResolutionPicture(results, pipeline: encodings.pipeline, prompt: prompt)), to: path)
     }
-    if a.flag("json") {
-        for r in results {
-            printJSON([("prompt", .string(prompt)), ("method", .string(r.method))]
-                      + reductionJSON(r, options: options).filter { $0.0 != "method" })
-        }
-        return
-    }
+    if a.flag("json") { return printAllJSON(results, prompt: prompt, options: options) }
     if separator { print("") }
     print("image      \(image.name)  (\(image.width)×\(image.height))")
     print("prompt     \"\(prompt)\"")

@@ -102,26 +102,13 @@ struct ImageSource {
 func runAll(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, prompt: String, options: ReductionOptions,
             number: Int?, image: ImageSource, decodeSeconds: Double?, separator: Bool) throws {
     let (results, budget) = try allResults(a, pipeline: pipeline, encoded: encoded, prompt: prompt, options: options)
-    if let path = a.value("dump").map({ numbered($0, number) }) {
-        for r in results {
-            let file = suffixed(path, r.method.replacingOccurrences(of: "+", with: "-plus"))
-            let w = r.dump(metadata: ["producer": "trim reduce --method all", "prompt": prompt, "method": r.method,
-                                      "options": describe(r, options)])
-            do { try w.write(to: URL(fileURLWithPath: file)) } catch { throw CLIError.cannotWrite(path: file, reason: "\(error)") }
-        }
-    }
+    try writeAllDumps(results, a, prompt: prompt, options: options, number: number, producer: "trim reduce --method all")
     if let path = a.value("heatmap").map({ numbered($0, number) }) {
         let picture = sideBySideHeatmap(results, pipeline: pipeline, prompt: prompt, budget: budget,
                                         budgetFromTRIM: a.value("keep") == nil)
         try write(PNGEncoder.encode(picture), to: path)
     }
-    if a.flag("json") {
-        for r in results {
-            printJSON([("prompt", .string(prompt)), ("method", .string(r.method))]
-                      + reductionJSON(r, options: options).filter { $0.0 != "method" })
-        }
-        return
-    }
+    if a.flag("json") { return printAllJSON(results, prompt: prompt, options: options) }
     if separator { print("") }
     let v = pipeline.clip.config.vision
     print("model      \(pipeline.modelDirectory.path)  (\(v.patchCount) patches)")
@@ -136,6 +123,25 @@ func runAll(_ a: Arguments, pipeline: TRIMPipeline, encoded: EncodedImage, promp
         print("\(r.method.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(format: "%4d", r.tokens)) rows · "
               + "\(keptSummary(r)) · \(formatSeconds(own)) · [\(shown)\(r.kept > 16 ? " …" : "")]")
         if let note = r.reduction.note { print("           note: \(note)") }
+    }
+}
+
+/// `--dump` for `--method all`: one file per method, `name-<method>.safetensors` (`+` written `-plus`).
+func writeAllDumps(_ results: [ReductionResult], _ a: Arguments, prompt: String, options: ReductionOptions, number: Int?,
+                   producer: String) throws {
+    guard let path = a.value("dump").map({ numbered($0, number) }) else { return }
+    for r in results {
+        let file = suffixed(path, r.method.replacingOccurrences(of: "+", with: "-plus"))
+        let w = r.dump(metadata: ["producer": producer, "prompt": prompt, "method": r.method, "options": describe(r, options)])
+        do { try w.write(to: URL(fileURLWithPath: file)) } catch { throw CLIError.cannotWrite(path: file, reason: "\(error)") }
+    }
+}
+
+/// `--json` for `--method all`: one object per method (JSON Lines), the prompt and method first.
+func printAllJSON(_ results: [ReductionResult], prompt: String, options: ReductionOptions) {
+    for r in results {
+        printJSON([("prompt", .string(prompt)), ("method", .string(r.method))]
+                  + reductionJSON(r, options: options).filter { $0.0 != "method" })
     }
 }
 

@@ -72,10 +72,7 @@ public struct HiRED: TokenReducer {
         }
         let n = image.patchCount, v = image.views.count
         let attention = try image.views.map { try $0.classAttentionToPatches(by: name, mean: false) }
-        let layer0 = try image.views.map { input -> [Float] in
-            let a = try input.required(.firstLayerClassAttention, by: name)
-            return (0..<n).map { j in (0..<a.rows).reduce(Float(0)) { $0 + a.scalars[$1 * (n + 1) + 1 + j] } }
-        }
+        let layer0 = try image.views.map { try $0.classAttentionToPatches(by: name, mean: false, need: .firstLayerClassAttention) }
         let k = Self.budgets(layer0: layer0[0], views: v, patches: n, rate: rate, alpha: alpha)
         let views = image.views.enumerated().map { i, input in
             let kept = topK(attention[i], k[i]).sorted()

@@ -112,10 +112,11 @@ func clampedBudget(_ keep: Int, patches n: Int) -> Int { min(max(keep, 0), n) }
 func pythonRound(_ x: Double) -> Int { Int(x.rounded(.toNearestOrEven)) }
 
 extension ReducerInput {
-    /// The class token's attention to each patch from `classAttention [H, N+1]`, summed (VisionZip) or
-    /// averaged (FasterVLM, VisPruner) over heads: `[N]`.
-    func classAttentionToPatches(by reducer: String, mean: Bool) throws -> [Float] {
-        let a = try required(.classAttention, by: reducer)
+    /// The class token's attention to each patch from `need` (`classAttention`, or HiRED's
+    /// `firstLayerClassAttention`; `[H, N+1]`), summed (VisionZip, HiRED) or averaged (FasterVLM, VisPruner)
+    /// over heads: `[N]`.
+    func classAttentionToPatches(by reducer: String, mean: Bool, need: Need = .classAttention) throws -> [Float] {
+        let a = try required(need, by: reducer)
         let n = patchCount, h = a.rows
         guard a.columns == n + 1, h > 0 else {
             throw TRIMError.invalidOption("\(reducer): class attention \(a.shape) does not match \(n) patches + the class token")
