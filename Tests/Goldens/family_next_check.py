@@ -44,8 +44,8 @@ Per case, `trim reduce --model CLIP --projector NEXT --anyres --method M --views
 Two choices Docs/SEMANTICS.md leaves open are options of the ports (family_next_ports.py): --hf-base-order
 (where the base view's kept patches go in the HF packing: "ascending" [default], their order among the base
 view's N packed rows; "own", the method's row order — only PruMerge/PruMerge+ (top-k order) and GlobalCom2's
-thumbnail (descending score) differ) and --cdpruner-stop (when a view's DPP stops because T exceeds the rank of
-its rows: "relative" [default], every unpicked j has d²_j ≤ 1e-4·K_jj; "initial-max", the largest remaining d²
+thumbnail (descending score) differ) and --cdpruner-stop (when a view's DPP judges that T exceeds the rank of
+its rows and fills the rest by relevance: "relative" [default], every unpicked j has d²_j ≤ 1e-4·K_jj; "initial-max", the largest remaining d²
 ≤ 1e-4 × the view's largest initial d², the 1.5 rule). --layouts: the NeXT checkpoint as --projector in the
 llava-hf layout, the original LLaVA-1.6 `.bin` layout, or both [default].
 Prints a geometry line per image (the grids each view rule picks, and which release paths it exercises), one
@@ -738,8 +738,7 @@ def invariants(ctx, o, kw, nl, hf_length):
     m = o.method
     if m in ("fastervlm", "vispruner", "cdpruner"):
         t = min(kw["keep"], N)
-        stops = o.info.get("stops") or [None] * V
-        want = [t if s is None else s for s in stops]
+        want = [t] * V  # CDPruner included: a view whose rank runs out fills its picks by relevance
         if o.mode == "released" and (per_view != want or L != sum(want) or nlrows):
             out.append(f"per-view rows {per_view} ≠ {want} (released: V·T rows, no newline)")
         if o.mode == "hf" and sum(per_view) + o.dropped != sum(want):

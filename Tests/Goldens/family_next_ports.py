@@ -399,8 +399,9 @@ def port_vispruner(ctx, image, mode, keep, important_ratio=0.5, newlines="all"):
 def cdpruner_select(X, E, text, T, scoring, stop_rule=None):
     """CDPruner llava_arch.py encode_images (lines 141-187) on all V views at once: relevance rescaled with one
     min/max over every V·N value (line 160), one DPP per view (lines 169-181), exactly the release's greedy
-    steps. Changes: T > N is N; max = min relevance gives r = 1; a view stops early when T exceeds the rank of
-    its rows, where the release takes square roots of rounding noise — stop_rule "relative" (default): every
+    steps. Changes: T > N is N; max = min relevance gives r = 1; when T exceeds the rank of a view's rows, where
+    the release takes square roots of rounding noise, the view's remaining picks are its unpicked patches by
+    descending r (ties to the lower index), as at one view — judged by stop_rule "relative" (default): every
     unpicked j has d²_j ≤ CDPRUNER_STOP·K_jj (its row lies in the span of the picks up to float32 noise);
     "initial-max": the largest remaining d² ≤ CDPRUNER_STOP × the view's largest initial d² (the 1.5 rule,
     which with the joint rescaling also fires on views of low relevance). Returns (picks per view ascending,
@@ -433,11 +434,15 @@ def cdpruner_select(X, E, text, T, scoring, stop_rule=None):
                 ratio = float((d2[remaining] / diag[remaining]).max())
             else:
                 ratio = float(d2[remaining].max()) / initial if initial > 0 else 0.0
-            gaps.append(abs(ratio - CDPRUNER_STOP))   # absolute, as reducers_cli_check.py judges the 1.5 stop
+            if T < N:  # at T = N every patch is kept wherever the rank runs out: nothing depends on the stop
+                gaps.append(abs(ratio - CDPRUNER_STOP))   # absolute, as reducers_cli_check.py judges the 1.5 stop
             if not ratio > CDPRUNER_STOP:
                 stop = i
+                order = sorted(range(N), key=lambda p: (-float(r[v, p]), p))
+                sel += [p for p in order if p not in set(sel)][:T - len(sel)]
                 break
-            gaps.append(rg.argmax_gap(d2, remaining))
+            if T < N:
+                gaps.append(rg.argmax_gap(d2, remaining))
             j = int(torch.argmax(d2))
             e = (K[j] - torch.einsum('t,tn->n', cis[:i, j], cis[:i])) / torch.sqrt(d2[j])
             cis[i] = e
@@ -456,7 +461,7 @@ def port_cdpruner(ctx, image, mode, keep, prompt, scoring="authors", newlines="a
     picks, r, gaps, stops = cdpruner_select(enc["projected"], enc["tokens"], text, keep, scoring)
     x = enc["features"]
     per_view = [ViewRows([(p, x[v, p]) for p in ps]) for v, ps in enumerate(picks)]
-    notes = [f"view {v}: DPP stopped after {s} of {min(keep, ctx.N)} picks (rank used up)"
+    notes = [f"view {v}: the kernel's rank ran out after {s} of {min(keep, ctx.N)} picks; the rest by descending relevance"
              for v, s in enumerate(stops) if s is not None]
     entries, dropped = _spatial_or_hf(ctx, "cdpruner", mode, per_view, grid, hw, newlines)
     return finish(ctx, "cdpruner", mode, entries, pv=pv, grid=grid, canvas=canvas, hw=hw, enc=enc,

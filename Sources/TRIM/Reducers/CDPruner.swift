@@ -25,9 +25,9 @@ import TRIMTensor
 //
 // Any resolution (Docs/SEMANTICS.md §5b): the release's fixed 2S×2S canvas (`ViewGeometry.fixedCanvas`, 2×2
 // tiles), the relevance of all V·N patches rescaled by one joint minimum and maximum, one DPP per view with T
-// steps (a view stops once every unpicked row's residual d² is at most 1e-4 of its own K_jj — its rank is used
-// up — with a note: the release goes on with NaN-driven duplicates),
-// packed as FasterVLM packs. `--views hf`: the same choice, Hugging Face's views and packing.
+// steps (once every unpicked row's residual d² is at most 1e-4 of its own K_jj — the view's rank is used up,
+// where the release goes on with NaN-driven duplicates — its remaining picks are the unpicked patches by
+// descending r, as at one view, with a note), packed as FasterVLM packs. `--views hf`: the same choice, Hugging Face's views and packing.
 
 /// CDPruner as a member of the reducer family (`--method cdpruner --keep T [--scoring authors|paper]`).
 public struct CDPruner: TokenReducer {
@@ -50,7 +50,7 @@ public struct CDPruner: TokenReducer {
 
     public func reduce(_ input: ReducerInput) throws -> Reduction {
         let rel = try relevance(input)
-        return try select(input, relevance: Self.normalised(rel, lo: rel.min() ?? 0, hi: rel.max() ?? 0), stopAtRank: false)
+        return try select(input, relevance: Self.normalised(rel, lo: rel.min() ?? 0, hi: rel.max() ?? 0), rankTest: .largestInitial)
     }
 
     /// `rel_i = mean_m(±cos(E_i, T_m))`, before normalisation, `[N]`.
@@ -76,10 +76,19 @@ public struct CDPruner: TokenReducer {
         hi > lo ? rel.map { ($0 - lo + 1e-6) / (hi - lo) } : [Float](repeating: 1, count: rel.count)
     }
 
+    /// How the DPP judges that a view's kernel has no rank left (Docs/SEMANTICS.md §3c, §5b).
+    enum RankTest {
+        /// One view: the largest remaining d² is at most 1e-4 of the largest initial one.
+        case largestInitial
+        /// Any resolution: every unpicked row's d²_j is at most 1e-4 of its own K_jj (it lies in the span of
+        /// the picks up to float32 noise) — a test the joint relevance scale does not move.
+        case ownDiagonal
+    }
+
     /// The conditional DPP on one view with normalised relevance `r`. When the kernel's rank is used up
-    /// before T picks, the rest are the unpicked patches by descending r, or (`stopAtRank`, the
-    /// any-resolution form) the view stops there, with a note saying how many rows came out.
-    func select(_ input: ReducerInput, relevance r: [Float], stopAtRank: Bool) throws -> Reduction {
+    /// before T picks (as `rankTest` judges it), the rest are the unpicked patches by descending r, and the
+    /// note says after how many picks that happened.
+    func select(_ input: ReducerInput, relevance r: [Float], rankTest: RankTest) throws -> Reduction {
         let n = input.patchCount
         let projectedRows = input[.projectedRows]
         let x = projectedRows ?? input.features
@@ -98,16 +107,16 @@ public struct CDPruner: TokenReducer {
         let diagonal = d2
         while picks.count < t {
             let j = argmax(d2)!
-            if stopAtRank {
-                // Any resolution: stop once every unpicked row lies in the span of the picks (its residual d²
-                // at most 1e-4 of its own K_jj), which the joint relevance scale does not move.
+            let exhausted: Bool
+            switch rankTest {
+            case .largestInitial: exhausted = !(d2[j] > floor)
+            case .ownDiagonal:
                 let residual = d2.indices.lazy.filter { d2[$0] > -.infinity }.map { d2[$0] / diagonal[$0] }.max() ?? 0
-                if !(residual > 1e-4) {
-                    stopped = "view \(input.view): the kernel's rank ran out after \(picks.count) of \(t) picks; the view hands on \(picks.count) rows"
-                    break
-                }
-            } else if !(d2[j] > floor) {  // the kernel's rank is used up
-                let picked = Set(picks)  // fill by relevance
+                exhausted = !(residual > 1e-4)
+            }
+            if exhausted {  // the kernel's rank is used up: fill by relevance
+                stopped = "the kernel's rank ran out after \(picks.count) of \(t) picks; the other \(t - picks.count) are the unpicked patches by descending relevance"
+                let picked = Set(picks)
                 picks += topK(r, n).filter { !picked.contains($0) }.prefix(t - picks.count)
                 break
             }
@@ -129,21 +138,24 @@ public struct CDPruner: TokenReducer {
             picks.append(j)
         }
         let kept = picks.sorted()
+        let notes = [stopped.map { rankTest == .ownDiagonal ? "view \(input.view): \($0)" : $0 },
+                     projectedRows == nil ? "no projector: similarity measured on the features x (a convention of this project)" : nil]
+            .compactMap { $0 }
         return Reduction(
             reduced: input.features.gatherRows(kept), rows: input.patchRows(kept), signal: ("relevance", r),
             projected: projectedRows.map { $0.gatherRows(kept) },
-            note: stopped ?? (projectedRows == nil ? "no projector: similarity measured on the features x (a convention of this project)" : nil))
+            note: notes.isEmpty ? nil : notes.joined(separator: "; "))
     }
 
     public func viewGeometry(_ mode: ViewsMode) -> ViewGeometry { mode == .released ? .fixedCanvas : .huggingFace }
 
     /// Any resolution: the relevance of every view's patches rescaled by one minimum and maximum over all
-    /// V·N values, then one DPP per view with T steps (stopping early when a view's rank runs out).
+    /// V·N values, then one DPP per view with T picks (filled by relevance when a view's rank runs out).
     public func reduceImage(_ image: ImageInput) throws -> ImageReduction {
         let rel = try image.views.map(relevance)
         let all = rel.flatMap { $0 }
         let (lo, hi) = (all.min() ?? 0, all.max() ?? 0)
-        let views = try zip(image.views, rel).map { try select($0, relevance: Self.normalised($1, lo: lo, hi: hi), stopAtRank: true) }
+        let views = try zip(image.views, rel).map { try select($0, relevance: Self.normalised($1, lo: lo, hi: hi), rankTest: .ownDiagonal) }
         return image.mode == .released ? image.packedSpatially(views) : image.packedAsHuggingFace(views)
     }
 }
