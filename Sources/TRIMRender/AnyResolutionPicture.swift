@@ -280,7 +280,7 @@ extension AnyResolutionPicture {
             countsLines = Heatmap.wrap(
                 "packed sequence, left to right · " + input.countsLine, columns: columns(contentWidth), maxLines: 2)
             orderLines = Heatmap.wrap(
-                AnyResolutionPicture.readingOrder(hasCanvas: hasCanvas), columns: columns(contentWidth), maxLines: 3)
+                AnyResolutionPicture.readingOrder(input.packed, hasCanvas: hasCanvas), columns: columns(contentWidth), maxLines: 3)
             if hasCanvas {
                 canvasLabel = Heatmap.wrap(
                     AnyResolutionPicture.canvasLabel(input), columns: columns(tileColumns * panelSide + gutterWidth),
@@ -435,11 +435,64 @@ extension AnyResolutionPicture {
         return cut > 0 ? label + " (\(cut) more cut away)" : label
     }
 
-    /// What the strip shows, in words (Docs/SEMANTICS.md §5).
-    static func readingOrder(hasCanvas: Bool) -> String {
-        guard hasCanvas else { return "reading order: the base view's kept patches, then its mean token" }
-        return "reading order: the base view's rows (kept patches, mean token); then the unpadded grid, row by "
-            + "row: each row's kept cells left to right, then image_newline; then the tiles' mean tokens, tile by tile"
+    /// What the strip shows, in words (Docs/SEMANTICS.md §5, §5b): Hugging Face's order spelled out when the
+    /// rows follow it (the base view's block, then the unpadded grid row by row with `image_newline` rows,
+    /// then the tiles' extra rows), otherwise the strip's runs as they come (the spatial, VisionZip and
+    /// DivPrune orders of the released any-resolution code, or Hugging Face's order without newline rows).
+    static func readingOrder(_ packed: [PackedEntry], hasCanvas: Bool) -> String {
+        func view(_ e: PackedEntry) -> Int? {
+            if case .mean(let v) = e { return v }
+            if case .other(let v) = e { return v }
+            return nil
+        }
+        // Hugging Face's phases: base patches, the base view's extra rows, grid cells and newlines, the tiles' extra rows.
+        func phase(_ e: PackedEntry) -> Int {
+            switch e {
+            case .base: 0
+            case .tile, .newline: 2
+            case .mean(let v), .other(let v): v == 0 ? 1 : 3
+            }
+        }
+        let phases = packed.map(phase)
+        let ordered = zip(phases, phases.dropFirst()).allSatisfy { $0 <= $1 }
+        let hasCells = packed.contains { $0.kind == .tile }
+        let extras = packed.filter { view($0) != nil }
+        let extraWords = extras.allSatisfy { $0.kind == .mean } ? "mean token" : "extra rows"
+        if ordered && (!hasCells || packed.contains(.newline)) {
+            guard hasCanvas else { return "reading order: the base view's kept patches, then its \(extraWords)" }
+            return "reading order: the base view's rows (kept patches, \(extraWords)); then the unpadded grid, row by "
+                + "row: each row's kept cells left to right, then image_newline; then the tiles' \(extraWords), tile by tile"
+        }
+        return "reading order: " + runs(packed).joined(separator: "; ")
+    }
+
+    /// The strip's runs in words: base-view patches, tile cells (with any newline rows among them), mean
+    /// tokens, other rows — each with its count, at most six runs.
+    static func runs(_ packed: [PackedEntry]) -> [String] {
+        var groups: [(kind: PackedEntry.Kind, entries: [PackedEntry])] = []
+        for e in packed {
+            let kind: PackedEntry.Kind = e.kind == .newline ? .tile : e.kind
+            if let last = groups.last, last.kind == kind { groups[groups.count - 1].entries.append(e) } else { groups.append((kind, [e])) }
+        }
+        func plural(_ n: Int, _ word: String, _ many: String? = nil) -> String { "\(n) " + (n == 1 ? word : many ?? word + "s") }
+        var words = groups.prefix(6).map { g -> String in
+            let views = Set(g.entries.compactMap { e -> Int? in
+                switch e { case .mean(let v), .other(let v): v; default: nil }
+            })
+            let scope = views == [0] ? " of the base view" : views.isEmpty || views.contains(0) ? "" : " of the tiles"
+            switch g.kind {
+            case .base: return plural(g.entries.count, "base-view patch", "base-view patches")
+            case .tile, .newline:
+                let lines = g.entries.filter { $0 == .newline }.count, cells = g.entries.count - lines
+                if cells == 0 { return plural(lines, "image_newline row") }
+                return plural(cells, "tile cell") + " row by row over the canvas"
+                    + (lines > 0 ? " with " + plural(lines, "image_newline row") : ", no image_newline")
+            case .mean: return plural(g.entries.count, "mean token") + scope
+            case .other: return plural(g.entries.count, "other row") + scope + " ([CLS], merged or contextual)"
+            }
+        }
+        if groups.count > 6 { words.append("…") }
+        return words
     }
 
     /// The legend's words for `kind`.

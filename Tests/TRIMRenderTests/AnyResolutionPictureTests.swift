@@ -341,6 +341,34 @@ final class AnyResolutionPictureTests: XCTestCase {
         }
     }
 
+    func testReadingOrderDescribesTheStripOfEachPacking() {
+        // Hugging Face's order: the base block, grid rows ended by image_newline, the tiles' mean tokens.
+        let hf: [PackedEntry] = [.base(patch: 3), .mean(view: 0), .tile(view: 1, patch: 0), .newline, .mean(view: 1)]
+        let hfText = AnyResolutionPicture.readingOrder(hf, hasCanvas: true)
+        XCTAssertTrue(hfText.contains("then image_newline"), hfText)
+        XCTAssertTrue(hfText.contains("mean token"), hfText)
+        // The same order with merged rows says so instead of "mean token".
+        let merged: [PackedEntry] = [.base(patch: 3), .other(view: 0), .tile(view: 1, patch: 0), .newline, .other(view: 1)]
+        XCTAssertTrue(AnyResolutionPicture.readingOrder(merged, hasCanvas: true).contains("extra rows"))
+        // The released spatial packing (FasterVLM, VisPruner, CDPruner): no newline rows, so not Hugging Face's words.
+        let spatial: [PackedEntry] = [.base(patch: 1), .base(patch: 5), .tile(view: 1, patch: 0), .tile(view: 2, patch: 0)]
+        XCTAssertEqual(AnyResolutionPicture.readingOrder(spatial, hasCanvas: true),
+                       "reading order: 2 base-view patches; 2 tile cells row by row over the canvas, no image_newline")
+        // VisionZip's release: base [CLS] and contextual rows, tile cells, the tiles' [CLS], their contextual rows.
+        let zip: [PackedEntry] = [.other(view: 0), .base(patch: 2), .other(view: 0), .tile(view: 1, patch: 4),
+                                  .other(view: 1), .other(view: 2)]
+        XCTAssertEqual(AnyResolutionPicture.readingOrder(zip, hasCanvas: true),
+                       "reading order: 1 other row of the base view ([CLS], merged or contextual); 1 base-view patch; "
+                       + "1 other row of the base view ([CLS], merged or contextual); 1 tile cell row by row over the canvas, "
+                       + "no image_newline; 2 other rows of the tiles ([CLS], merged or contextual)")
+        // DivPrune may pick the newline row alone, and a long alternation is cut after six runs.
+        let picks: [PackedEntry] = [.base(patch: 0), .newline, .base(patch: 1), .tile(view: 1, patch: 0), .base(patch: 2),
+                                    .tile(view: 1, patch: 1), .base(patch: 3), .tile(view: 1, patch: 2)]
+        let text = AnyResolutionPicture.readingOrder(picks, hasCanvas: true)
+        XCTAssertTrue(text.hasPrefix("reading order: 1 base-view patch; 1 image_newline row; 1 base-view patch;"), text)
+        XCTAssertTrue(text.hasSuffix("; …"), text)
+    }
+
     func testRenderIsDeterministicAndThePNGDecodesBack() throws {
         let input = Self.smallInput(tileRows: 2, tileColumns: 1)
         let image = AnyResolutionPicture.render(input, maximumWidth: 600)
