@@ -5,32 +5,43 @@ import TRIMTensor
 // `kernel-bench`: the tensor kernels alone, apart from the `trim` command line — GFLOP/s of `linear` on the
 // ViT-L/14-336 shapes and this CPU's FMA ceiling (Docs/PERFORMANCE.md; Tests/Benchmarks/bench.py runs it).
 //
-//   swift run -c release -Xswiftc -target-cpu -Xswiftc native kernel-bench [--runs N] [--json]
+//   swift run -c release -Xswiftc -target-cpu -Xswiftc native kernel-bench [--runs N] [--rows M] [--json]
+//   (--rows 2885: the five views of a LLaVA-NeXT request in one pass)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 var runs = 5
 var json = false
+var rows = 577
 var i = 0
 while i < arguments.count {
     switch arguments[i] {
     case "--json": json = true
+    case "--rows" where i + 1 < arguments.count:
+        rows = integerArgument("--rows", arguments[i + 1], in: 1...100_000)
+        i += 1
     case "--runs" where i + 1 < arguments.count:
-        guard let n = Int(arguments[i + 1]), n >= 1, n <= 1000 else {
-            FileHandle.standardError.write(Data("error: --runs must be an integer in 1…1000\n".utf8))
-            exit(2)
-        }
-        runs = n
+        runs = integerArgument("--runs", arguments[i + 1], in: 1...1000)
         i += 1
     case "--help", "-h":
-        print("usage: kernel-bench [--runs N] [--json]   GEMM GFLOP/s on the ViT-L/14-336 shapes and the FMA ceiling")
+        print("usage: kernel-bench [--runs N] [--rows M] [--json]   GEMM GFLOP/s on the ViT-L/14-336 shapes and the FMA ceiling")
         exit(0)
     default:
-        FileHandle.standardError.write(Data("error: unknown argument '\(arguments[i])'\nusage: kernel-bench [--runs N] [--json]\n".utf8))
+        FileHandle.standardError.write(Data("error: unknown argument '\(arguments[i])'\nusage: kernel-bench [--runs N] [--rows M] [--json]\n".utf8))
         exit(2)
     }
     i += 1
 }
-gemmBench(runs: runs, json: json)
+gemmBench(runs: runs, rows: rows, json: json)
+
+/// The value of an integer option, or a one-line usage error (exit 2).
+func integerArgument(_ name: String, _ text: String, in range: ClosedRange<Int>) -> Int {
+    guard let n = Int(text), range.contains(n) else {
+        FileHandle.standardError.write(
+            Data("error: \(name) must be an integer in \(range.lowerBound)…\(range.upperBound)\n".utf8))
+        exit(2)
+    }
+    return n
+}
 
 /// Prints a JSON object built in insertion order.
 func printJSON(_ pairs: [(String, JSONValue)]) {
@@ -44,8 +55,8 @@ func printJSON(_ pairs: [(String, JSONValue)]) {
 /// other processes, so single-thread GFLOP/s per CPU-second compare kernels more reliably. The same
 /// shapes with F16-stored weights (`WeightStorage.float16`) are timed in alternation with the F32 ones,
 /// so that both see the same machine.
-func gemmBench(runs: Int, json: Bool) {
-    let shapes = [(577, 1024, 1024), (577, 1024, 3072), (577, 1024, 4096), (577, 4096, 1024)]
+func gemmBench(runs: Int, rows: Int, json: Bool) {
+    let shapes = [(rows, 1024, 1024), (rows, 1024, 3072), (rows, 1024, 4096), (rows, 4096, 1024)]
     var rows: [(String, JSONValue)] = [], cpuRows: [(String, JSONValue)] = [], halfRows: [(String, JSONValue)] = []
     for (m, k, n) in shapes {
         var seed: UInt32 = 12345

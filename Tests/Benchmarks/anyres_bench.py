@@ -12,15 +12,20 @@ random weights: the CLIP tower perturbed), a random projector 1024 → 4096 → 
 
 One request = image file + prompt → the packed, projected rows of TRIM on every view (Docs/SEMANTICS.md §5.6),
 with the model loaded:
-  * PyTorch: PIL decode, `LlavaNextImageProcessorPil` (5 views for the 640×480 benchmark image),
-    `LlavaNextModel.vision_tower` on the views in one batch with hidden states (all 24 layers, as
-    `get_image_features` runs them), `hidden_states[-2]` without CLS, `post_layernorm` + `visual_projection`,
-    the text tower, paper scoring, numpy IQR per view, mean tokens, the projector on the kept rows and mean
-    tokens, packed with `image_newline` rows (the unpadding of `unpad_image`);
+  * PyTorch, as the target names it: PIL decode, `LlavaNextImageProcessorPil` (5 views for the 640×480
+    benchmark image), Hugging Face's `LlavaNextModel.get_image_features` on the views (the tower in one batch,
+    all 24 layers with hidden states; the projector on every patch of every view; the packing with
+    `image_newline`), then TRIM: `hidden_states[-2]` without CLS, `post_layernorm` + `visual_projection`,
+    the text tower, paper scoring, numpy IQR per view, the kept rows picked out of the packed output and
+    the mean tokens through the projector;
+  * PyTorch lean (reported beside it): the same request written as this package computes it — the tower
+    alone, then the projector on the kept rows and mean tokens only, packed with `image_newline` rows (the
+    unpadding of `unpad_image`);
   * Swift: `trim bench --anyres`'s `total` (decode → views → 23 layers on all views in one pass → text →
     scores → projector on the kept rows, newline rows inserted).
-Rounds interleave (PyTorch, Swift, PyTorch, …); the ratio is Swift / PyTorch per round, the median over
-rounds reported. Peak memory: `/usr/bin/time -v` of one `trim reduce` against the bytes of the weights it
+All three give the same packed rows (checked before timing). Rounds interleave (PyTorch, Swift, PyTorch
+lean, …); each ratio is Swift's time over a PyTorch form's in the same round, the median over rounds reported.
+Peak memory: `/usr/bin/time -v` of one `trim reduce` against the bytes of the weights it
 reads (the NeXT tower's 23 layers and embeddings, projector, newline; CLIP's text tower, projections and
 vision embeddings).
 """
@@ -83,23 +88,14 @@ def load_torch(clip_dir, next_dir):
     return clip, model, proc, bench.tokenizer_for(clip_dir)
 
 
-@torch.no_grad()
-def torch_request(clip, model, proc, tok, image_path, prompt):
-    """TRIM on every view in PyTorch, packed as LLaVA-NeXT packs (Docs/SEMANTICS.md §5.5–5.6)."""
-    from PIL import Image
-    from transformers.models.llava_next.modeling_llava_next import get_anyres_image_grid_shape, unpad_image
-    img = Image.open(image_path).convert("RGB")
-    out = proc(images=img, return_tensors="pt")
-    px, size = out["pixel_values"][0], out["image_sizes"][0]
-    hs = model.vision_tower(px, output_hidden_states=True).hidden_states  # all layers, as get_image_features
-    f = hs[-2][:, 1:]  # [V, N, D]
+def trim_per_view(clip, model, tok, f, prompt):
+    """TRIM's selection on every view's features `f` [V, N, D]: kept patch sets and mean tokens per view."""
     tokens = clip.visual_projection(model.vision_tower.post_layernorm(f))
     ids = tok(prompt, truncation=True, max_length=77)["input_ids"]
     t = clip.get_text_features(input_ids=torch.tensor([ids]))
     t = (t.pooler_output if hasattr(t, "pooler_output") else t)[0]
     scores = F.softmax(F.normalize(tokens, dim=-1) @ F.normalize(t, dim=-1), dim=-1).numpy()  # [V, N]
     v, n, d = f.shape
-    g = int(n ** 0.5)
     kept, means = [], []
     for i in range(v):
         s = scores[i]
@@ -109,19 +105,47 @@ def torch_request(clip, model, proc, tok, image_path, prompt):
         mask[k] = False
         kept.append(set(k.tolist()))
         means.append(f[i][torch.from_numpy(mask)].mean(0) if mask.any() else torch.zeros(d))
+    return kept, means
+
+
+def grid_walk(size, n):
+    """The packed grid block in HF's order (`unpad_image`, a newline after each row): (view, patch) per
+    surviving cell, None for each newline row."""
+    from transformers.models.llava_next.modeling_llava_next import get_anyres_image_grid_shape, unpad_image
+    g = int(n ** 0.5)
     nph, npw = get_anyres_image_grid_shape(size.tolist(), PINPOINTS, 336)
     rows_r, cols_c = nph * g, npw * g
-    cells = torch.arange(rows_r * cols_c).view(1, rows_r, cols_c)
-    unpadded = unpad_image(cells, size)  # the surviving cells' flat grid indices
-    rows, layout = [f[0][sorted(kept[0])], means[0][None]], []
+    unpadded = unpad_image(torch.arange(rows_r * cols_c).view(1, rows_r, cols_c), size)  # surviving flat cells
+    walk = []
     for r in range(unpadded.shape[1]):
         for flat in unpadded[0, r].tolist():
             rr, cc = divmod(flat, cols_c)
-            view, patch = 1 + (rr // g) * npw + cc // g, (rr % g) * g + cc % g
-            if patch in kept[view]:
-                rows.append(f[view][patch][None])
-                layout.append(1)
-        layout.append(0)  # newline
+            walk.append((1 + (rr // g) * npw + cc // g, (rr % g) * g + cc % g))
+        walk.append(None)
+    return walk
+
+
+def views_of(proc, image_path):
+    from PIL import Image
+    out = proc(images=Image.open(image_path).convert("RGB"), return_tensors="pt")
+    return out["pixel_values"], out["image_sizes"]
+
+
+@torch.no_grad()
+def torch_request(clip, model, proc, tok, image_path, prompt):
+    """TRIM on every view in PyTorch, packed as LLaVA-NeXT packs (Docs/SEMANTICS.md §5.5–5.6), the projector
+    run on the kept rows and mean tokens only (the lean form, what this package does)."""
+    px, sizes = views_of(proc, image_path)
+    hs = model.vision_tower(px[0], output_hidden_states=True).hidden_states  # all layers, as get_image_features
+    f = hs[-2][:, 1:]  # [V, N, D]
+    kept, means = trim_per_view(clip, model, tok, f, prompt)
+    rows, layout = [f[0][sorted(kept[0])], means[0][None]], []
+    for cell in grid_walk(sizes[0], f.shape[1]):
+        if cell is None:
+            layout.append(0)
+        elif cell[1] in kept[cell[0]]:
+            rows.append(f[cell[0]][cell[1]][None])
+            layout.append(1)
     rows += [m[None] for m in means[1:]]
     projected = model.multi_modal_projector(torch.cat(rows))
     base = len(kept[0]) + 1
@@ -134,6 +158,31 @@ def torch_request(clip, model, proc, tok, image_path, prompt):
             out_rows.append(model.image_newline[None])
     out_rows.append(projected[i:])
     return torch.cat(out_rows)
+
+
+@torch.no_grad()
+def torch_request_hf(clip, model, proc, tok, image_path, prompt):
+    """The same request on top of Hugging Face's own `get_image_features` (the tower, the projector on every
+    patch of every view, the packing), TRIM then picking its rows out of the packed output: only the mean
+    tokens need a projector call of their own."""
+    px, sizes = views_of(proc, image_path)
+    out = model.get_image_features(px, sizes, vision_feature_layer=-2, vision_feature_select_strategy="default",
+                                   output_hidden_states=True)
+    packed, f = out.pooler_output, out.hidden_states[-2][:, 1:]
+    packed = packed[0] if isinstance(packed, (list, tuple)) else packed  # one image's packed rows
+    kept, means = trim_per_view(clip, model, tok, f, prompt)
+    projected_means = model.multi_modal_projector(torch.stack(means))
+    n = f.shape[1]
+    picks = sorted(kept[0])
+    index = n
+    for cell in grid_walk(sizes[0], n):
+        if cell is None or cell[1] in kept[cell[0]]:
+            picks.append(index)
+        index += 1
+    assert index == packed.shape[0], (index, packed.shape)
+    base = len(kept[0])
+    rows = packed[torch.tensor(picks, dtype=torch.long)]
+    return torch.cat([rows[:base], projected_means[:1], rows[base:], projected_means[1:]])
 
 
 def weights_read(clip_dir, next_dir, layers):
@@ -176,25 +225,33 @@ def main():
     swift = json.loads(subprocess.run([bench.TRIM, "reduce", "--model", clip_dir, "--projector", next_dir, "--image", bench.IMAGE,
                                        "--prompt", bench.PROMPT, "--json"], capture_output=True, text=True, check=True).stdout)
     ours = torch_request(clip, model, proc, tok, bench.IMAGE, bench.PROMPT)
-    assert ours.shape[0] == swift["tokens"], (ours.shape, swift["tokens"])
-    print(f"{swift['views']} views, grid {swift['grid']}, {swift['tokens']} packed rows on both sides", flush=True)
+    theirs = torch_request_hf(clip, model, proc, tok, bench.IMAGE, bench.PROMPT)
+    assert ours.shape[0] == swift["tokens"] == theirs.shape[0], (ours.shape, theirs.shape, swift["tokens"])
+    gap = float((ours - theirs).abs().max() / ours.abs().max())
+    assert gap <= 1e-5, gap
+    print(f"{swift['views']} views, grid {swift['grid']}, {swift['tokens']} packed rows on every side "
+          f"(the two PyTorch forms within {gap:.1e})", flush=True)
     common = ["bench", "--model", clip_dir, "--projector", next_dir, "--runs", str(a.runs), "--json"]
-    tt, st, ratios = [], [], []
+    th, tl, st, ratios, lean = [], [], [], [], []
     for r in range(a.rounds):
-        tt.append(bench.median_time(lambda: torch_request(clip, model, proc, tok, bench.IMAGE, bench.PROMPT), a.runs))
+        th.append(bench.median_time(lambda: torch_request_hf(clip, model, proc, tok, bench.IMAGE, bench.PROMPT), a.runs))
         s = bench.trim_json(common)
         st.append(s["median_s"]["total"])
-        ratios.append(st[-1] / tt[-1])
-        print(f"round {r + 1}: PyTorch {tt[-1]:.3f} s, Swift {st[-1]:.3f} s ({s['views']} views), Swift/PyTorch {ratios[-1]:.2f}",
-              flush=True)
+        tl.append(bench.median_time(lambda: torch_request(clip, model, proc, tok, bench.IMAGE, bench.PROMPT), a.runs))
+        ratios.append(st[-1] / th[-1])
+        lean.append(st[-1] / tl[-1])
+        print(f"round {r + 1}: PyTorch (get_image_features + TRIM) {th[-1]:.3f} s, Swift {st[-1]:.3f} s, "
+              f"PyTorch lean {tl[-1]:.3f} s; Swift / PyTorch {ratios[-1]:.2f}, Swift / lean {lean[-1]:.2f}", flush=True)
     _, rss = bench.peak_rss([bench.TRIM, "reduce", "--model", clip_dir, "--projector", next_dir, "--image", bench.IMAGE,
                              "--prompt", bench.PROMPT, "--json"])
     read = weights_read(clip_dir, next_dir, 23)
-    res = {"torch_s": tt, "swift_s": st, "ratios": ratios, "ratio_median": float(np.median(ratios)),
+    res = {"torch_hf_s": th, "torch_lean_s": tl, "swift_s": st, "ratios": ratios, "ratio_median": float(np.median(ratios)),
+           "lean_ratios": lean, "lean_ratio_median": float(np.median(lean)),
            "peak_rss_bytes": rss, "weights_read_bytes": read, "rss_over_weights": rss / read,
            "uptime_after": bench.uptime()}
-    print(f"any-resolution TRIM request: Swift/PyTorch median {res['ratio_median']:.2f} "
-          f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}); peak RSS {rss / 1e9:.2f} GB = "
+    print(f"any-resolution TRIM request: Swift / PyTorch (get_image_features + TRIM) median {res['ratio_median']:.2f} "
+          f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}); Swift / PyTorch lean median {res['lean_ratio_median']:.2f} "
+          f"(rounds {', '.join(f'{x:.2f}' for x in lean)}); peak RSS {rss / 1e9:.2f} GB = "
           f"{res['rss_over_weights']:.2f}× the {read / 1e9:.2f} GB of weights read")
     print("load after:", res["uptime_after"])
     if a.json:
