@@ -90,18 +90,19 @@ public struct CLIPVisionTransformer: Sendable {
 
     /// `hidden_states[k]` of several images in one pass: the matrix products of every layer see all the
     /// images' rows at once (`[V·(P+1), D]`), attention runs within each image. Each image's result equals
-    /// `hiddenState(_:afterLayers:)` on it alone, bit for bit. `observeLastQKV` is handed layer k's stacked
-    /// q | k | v of every image, `[V·(P+1), 3·D]`, images in order.
+    /// `hiddenState(_:afterLayers:)` on it alone, bit for bit. `observeQKV`, when given, is handed each layer's
+    /// index (0-based, `encoder.layers[i]`) and its stacked q | k | v of every image, `[V·(P+1), 3·D]`, images
+    /// in order, as the pass goes through it.
     /// - Returns: one `[P+1, D]` state per image.
     public func hiddenStates(batch pixelValues: [Tensor], afterLayers k: Int,
-                             observeLastQKV: ((Tensor) -> Void)? = nil) throws -> [Tensor] {
+                             observeQKV: ((_ layer: Int, _ qkv: Tensor) -> Void)? = nil) throws -> [Tensor] {
         guard k >= 0 && k <= layers.count else {
             throw CLIPError.invalidInput("layer \(k) is outside 0…\(layers.count) (layers loaded: \(layers.count) of \(config.layers))")
         }
         guard !pixelValues.isEmpty else { return [] }
         var h = Tensor.concatenateRows(try pixelValues.map { try embeddings($0) })  // [V·(P+1), D]
         for (i, layer) in layers[0..<k].enumerated() {
-            h = layer(h, causal: false, sequences: pixelValues.count, observeQKV: i == k - 1 ? observeLastQKV : nil)
+            h = layer(h, causal: false, sequences: pixelValues.count, observeQKV: observeQKV.map { f in { f(i, $0) } })
         }
         let t = config.tokenCount
         return (0..<pixelValues.count).map { h.rows(($0 * t)..<(($0 + 1) * t)) }

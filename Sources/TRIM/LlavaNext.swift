@@ -41,7 +41,7 @@ public struct LlavaNext: Sendable {
     /// The parsed `config.json` beside (or in) `url`, if there is one.
     static func config(near url: URL) -> JSONValue? {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
         let dir = isDirectory.boolValue ? url : url.deletingLastPathComponent()
         guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("config.json").path),
               data.count < 1 << 22 else { return nil }

@@ -22,12 +22,20 @@ public struct Need: Hashable, Sendable, CustomStringConvertible {
     enum Source: Sendable {
         /// From the prompt, once per prompt: the pipeline's text tower; `stage` names its timing.
         case prompt(stage: String, @Sendable (TRIMPipeline, String) throws -> (ids: [Int], value: Tensor))
-        /// During the vision pass, from the stacked `[S, 3·D]` q | k | v of the layer that produces the
-        /// selected hidden state (so no attention matrix is ever stored); timed as "attention capture".
-        case duringPass(@Sendable (_ qkv: Tensor, _ heads: Int) -> Tensor)
+        /// During the vision pass, from a layer's stacked `[S, 3·D]` q | k | v (so no attention matrix is ever
+        /// stored); timed as "attention capture".
+        case duringPass(layer: PassLayer, @Sendable (_ qkv: Tensor, _ heads: Int) -> Tensor)
         /// After the pass, from the selected hidden state; `nil` when it cannot exist (no projector).
         /// `stage` names its timing; `nil` charges its time to the stage of each reducer that uses it.
         case afterPass(stage: String?, @Sendable (VisionPass) throws -> Tensor?)
+    }
+
+    /// Which encoder layer's q | k | v a during-pass need reads.
+    enum PassLayer: Sendable {
+        /// The layer that produces the selected hidden state (LLaVA's "layer L−2").
+        case selected
+        /// The first encoder layer (`encoder.layers[0]`, on `layer_norm1(hidden_states[0])`).
+        case first
     }
 
     init(_ name: String, _ summary: String, loadsNextLayer: Bool = false, _ source: Source) {
@@ -78,8 +86,6 @@ struct VisionPass {
     var clip: CLIPModel
     /// LLaVA's projector, when loaded.
     var projector: Projector?
-    /// The view's `pixel_values [3, S, S]`.
-    var pixelValues: Tensor
 }
 
 extension Need {
@@ -122,7 +128,7 @@ extension Need {
     /// The class token's attention probabilities per head in the layer that produces the selected hidden
     /// state (LLaVA's "layer L−2"), `A[h, 0, :]` as `[H, N+1]`: FasterVLM's, VisionZip's and VisPruner's signal.
     public static let classAttention = Need(
-        "class_attention", "the class token's attention of the selected layer", .duringPass(classAttentionRows))
+        "class_attention", "the class token's attention of the selected layer", .duringPass(layer: .selected, classAttentionRows))
 
     /// The head mean of the class token's pre-softmax attention logits `(q·hd^-0.5)·kᵀ` to the patches in the
     /// encoder layer fed the selected hidden state (the last layer at LLaVA's −2), `[1, N]` (GlobalCom²'s signal).
@@ -134,20 +140,14 @@ extension Need {
         })
 
     /// The class token's attention probabilities per head in the first encoder layer (`encoder.layers[0]`,
-    /// on `layer_norm1(hidden_states[0])`), `[H, N+1]` (HiRED's allocation signal). Recomputed after the pass
-    /// from the view's pixels: the embeddings and one q/k projection.
+    /// on `layer_norm1(hidden_states[0])`), `[H, N+1]` (HiRED's allocation signal), read from that layer's
+    /// q | k | v as the pass goes through it.
     public static let firstLayerClassAttention = Need(
-        "first_layer_class_attention", "the class token's attention of the first layer", .afterPass(stage: "layer-0 attention") { pass in
-            guard let layer = pass.tower.layers.first else {
-                throw TRIMError.invalidOption("select layer 0 is the embeddings; HiRED needs the first layer's attention")
-            }
-            let qkv = layer.self_attn.qkv_proj(layer.layer_norm1(try pass.tower.embeddings(pass.pixelValues)))
-            return classAttentionRows(qkv: qkv, heads: pass.tower.config.attentionHeads)
-        })
+        "first_layer_class_attention", "the class token's attention of the first layer", .duringPass(layer: .first, classAttentionRows))
 
     /// That layer's keys averaged over heads, `[N+1, head_dim]` (VisionZip's merge metric).
     public static let headMeanKeys = Need(
-        "head_mean_keys", "the head-averaged keys of the selected layer", .duringPass(headAveragedKeys))
+        "head_mean_keys", "the head-averaged keys of the selected layer", .duringPass(layer: .selected, headAveragedKeys))
 
     /// LLaVA's projector on every patch row of the features, `[N, H]` (DivPrune, CDPruner); absent when the
     /// pipeline has no projector (those reducers then work on the features).

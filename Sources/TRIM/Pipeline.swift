@@ -182,8 +182,8 @@ public struct TRIMPipeline: Sendable {
                        needs: ReducerNeeds = [.promptEmbedding, .imageTokens]) throws -> EncodedImage {
         let k = try loadedHiddenStateIndex(selectLayer)
         let imageNeeds = needs.filter { !$0.isPrompt }.sorted { $0.name < $1.name }
-        let observed = imageNeeds.compactMap { n -> (Need, @Sendable (Tensor, Int) -> Tensor)? in
-            if case .duringPass(let f) = n.source { return (n, f) }
+        let observed = imageNeeds.compactMap { n -> (need: Need, layer: Int, compute: @Sendable (Tensor, Int) -> Tensor)? in
+            if case .duringPass(let layer, let f) = n.source { return (n, layer == .first ? 0 : k - 1, f) }
             return nil
         }
         if !observed.isEmpty && k < 1 {
@@ -193,12 +193,14 @@ public struct TRIMPipeline: Sendable {
         var values = [[Need: Tensor]](repeating: [:], count: viewCount)
         var captureSeconds = 0.0
         let passStart = DispatchTime.now().uptimeNanoseconds
-        // All views in one pass; what a need reads from the last layer's q | k | v is taken view by view.
-        let hidden = try tower.hiddenStates(batch: prepared.pixelValues, afterLayers: k, observeLastQKV: observed.isEmpty ? nil : { qkv in
+        // All views in one pass; what a need reads from a layer's q | k | v is taken view by view.
+        let observedLayers = Set(observed.map(\.layer))
+        let hidden = try tower.hiddenStates(batch: prepared.pixelValues, afterLayers: k, observeQKV: observed.isEmpty ? nil : { layer, qkv in
+            guard observedLayers.contains(layer) else { return }
             let start = DispatchTime.now().uptimeNanoseconds
             for v in 0..<viewCount {
                 let rows = qkv.rows((v * t)..<((v + 1) * t))
-                for (need, compute) in observed { values[v][need] = compute(rows, tower.config.attentionHeads) }
+                for o in observed where o.layer == layer { values[v][o.need] = o.compute(rows, tower.config.attentionHeads) }
             }
             captureSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         })  // [N+1, D] per view
@@ -207,8 +209,8 @@ public struct TRIMPipeline: Sendable {
         var stages: [(stage: String, seconds: Double)] = [("preprocess", preprocessSeconds), ("vision", passSeconds - captureSeconds)]
         if !observed.isEmpty { stages.append(("attention capture", captureSeconds)) }
         var charged: [Need: Double] = [:]
-        let passes = zip(hidden, prepared.pixelValues).map {
-            VisionPass(hidden: $0, features: $0.rows(1..<$0.rows), layer: k, tower: tower, clip: clip, projector: projector, pixelValues: $1)
+        let passes = hidden.map {
+            VisionPass(hidden: $0, features: $0.rows(1..<$0.rows), layer: k, tower: tower, clip: clip, projector: projector)
         }
         for need in imageNeeds {
             guard case .afterPass(let stage, let compute) = need.source else { continue }

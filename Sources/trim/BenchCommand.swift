@@ -137,7 +137,7 @@ func methodBench(model: URL, projector: URL?, imageURL: URL, prompt: String, run
     func stage(_ timings: [(stage: String, seconds: Double)], _ name: String) -> Double {
         timings.filter { $0.stage == name }.reduce(0) { $0 + $1.seconds }
     }
-    let extras = ["attention capture", "next-layer q/k", "next-layer logits", "layer-0 attention", "projector (all rows)"]
+    let extras = ["attention capture", "next-layer q/k", "next-layer logits", "projector (all rows)"]
     for run in 0...runs {  // run 0 warms up
         for (rule, pixels) in zip(rules, prepared) {
             let group = reducers.filter { !layout.isAnyResolution || $0.viewGeometry(mode) == rule }

@@ -31,8 +31,8 @@ What is timed, per method:
     first: TRIM's `text`, CDPruner's `text segments`) + its scoring / selection / packing (with `image_tokens`
     where used) + the projector on the rows it hands on + the pass stages computed for it alone: `attention
     capture` (the [CLS] attention rows and head-mean keys read out of the selected layer's q|k|v during the
-    pass), `next-layer q/k` (PruMerge: layer L−1's layer_norm1 and q/k projections), `next-layer logits`
-    (GlobalCom2: the same plus the [CLS] logits), `layer-0 attention` (HiRED: embeddings and layer 0's q/k again).
+    pass, and HiRED's layer-0 [CLS] attention out of layer 0's), `next-layer q/k` (PruMerge: layer L−1's
+    layer_norm1 and q/k projections), `next-layer logits` (GlobalCom2: the same plus the [CLS] logits).
     Not counted: `projector (all rows)` (DivPrune's and CDPruner's input; LLaVA projects every row anyway), so
     their handed-on rows are gathered from it. Vision pass = `vision [rule]`, the plain pass, 23 layers
     (hidden_states[-2] needs no 24th). Median of R runs after one warm-up run, in its own process.
@@ -453,7 +453,7 @@ def main():
     print("| views | V | PyTorch plain | PyTorch capturing | Swift plain | Swift capturing | Swift / PyTorch plain | "
           "Swift pass stages of the methods' needs | PyTorch projector (all rows) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
-    extras = ["attention capture", "next-layer q/k", "next-layer logits", "layer-0 attention", "projector (all rows)"]
+    extras = ["attention capture", "next-layer q/k", "next-layer logits", "projector (all rows)"]
     for rule in RULES:
         tp = med([x["torch"][f"plain [{rule}]"] for x in rounds])
         tc = med([x["torch"][f"capturing [{rule}]"] for x in rounds])

@@ -22,15 +22,18 @@ final class BatchedVisionTests: XCTestCase {
         }
         let views = (0..<3).map { _ in pixels() }
         let k = model.vision_model.layers.count
-        var observed: Tensor?
-        let batched = try model.vision_model.hiddenStates(batch: views, afterLayers: k) { observed = $0 }
+        var observed: [Int: Tensor] = [:]
+        let batched = try model.vision_model.hiddenStates(batch: views, afterLayers: k) { observed[$0] = $1 }
         XCTAssertEqual(batched.count, 3)
+        XCTAssertEqual(observed.keys.sorted(), Array(0..<k), "every layer's q | k | v, indexed from 0")
         for (v, view) in views.enumerated() {
-            var alone: Tensor?
+            var alone: Tensor?, first: Tensor?
             let single = try model.vision_model.hiddenState(view, afterLayers: k) { alone = $0 }
+            _ = try model.vision_model.hiddenState(view, afterLayers: 1) { first = $0 }
             XCTAssertEqual(batched[v], single, "view \(v)")
             let t = c.tokenCount
-            XCTAssertEqual(observed!.rows((v * t)..<((v + 1) * t)), alone!, "view \(v)'s q | k | v")
+            XCTAssertEqual(observed[k - 1]!.rows((v * t)..<((v + 1) * t)), alone!, "view \(v)'s last q | k | v")
+            XCTAssertEqual(observed[0]!.rows((v * t)..<((v + 1) * t)), first!, "view \(v)'s first q | k | v")
         }
         // Attention really stays within a view: a different second view leaves the first one's state alone.
         let other = try model.vision_model.hiddenStates(batch: [views[0], pixels()], afterLayers: k)
