@@ -115,7 +115,13 @@ enum Common {
     /// The `--method` name (default `trim`), checked against the catalog (`all` allowed when `allowAll`).
     static func methodName(_ a: Arguments, allowAll: Bool = true) throws -> String {
         let m = a.value(method.name) ?? "trim"
-        if m == "all" && allowAll { return m }
+        if m == "all" {
+            if allowAll { return m }
+            throw UsageError("--method all does not apply here: give one method")
+        }
+        if !allowAll && !ReducerCatalog.names.contains(m) {
+            throw UsageError("--method must be \(ReducerCatalog.names.joined(separator: ", ")), got '\(m)'")
+        }
         _ = try usage { try ReducerCatalog.entry(m) }
         return m
     }

@@ -42,13 +42,13 @@ final class AnyResolutionCLITests: XCTestCase {
         XCTAssertEqual(j["total"]?.intValue, 80)
         XCTAssertEqual(j["tokens"]?.intValue, 52)
         let d = try SafeTensorsFile(url: dump)
-        XCTAssertEqual(try d.info("pixel_values")?.shape, [5, 3, 56, 56])
+        XCTAssertEqual(d.info("pixel_values")?.shape, [5, 3, 56, 56])
         XCTAssertEqual(try d.int64s("image_sizes"), [57, 113])
-        XCTAssertEqual(try d.info("features")?.shape, [5, 16, 32])
-        XCTAssertEqual(try d.info("kept_indices")?.shape, [48, 2])
-        XCTAssertEqual(try d.info("token_map")?.shape, [52, 2])
-        XCTAssertEqual(try d.info("reduced")?.shape, [48, 32])
-        XCTAssertEqual(try d.info("projected")?.shape, [52, 48])
+        XCTAssertEqual(d.info("features")?.shape, [5, 16, 32])
+        XCTAssertEqual(d.info("kept_indices")?.shape, [48, 2])
+        XCTAssertEqual(d.info("token_map")?.shape, [52, 2])
+        XCTAssertEqual(d.info("reduced")?.shape, [48, 32])
+        XCTAssertEqual(d.info("projected")?.shape, [52, 48])
         // --no-anyres: one padded view, the 1.5 dump.
         let one = try trim(base + ["--projector", next.appendingPathComponent("llava-next-hf").path, "--no-anyres", "--json"])
         XCTAssertEqual(one.code, 0, one.err)
@@ -136,8 +136,32 @@ final class AnyResolutionCLITests: XCTestCase {
                           next.appendingPathComponent("images/wide.png").path, "--anyres", "--output", out.path])
         XCTAssertEqual(r.code, 0, r.err)
         let f = try SafeTensorsFile(url: out)
-        XCTAssertEqual(try f.info("pixel_values")?.shape, [4, 3, 56, 56])
+        XCTAssertEqual(f.info("pixel_values")?.shape, [4, 3, 56, 56])
         XCTAssertEqual(try f.int64s("image_sizes"), [30, 150])
+    }
+
+    /// `trim preprocess --anyres --method M` writes the views M's release cuts: VisPruner's fixed 2S×2S canvas
+    /// (2×2 tiles, 5 views) where Hugging Face's grid for the 30×150 image is 1×3 (4 views); `--views hf` gives
+    /// Hugging Face's again. The rule is in the file's metadata; on one view, or with `all`, it is a usage error.
+    func testPreprocessCutsTheViewsOfTheMethodGiven() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("trim-anyres-pre-m-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let base = ["preprocess", "--model", next.appendingPathComponent("clip-next").path, "--image",
+                    next.appendingPathComponent("images/wide.png").path, "--output", out.path]
+        for (extra, views, rule) in [(["--method", "vispruner"], 5, "fixed"), (["--method", "vispruner", "--views", "hf"], 4, "hf"),
+                                     (["--method", "fastervlm"], 4, "fastervlm"), ([], 4, "hf")] {
+            let r = try trim(base + ["--anyres"] + extra)
+            XCTAssertEqual(r.code, 0, r.err)
+            let f = try SafeTensorsFile(url: out)
+            XCTAssertEqual(f.info("pixel_values")?.shape, [views, 3, 56, 56], "\(extra)")
+            XCTAssertEqual(f.metadata["view_rule"], rule, "\(extra)")
+            XCTAssertTrue(r.out.contains("view rule \(rule)"), r.out)
+        }
+        for bad in [["--method", "vispruner"], ["--anyres", "--method", "all"], ["--anyres", "--method", "nope"]] {
+            let r = try trim(base + bad)
+            XCTAssertEqual(r.code, 2, "\(bad): \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("error: --method") && !r.err.contains("or all"), r.err)
+        }
     }
 
     /// `trim batch` with a LLaVA-NeXT checkpoint: any resolution on by itself, [view, patch] kept indices.
