@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers.image_processing_utils import select_best_resolution
 
+import next_goldens as ng
 import prumerge_goldens as pg
 import reducers_goldens as rg
 
@@ -235,15 +236,9 @@ def encode(ctx, pv):
 
 
 # =============================================================================================== packing
-def unpad_hf(h, w, R, C):
-    """modeling_llava_next.unpad_image (transformers 5) in token units: rows [r0, r1), columns [c0, c1)."""
-    if w / h > C / R:
-        n = int(round(h * (C / w), 7))
-        pad = (R - n) // 2
-        return (pad, R - pad), (0, C)
-    n = int(round(w * (R / h), 7))
-    pad = (C - n) // 2
-    return (0, R), (pad, C - pad)
+# modeling_llava_next.unpad_image (transformers 5) in token units: rows [r0, r1), columns [c0, c1) — the
+# one next_goldens.py ports for LLaVA-NeXT's own goldens.
+unpad_hf = ng.unpad_bounds
 
 
 def unpad_original(h, w, R, C):
