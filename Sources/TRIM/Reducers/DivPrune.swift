@@ -103,11 +103,17 @@ public struct DivPrune: TokenReducer {
         let newline = projected ? image.imageNewline : nil
         let full = Packing(views: all.map(\.rows), grid: image.packedGrid(image.mode == .released ? .original : .huggingFace),
                            newlines: newline == nil ? .none : image.mode == .released ? .all : image.newlines)
-        // The candidates' distinct rows: every patch once, the newline once (so all newline rows stay equal).
+        // The candidates' distinct rows: each packed patch once (not the cells unpadding cuts away), the newline
+        // once (so all newline rows stay equal). A cosine does not depend on which other rows share the GEMM.
         let n = image.patchCount, v = all.count
-        let distinct = Tensor.concatenateRows(all.map { projected ? $0.projected! : $0.reduced } + (newline.map { [$0.reshaped([1, $0.scalars.count])] } ?? []))
+        var used = [[Int]](repeating: [], count: v), slot: [Int: Int] = [:]
+        for o in full.origins { if let o, slot[o.view * n + o.row] == nil { slot[o.view * n + o.row] = 0; used[o.view].append(o.row) } }
+        var next = 0
+        for k in 0..<v { for r in used[k] { slot[k * n + r] = next; next += 1 } }
+        let distinct = Tensor.concatenateRows((0..<v).map { (projected ? all[$0].projected! : all[$0].reduced).gatherRows(used[$0]) }
+                                              + (newline.map { [$0.reshaped([1, $0.scalars.count])] } ?? []))
         let unique = cosineMatrix(distinct).scalars, u = distinct.rows
-        let index = full.origins.map { o in o.map { $0.view * n + $0.row } ?? v * n }
+        let index = full.origins.map { o in o.map { slot[$0.view * n + $0.row]! } ?? next }
         var cosine = [Float](repeating: 0, count: index.count * index.count)
         for (i, a) in index.enumerated() { for (j, b) in index.enumerated() { cosine[i * index.count + j] = unique[a * u + b] } }
         let picks = Self.picks(cosine: cosine, count: index.count, budget: clampedBudget(budget(rows: index.count), patches: index.count))
