@@ -27,7 +27,8 @@ import TRIMTensor
 // tiles), the relevance of all V·N patches rescaled by one joint minimum and maximum, one DPP per view with T
 // steps (once every unpicked row's residual d² is at most 1e-4 of its own K_jj — the view's rank is used up,
 // where the release goes on with NaN-driven duplicates — its remaining picks are the unpicked patches by
-// descending r, as at one view, with a note), packed as FasterVLM packs. `--views hf`: the same choice, Hugging Face's views and packing.
+// descending r, as at one view, with a note), packed as FasterVLM packs. `--views hf`: the same choice, Hugging
+// Face's views and packing.
 
 /// CDPruner as a member of the reducer family (`--method cdpruner --keep T [--scoring authors|paper]`).
 public struct CDPruner: TokenReducer {
