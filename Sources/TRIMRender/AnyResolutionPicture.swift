@@ -41,6 +41,14 @@ public enum PackedEntry: Sendable, Hashable {
         case .other: .other
         }
     }
+
+    /// The view a mean token or other row belongs to; `nil` for patches and newline rows.
+    public var extraView: Int? {
+        switch self {
+        case .mean(let v), .other(let v): v
+        case .base, .tile, .newline: nil
+        }
+    }
 }
 
 /// Everything the any-resolution picture needs: the views' pixels and geometry, each view's signal and kept
@@ -440,24 +448,11 @@ extension AnyResolutionPicture {
     /// then the tiles' extra rows), otherwise the strip's runs as they come (the spatial, VisionZip and
     /// DivPrune orders of the released any-resolution code, or Hugging Face's order without newline rows).
     static func readingOrder(_ packed: [PackedEntry], hasCanvas: Bool) -> String {
-        func view(_ e: PackedEntry) -> Int? {
-            if case .mean(let v) = e { return v }
-            if case .other(let v) = e { return v }
-            return nil
-        }
         // Hugging Face's phases: base patches, the base view's extra rows, grid cells and newlines, the tiles' extra rows.
-        func phase(_ e: PackedEntry) -> Int {
-            switch e {
-            case .base: 0
-            case .tile, .newline: 2
-            case .mean(let v), .other(let v): v == 0 ? 1 : 3
-            }
-        }
-        let phases = packed.map(phase)
+        let phases = packed.map { e in e.extraView.map { $0 == 0 ? 1 : 3 } ?? (e.kind == .base ? 0 : 2) }
         let ordered = zip(phases, phases.dropFirst()).allSatisfy { $0 <= $1 }
         let hasCells = packed.contains { $0.kind == .tile }
-        let extras = packed.filter { view($0) != nil }
-        let extraWords = extras.allSatisfy { $0.kind == .mean } ? "mean token" : "extra rows"
+        let extraWords = packed.allSatisfy { $0.extraView == nil || $0.kind == .mean } ? "mean token" : "extra rows"
         if ordered && (!hasCells || packed.contains(.newline)) {
             guard hasCanvas else { return "reading order: the base view's kept patches, then its \(extraWords)" }
             return "reading order: the base view's rows (kept patches, \(extraWords)); then the unpadded grid, row by "
@@ -476,9 +471,7 @@ extension AnyResolutionPicture {
         }
         func plural(_ n: Int, _ word: String, _ many: String? = nil) -> String { "\(n) " + (n == 1 ? word : many ?? word + "s") }
         var words = groups.prefix(6).map { g -> String in
-            let views = Set(g.entries.compactMap { e -> Int? in
-                switch e { case .mean(let v), .other(let v): v; default: nil }
-            })
+            let views = Set(g.entries.compactMap(\.extraView))
             let scope = views == [0] ? " of the base view" : views.isEmpty || views.contains(0) ? "" : " of the tiles"
             switch g.kind {
             case .base: return plural(g.entries.count, "base-view patch", "base-view patches")

@@ -31,7 +31,7 @@ while i < arguments.count {
     }
     i += 1
 }
-gemmBench(runs: runs, rows: rows, json: json)
+gemmBench(runs: runs, rowCount: rows, json: json)
 
 /// The value of an integer option, or a one-line usage error (exit 2).
 func integerArgument(_ name: String, _ text: String, in range: ClosedRange<Int>) -> Int {
@@ -55,8 +55,8 @@ func printJSON(_ pairs: [(String, JSONValue)]) {
 /// other processes, so single-thread GFLOP/s per CPU-second compare kernels more reliably. The same
 /// shapes with F16-stored weights (`WeightStorage.float16`) are timed in alternation with the F32 ones,
 /// so that both see the same machine.
-func gemmBench(runs: Int, rows: Int, json: Bool) {
-    let shapes = [(rows, 1024, 1024), (rows, 1024, 3072), (rows, 1024, 4096), (rows, 4096, 1024)]
+func gemmBench(runs: Int, rowCount: Int, json: Bool) {
+    let shapes = [(rowCount, 1024, 1024), (rowCount, 1024, 3072), (rowCount, 1024, 4096), (rowCount, 4096, 1024)]
     var rows: [(String, JSONValue)] = [], cpuRows: [(String, JSONValue)] = [], halfRows: [(String, JSONValue)] = []
     for (m, k, n) in shapes {
         var seed: UInt32 = 12345

@@ -106,14 +106,14 @@ public struct DivPrune: TokenReducer {
         // The candidates' distinct rows: each packed patch once (not the cells unpadding cuts away), the newline
         // once (so all newline rows stay equal). A cosine does not depend on which other rows share the GEMM.
         let n = image.patchCount, v = all.count
-        var used = [[Int]](repeating: [], count: v), slot: [Int: Int] = [:]
-        for o in full.origins { if let o, slot[o.view * n + o.row] == nil { slot[o.view * n + o.row] = 0; used[o.view].append(o.row) } }
-        var next = 0
-        for k in 0..<v { for r in used[k] { slot[k * n + r] = next; next += 1 } }
+        var used = [[Int]](repeating: [], count: v), seen = Set<Int>()
+        for o in full.origins { if let o, seen.insert(o.view * n + o.row).inserted { used[o.view].append(o.row) } }
+        var slot: [Int: Int] = [:]  // view·n + row → its row in `distinct` (the newline's is slot.count)
+        for k in 0..<v { for r in used[k] { slot[k * n + r] = slot.count } }
         let distinct = Tensor.concatenateRows((0..<v).map { (projected ? all[$0].projected! : all[$0].reduced).gatherRows(used[$0]) }
                                               + (newline.map { [$0.reshaped([1, $0.scalars.count])] } ?? []))
         let unique = cosineMatrix(distinct).scalars, u = distinct.rows
-        let index = full.origins.map { o in o.map { slot[$0.view * n + $0.row]! } ?? next }
+        let index = full.origins.map { o in o.map { slot[$0.view * n + $0.row]! } ?? slot.count }
         var cosine = [Float](repeating: 0, count: index.count * index.count)
         for (i, a) in index.enumerated() { for (j, b) in index.enumerated() { cosine[i * index.count + j] = unique[a * u + b] } }
         let picks = Self.picks(cosine: cosine, count: index.count, budget: clampedBudget(budget(rows: index.count), patches: index.count))
