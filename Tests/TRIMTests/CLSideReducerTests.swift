@@ -139,6 +139,25 @@ final class CLSideReducerTests: XCTestCase {
         XCTAssertEqual(try CDPruner(keep: 99).reduce(inp).keptIndices.count, 30)  // budget above N: all
     }
 
+    /// The any-resolution rank test (every unpicked row's residual against its own K_jj) also fills the
+    /// remaining picks by relevance rather than handing on fewer rows: a view gives T rows, all N at T = N,
+    /// and the note says where the rank ran out.
+    func testCDPrunerAnyResolutionRankTestFillsByRelevance() throws {
+        let inp = input(n: 30, d: 8, segments: 3)  // the kernel's rank is at most 8
+        let rel = try CDPruner(keep: 1).relevance(inp)
+        let r = CDPruner.normalised(rel, lo: rel.min()!, hi: rel.max()!)
+        for t in [20, 30] {
+            let out = try CDPruner(keep: t).select(inp, relevance: r, rankTest: .ownDiagonal)
+            XCTAssertEqual(out.keptIndices.count, t)
+            XCTAssertEqual(Set(out.keptIndices).count, t)
+            let note = try XCTUnwrap(out.note)
+            XCTAssertTrue(note.hasPrefix("view 0: the kernel's rank ran out after "), note)
+            XCTAssertTrue(note.contains("by descending relevance"), note)
+        }
+        // Below the rank nothing is filled and no note is written about it.
+        XCTAssertFalse(try CDPruner(keep: 3).select(inp, relevance: r, rankTest: .ownDiagonal).note?.contains("rank") ?? false)
+    }
+
     func testCDPrunerTextSegmentsCoverTheWholePromptAndAreBounded() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
