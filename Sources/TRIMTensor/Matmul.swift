@@ -935,6 +935,43 @@ func linearRows(
     }
 }
 
+/// The Gram matrix `x xᵀ` of `x [R, D]` (rank 2): `[R, R]`, bit for bit `linear(x, PackedMatrix(weight: x))`
+/// at about half the multiply-adds. Element (i, j) is the same multiply-adds in the same order as (j, i)
+/// (a·b = b·a, also inside a fused multiply-add), so each block of columns is multiplied only by the rows
+/// above its last column and the rest is mirrored.
+public func gram(_ x: Tensor) -> Tensor {
+    precondition(x.rank == 2, "gram: rank \(x.rank), expected 2")
+    let r = x.rows, d = x.columns
+    if r == 0 || d == 0 { return linear(x, PackedMatrix(weight: x)) }
+    let packed = PackedMatrix(weight: x)
+    // Column blocks of `GEMM.nc` panels, as the full product's threads take them; block b multiplies only
+    // the rows above its last column, so the block of rows it shares with the diagonal is the only waste.
+    let nr = GEMM.nr, width = GEMM.nc * nr, panels = (r + nr - 1) / nr, blocks = (r + width - 1) / width
+    let out = [Float](unsafeUninitializedCapacity: r * r) { c, initialized in
+        let cp = c.baseAddress!
+        x.scalars.withUnsafeBufferPointer { a in
+            Parallelism.parallelFor(blocks) { t in
+                let b = blocks - 1 - t  // the tallest blocks first, for balance
+                GEMM.blocked(n: r, k: d, a: a.baseAddress!, lda: d, packed: packed.operand, c: cp, ldc: r,
+                             rows: 0..<min(r, (b + 1) * width), panels: b * GEMM.nc..<min(panels, (b + 1) * GEMM.nc),
+                             epilogue: GEMM.Epilogue(overwrite: true))
+            }
+        }
+        // Left of each block of rows' diagonal block: (i, j) = (j, i), copied in tiles of 32 columns.
+        Parallelism.parallelFor(blocks) { b in
+            let i0 = b * width, i1 = min(r, i0 + width)
+            var j0 = 0
+            while j0 < i0 {
+                let j1 = min(j0 + nr, i0)
+                for i in i0..<i1 { for j in j0..<j1 { cp[i * r + j] = cp[j * r + i] } }
+                j0 = j1
+            }
+        }
+        initialized = r * r
+    }
+    return Tensor(shape: [r, r], scalars: out)
+}
+
 /// `x · Wᵀ + bias` with an unpacked `[outputs, inputs]` weight (packs it first; prefer `PackedMatrix`
 /// for weights used more than once).
 public func linear(_ x: Tensor, weight: Tensor, bias: [Float]? = nil) -> Tensor {

@@ -276,6 +276,20 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(Self.relativeError(y.scalars, ref), 1e-6)
     }
 
+    func testGramIsTheFullProductBitForBit() {
+        // Row counts around the 96-row blocks and 32-column panels, widths of one and of two K blocks;
+        // 300 × 600 runs threaded.
+        for (r, d, seed) in [(1, 5, 301), (31, 70, 302), (96, 64, 303), (97, 600, 304), (300, 600, 305)] {
+            let x = Self.random([r, d], seed: UInt64(seed))
+            let full = linear(x, PackedMatrix(weight: x))
+            let g = gram(x)
+            XCTAssertEqual(g.shape, [r, r])
+            XCTAssertEqual(g.scalars, full.scalars, "\(r) × \(d)")
+            for i in 0..<r { for j in 0..<i { XCTAssertEqual(g.scalars[i * r + j], g.scalars[j * r + i]) } }
+        }
+        XCTAssertEqual(gram(Tensor(shape: [0, 4], scalars: [])).shape, [0, 0])
+    }
+
     func testLayerNormMatchesNaive() {
         let x = Self.random([5, 37], seed: 11)
         let w = Self.random([37], seed: 12).scalars, b = Self.random([37], seed: 13).scalars

@@ -87,12 +87,9 @@ public func pairwiseDots(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// VisionZip, VisPruner, DivPrune and CDPruner releases write it; a zero row becomes NaN there and here).
 public func unitRows(_ x: Tensor) -> Tensor { l2NormalizedRows(x, epsilon: 0) }
 
-/// The cosines of every pair of rows of `x`, `[R, R]`: rows divided by their norms (`unitRows`), then one
-/// GEMM — the `x̂ x̂ᵀ` of VisPruner, DivPrune and CDPruner.
-public func cosineMatrix(_ x: Tensor) -> Tensor {
-    let unit = unitRows(x)
-    return pairwiseDots(unit, unit)
-}
+/// The cosines of every pair of rows of `x`, `[R, R]`: rows divided by their norms (`unitRows`), then their
+/// Gram matrix (`gram`: one GEMM's results, half its work) — the `x̂ x̂ᵀ` of VisPruner, DivPrune and CDPruner.
+public func cosineMatrix(_ x: Tensor) -> Tensor { gram(unitRows(x)) }
 
 /// The first index of the largest value (`torch.argmax`: ties to the lower index); NaN counts as largest,
 /// as in PyTorch. `nil` for an empty array.
