@@ -32,7 +32,12 @@ import Foundation
 //
 // The first K block *overwrites* C with `bias + residual + A·B` (so C may start uninitialised and the
 // transformer's residual add and bias cost no extra pass), and the last one can apply quick_gelu before
-// storing (the MLP's activation, likewise fused): see `GEMM.Epilogue`.
+// storing (the MLP's activation, likewise fused): see `GEMM.Epilogue`. With more than one K block, the sums
+// between blocks do not go back into C but into a buffer of partial sums, one mr × 32 slot per tile in the
+// order the loop visits the tiles (`PartialSums`): at 2,885 rows (five LLaVA-NeXT views) a thread's C block
+// is 2.9 MB, far beyond L2, and re-reading it row by row every K block stalled on each tile's lines, while
+// the slots are one sequential stream the hardware prefetcher follows; C is written once, by the last
+// block. The additions are the same, in the same order: the results are bit for bit those of summing in C.
 // Threads take disjoint ranges of panels (or of rows when there are too few panels), so no two threads
 // write the same C element; each thread then keeps its own B block in its own core's L2.
 //
@@ -294,6 +299,11 @@ public enum GEMM {
         #if arch(x86_64)
         let narrow = (kernelOverride ?? kernel) == .avx2
         #endif
+        // More than one K block: each tile's sums between blocks go to its own mr × 32 slot of `partials`,
+        // the slots in the order the loop visits the tiles, instead of back into C (see the file comment).
+        let slotsPerRowBlock = min(nc, panels.count), rowBlocks = (rows.count + mr - 1) / mr
+        let partials = k > kc ? PartialSums.take(rowBlocks * slotsPerRowBlock * mr * nr) : nil
+        defer { if let partials { PartialSums.give(partials) } }
         var j0 = panels.lowerBound
         while j0 < panels.upperBound {
             let j1 = min(j0 + nc, panels.upperBound)
@@ -313,13 +323,20 @@ public enum GEMM {
                     let ap = a + i * lda + k0  // [height][kb], L1-resident across the panels
                     for p in j0..<j1 {
                         let n0 = p * nr
-                        let store = TileStore(
+                        var cp = c + i * ldc + n0, ldc = ldc
+                        var store = TileStore(
                             first: first, activate: last && e.quickGELU,
                             bias: first ? e.bias.map { $0 + n0 } : nil,
-                            residual: first ? e.residual.map { $0 + i * ldc + n0 } : nil)
+                            residual: first ? e.residual.map { $0 + i * ldc + n0 } : nil, residualStride: ldc,
+                            source: cp, sourceStride: ldc)
+                        if let partials {
+                            let slot = partials.buffer + (((i - rows.lowerBound) / mr) * slotsPerRowBlock + p - j0) * mr * nr
+                            if k0 > 0 { store.source = UnsafePointer(slot); store.sourceStride = nr }
+                            if !last { cp = slot; ldc = nr }
+                        }
                         let bp: UnsafePointer<Float>
                         if let widened { bp = UnsafePointer(widened + (p - j0) * kb * nr) } else { bp = packed + (p * k + k0) * nr }
-                        let cp = c + i * ldc + n0, width = min(nr, n - n0)
+                        let width = min(nr, n - n0)
                         #if arch(x86_64)
                         if narrow {
                             narrowTile(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
@@ -411,15 +428,61 @@ public enum GEMM {
 
 // MARK: - Micro-kernels
 
-/// How a micro-kernel finishes its tile: with `first`, C = bias + residual + tile (C is not read;
-/// `bias` points at the tile's first column's entry of the `[n]` bias, `residual` at the tile's first
-/// element, rows `ldc` apart; either may be nil); otherwise C += tile. With `activate`, quick_gelu is
-/// applied before the store.
+/// How a micro-kernel finishes its tile into its destination (the kernel's `c`, rows `ldc` apart): with
+/// `first`, destination = bias + residual + tile (`bias` points at the tile's first column's entry of the
+/// `[n]` bias, `residual` at the tile's first element, rows `residualStride` apart; either may be nil);
+/// otherwise destination = source + tile, where `source` holds the sums so far, rows `sourceStride` apart
+/// (C itself, or the tile's slot of partial sums between K blocks: see `GEMM.blocked`). With `activate`,
+/// quick_gelu is applied before the store.
 struct TileStore {
     var first: Bool
     var activate: Bool
     var bias: UnsafePointer<Float>?
     var residual: UnsafePointer<Float>?
+    var residualStride = 0
+    var source: UnsafePointer<Float>
+    var sourceStride: Int
+}
+
+/// The buffers `GEMM.blocked` keeps its partial sums in between K blocks, kept for reuse: a product with
+/// more than one K block takes one per call and gives it back, so after the first layer no call allocates
+/// (or faults in) fresh pages. At most `2 · Parallelism.threads` buffers are kept.
+enum PartialSums {
+    struct Buffer {
+        let buffer: UnsafeMutablePointer<Float>
+        let capacity: Int
+    }
+    /// The kept buffers, behind `lock`. Reached through a pointer rather than as a static variable, whose
+    /// every access would carry a dynamic exclusivity check (`.ci/run` keeps TRIMTensor free of them).
+    nonisolated(unsafe) private static let kept: UnsafeMutablePointer<[Buffer]> = {
+        let p = UnsafeMutablePointer<[Buffer]>.allocate(capacity: 1)
+        p.initialize(to: [])
+        return p
+    }()
+    private static let lock = NSLock()
+
+    /// A buffer of at least `count` Floats (contents undefined).
+    static func take(_ count: Int) -> Buffer {
+        lock.lock()
+        let found = kept.pointee.lastIndex { $0.capacity >= count }.map { kept.pointee.remove(at: $0) }
+        lock.unlock()
+        return found ?? Buffer(buffer: allocateFloats(count), capacity: count)
+    }
+
+    /// Returns a buffer from `take` for reuse (or frees it when enough are kept).
+    static func give(_ b: Buffer) {
+        lock.lock()
+        defer { lock.unlock() }
+        if kept.pointee.count < 2 * Parallelism.threads {
+            kept.pointee.append(b)
+        } else if let smallest = kept.pointee.indices.min(by: { kept.pointee[$0].capacity < kept.pointee[$1].capacity }),
+                  kept.pointee[smallest].capacity < b.capacity {
+            kept.pointee[smallest].buffer.deallocate()
+            kept.pointee[smallest] = b
+        } else {
+            b.buffer.deallocate()
+        }
+    }
 }
 
 /// `count` uninitialised Floats starting on a 64-byte (cache-line) boundary; free with `deallocate()`.
@@ -495,10 +558,10 @@ private func widen16(
     #endif
 }
 
+/// `p = q + v` for 16 lanes (`q` may be `p`: the in-place add of a finished K block).
 @inline(__always)
-private func addStore16(_ p: UnsafeMutablePointer<Float>, _ v: SIMD16<Float>) {
-    let raw = UnsafeMutableRawPointer(p)
-    raw.storeBytes(of: raw.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+private func addStore16(_ p: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, _ v: SIMD16<Float>) {
+    store16(p, load16(q) + v)
 }
 
 /// Finishes a tile: `tile` holds the accumulators, `rows` × 32 floats (rows 32 apart), of which `rows`
@@ -511,14 +574,16 @@ private func finishTile(
     _ tile: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, width: Int, _ s: TileStore
 ) {
     for r in 0..<rows {
-        let acc = tile + r * GEMM.nr, row = c + r * ldc
+        let acc = tile + r * GEMM.nr, row = c + r * ldc, src = s.source + r * s.sourceStride
         var x0 = load16(acc), x1 = load16(acc + 16)
         if width == GEMM.nr {
             if s.first {
                 if let b = s.bias { x0 += load16(b); x1 += load16(b + 16) }
-                if let res = s.residual { x0 += load16(res + r * ldc); x1 += load16(res + r * ldc + 16) }
+                if let res = s.residual {
+                    x0 += load16(res + r * s.residualStride); x1 += load16(res + r * s.residualStride + 16)
+                }
             } else {
-                x0 += load16(row); x1 += load16(row + 16)
+                x0 += load16(src); x1 += load16(src + 16)
             }
         } else {
             // The ragged last panel: the same arithmetic, lane for lane, on the first `width` columns.
@@ -526,9 +591,9 @@ private func finishTile(
                 var v = j < 16 ? x0[j] : x1[j - 16]
                 if s.first {
                     if let b = s.bias { v += b[j] }
-                    if let res = s.residual { v += res[r * ldc + j] }
+                    if let res = s.residual { v += res[r * s.residualStride + j] }
                 } else {
-                    v += row[j]
+                    v += src[j]
                 }
                 if j < 16 { x0[j] = v } else { x1[j - 16] = v }
             }
@@ -559,7 +624,7 @@ extension GEMM {
         defer { a.deallocate(); b.deallocate(); c.deallocate(); tile.deallocate() }
         for i in 0..<(12 * lda + 1) { a[i] = Float(i % 7) * 0.25 - 0.75 }
         for i in 0..<(kb * nr) { b[i] = Float(i % 5) * 0.125 - 0.25 }
-        let store = TileStore(first: true, activate: false, bias: nil, residual: nil)
+        let store = TileStore(first: true, activate: false, bias: nil, residual: nil, source: c, sourceStride: nr)
         var best = [UInt64.max, UInt64.max]
         for _ in 0..<5 {
             for v in 0..<2 {
@@ -694,7 +759,8 @@ private func microKernel12(
     }
     if rows == 12 && width == GEMM.nr && !store.activate && store.bias == nil && store.residual == nil {
         // The plain full tile (attention's products, and every K block after the first but the last
-        // of an activated one): stored or added in place, no spill.
+        // of an activated one): stored, or added to its partial sums, with no spill.
+        let src = store.source, sld = store.sourceStride
         if store.first {
             store16(c, c00); store16(c + 16, c01); store16(c + ldc, c10); store16(c + ldc + 16, c11)
             store16(c + 2 * ldc, c20); store16(c + 2 * ldc + 16, c21); store16(c + 3 * ldc, c30); store16(c + 3 * ldc + 16, c31)
@@ -703,17 +769,17 @@ private func microKernel12(
             store16(c + 8 * ldc, c80); store16(c + 8 * ldc + 16, c81); store16(c + 9 * ldc, c90); store16(c + 9 * ldc + 16, c91)
             store16(c + 10 * ldc, ca0); store16(c + 10 * ldc + 16, ca1); store16(c + 11 * ldc, cb0); store16(c + 11 * ldc + 16, cb1)
         } else {
-            addStore16(c, c00); addStore16(c + 16, c01); addStore16(c + ldc, c10); addStore16(c + ldc + 16, c11)
-            addStore16(c + 2 * ldc, c20); addStore16(c + 2 * ldc + 16, c21)
-            addStore16(c + 3 * ldc, c30); addStore16(c + 3 * ldc + 16, c31)
-            addStore16(c + 4 * ldc, c40); addStore16(c + 4 * ldc + 16, c41)
-            addStore16(c + 5 * ldc, c50); addStore16(c + 5 * ldc + 16, c51)
-            addStore16(c + 6 * ldc, c60); addStore16(c + 6 * ldc + 16, c61)
-            addStore16(c + 7 * ldc, c70); addStore16(c + 7 * ldc + 16, c71)
-            addStore16(c + 8 * ldc, c80); addStore16(c + 8 * ldc + 16, c81)
-            addStore16(c + 9 * ldc, c90); addStore16(c + 9 * ldc + 16, c91)
-            addStore16(c + 10 * ldc, ca0); addStore16(c + 10 * ldc + 16, ca1)
-            addStore16(c + 11 * ldc, cb0); addStore16(c + 11 * ldc + 16, cb1)
+            addStore16(c, src, c00); addStore16(c + 16, src + 16, c01); addStore16(c + ldc, src + sld, c10); addStore16(c + ldc + 16, src + sld + 16, c11)
+            addStore16(c + 2 * ldc, src + 2 * sld, c20); addStore16(c + 2 * ldc + 16, src + 2 * sld + 16, c21)
+            addStore16(c + 3 * ldc, src + 3 * sld, c30); addStore16(c + 3 * ldc + 16, src + 3 * sld + 16, c31)
+            addStore16(c + 4 * ldc, src + 4 * sld, c40); addStore16(c + 4 * ldc + 16, src + 4 * sld + 16, c41)
+            addStore16(c + 5 * ldc, src + 5 * sld, c50); addStore16(c + 5 * ldc + 16, src + 5 * sld + 16, c51)
+            addStore16(c + 6 * ldc, src + 6 * sld, c60); addStore16(c + 6 * ldc + 16, src + 6 * sld + 16, c61)
+            addStore16(c + 7 * ldc, src + 7 * sld, c70); addStore16(c + 7 * ldc + 16, src + 7 * sld + 16, c71)
+            addStore16(c + 8 * ldc, src + 8 * sld, c80); addStore16(c + 8 * ldc + 16, src + 8 * sld + 16, c81)
+            addStore16(c + 9 * ldc, src + 9 * sld, c90); addStore16(c + 9 * ldc + 16, src + 9 * sld + 16, c91)
+            addStore16(c + 10 * ldc, src + 10 * sld, ca0); addStore16(c + 10 * ldc + 16, src + 10 * sld + 16, ca1)
+            addStore16(c + 11 * ldc, src + 11 * sld, cb0); addStore16(c + 11 * ldc + 16, src + 11 * sld + 16, cb1)
         }
         return
     }
