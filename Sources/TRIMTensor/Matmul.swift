@@ -123,8 +123,9 @@ public enum GEMM {
     }
 
     /// The micro-kernel this process uses on x86-64: `TRIM_GEMM_KERNEL=avx512|avx2` if set (other values are
-    /// ignored), otherwise the faster of the two on an L1-resident 12 × 256 × 32 product, timed once at first
-    /// use (under 1 ms).
+    /// ignored); the 6 × 16 family when the CPU reports no AVX-512 (`avx512f` missing from Linux's
+    /// `/proc/cpuinfo`: no build can give the 12 × 32 kernel its 24 vector registers there); otherwise the
+    /// faster of the two on an L1-resident 12 × 256 × 32 product, timed once at first use (under 1 ms).
     ///
     /// Swift has no compile-time test for the target's vector extensions, and the right kernel depends on
     /// what the code was compiled for (`-target-cpu native` on an AVX2 machine makes every `SIMD16<Float>` two
@@ -136,7 +137,7 @@ public enum GEMM {
     public static let kernel: Kernel = {
         if let s = ProcessInfo.processInfo.environment["TRIM_GEMM_KERNEL"], let k = Kernel(rawValue: s) { return k }
         #if arch(x86_64)
-        return fasterKernel()
+        return cpuReportsAVX512() == false ? .avx2 : fasterKernel()
         #else
         return .avx512
         #endif
@@ -614,9 +615,24 @@ private func finishTile(
 
 #if arch(x86_64)
 extension GEMM {
+    /// Whether the CPU reports AVX-512 Foundation (`avx512f` among the `flags` of Linux's `/proc/cpuinfo`);
+    /// `nil` where that cannot be read.
+    static func cpuReportsAVX512() -> Bool? {
+        #if os(Linux)
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        return flags.split(whereSeparator: { $0 == " " || $0 == "\t" }).contains("avx512f")
+        #else
+        return nil
+        #endif
+    }
+
     /// `kernel`'s measurement: both kernels on the same L1-resident product (A 12 × 256, one 256 × 32 panel),
-    /// alternated, best of 5 rounds of 20 calls each. The 6 × 16 family is chosen only when it is clearly
-    /// faster (by more than a quarter): a wrong pick costs a factor of about two either way, a close call nothing.
+    /// alternated, best of 5 rounds of 20 calls each; the faster one is chosen. On L1-resident data the
+    /// spilling 12 × 32 kernel of an AVX2 build is only 1.35–1.65× slower (whole passes 2.3×: PERFORMANCE.md,
+    /// item 26) and an AVX-512 build's 6 × 16 kernel about 1.5×, so no margin in between is safe: an earlier
+    /// one (6 × 16 only when faster by a quarter) picked the spilling kernel in about one process in five on
+    /// an AVX2 host.
     static func fasterKernel() -> Kernel {
         let kb = 256, lda = kb + 16
         let a = allocateFloats(12 * lda + 1), b = allocateFloats(kb * nr), c = allocateFloats(mr * nr)
@@ -641,7 +657,7 @@ extension GEMM {
                 best[v] = min(best[v], DispatchTime.now().uptimeNanoseconds - t0)
             }
         }
-        return Double(best[1]) < 0.75 * Double(best[0]) ? .avx2 : .avx512
+        return best[1] < best[0] ? .avx2 : .avx512
     }
 }
 

@@ -103,14 +103,23 @@ let benchCommand = Command(
         if a.flag("json") {
             printJSON([("runs", .int(runs)), ("median_s", .object(JSONObject(medians.map { ($0.0, .double($0.1)) }))),
                        ("vision_layers", .int(k)), ("views", .int(views)), ("vision_gflops", .double(gflops)),
-                       ("peak_rss_bytes", .int(peakResidentBytes()))])
+                       ("peak_rss_bytes", .int(peakResidentBytes())), ("gemm_kernel", .string(gemmKernelName))])
             return
         }
-        print("trim bench: \(model.path), \(runs) runs, \(Parallelism.threads) threads")
+        print("trim bench: \(model.path), \(runs) runs, \(Parallelism.threads) threads, GEMM kernel \(gemmKernelName)")
         for (stage, s) in medians { print("  \(stage.padding(toLength: 11, withPad: " ", startingAt: 0)) \(formatSeconds(s))") }
         print(String(format: "  vision: %d view(s) × %d layers, %.1f GFLOP → %.1f GFLOP/s; peak memory %.0f MB", views, k,
                      flops / 1e9, gflops, Double(peakResidentBytes()) / 1e6))
     })
+
+/// The GEMM micro-kernel family this process uses (`GEMM.kernel` on x86-64; the 4 × 32 kernel elsewhere).
+var gemmKernelName: String {
+    #if arch(x86_64)
+    return GEMM.kernel.rawValue
+    #else
+    return "4x32"
+    #endif
+}
 
 /// `trim bench --method`: what each reducer costs beyond the vision pass every method shares, and what
 /// capturing their inputs costs the pass. Rounds interleave (plain and capturing encodes alternate in
