@@ -324,7 +324,8 @@ public enum GEMM {
                     let ap = a + i * lda + k0  // [height][kb], L1-resident across the panels
                     for p in j0..<j1 {
                         let n0 = p * nr
-                        var cp = c + i * ldc + n0, ldc = ldc
+                        // Where this K block's sums go (C, or the tile's slot until the last block).
+                        var cp = c + i * ldc + n0, cpStride = ldc
                         var store = TileStore(
                             first: first, activate: last && e.quickGELU,
                             bias: first ? e.bias.map { $0 + n0 } : nil,
@@ -333,21 +334,21 @@ public enum GEMM {
                         if let partials {
                             let slot = partials.buffer + (((i - rows.lowerBound) / mr) * slotsPerRowBlock + p - j0) * mr * nr
                             if k0 > 0 { store.source = UnsafePointer(slot); store.sourceStride = nr }
-                            if !last { cp = slot; ldc = nr }
+                            if !last { cp = slot; cpStride = nr }
                         }
                         let bp: UnsafePointer<Float>
                         if let widened { bp = UnsafePointer(widened + (p - j0) * kb * nr) } else { bp = packed + (p * k + k0) * nr }
                         let width = min(nr, n - n0)
                         #if arch(x86_64)
                         if narrow {
-                            narrowTile(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
+                            narrowTile(kb, ap, lda, height, bp, cp, cpStride, width: width, store: store, tile: tile)
                         } else if height <= 4 {
-                            microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
+                            microKernel4(kb, ap, lda, height, bp, cp, cpStride, width: width, store: store, tile: tile)
                         } else {
-                            microKernel12(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
+                            microKernel12(kb, ap, lda, height, bp, cp, cpStride, width: width, store: store, tile: tile)
                         }
                         #else
-                        microKernel4(kb, ap, lda, height, bp, cp, ldc, width: width, store: store, tile: tile)
+                        microKernel4(kb, ap, lda, height, bp, cp, cpStride, width: width, store: store, tile: tile)
                         #endif
                     }
                     i += height

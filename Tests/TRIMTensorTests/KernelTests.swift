@@ -277,8 +277,8 @@ final class KernelTests: XCTestCase {
     }
 
     func testGramIsTheFullProductBitForBit() {
-        // Row counts around the 96-row blocks and 32-column panels, widths of one and of two K blocks;
-        // 300 × 600 runs threaded.
+        // Row counts around the 32-column panels and past one 256-column block (300: two blocks, the second
+        // mirrored, threaded), widths of one and of two K blocks.
         for (r, d, seed) in [(1, 5, 301), (31, 70, 302), (96, 64, 303), (97, 600, 304), (300, 600, 305)] {
             let x = Self.random([r, d], seed: UInt64(seed))
             let full = linear(x, PackedMatrix(weight: x))
