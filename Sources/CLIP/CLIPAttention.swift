@@ -37,13 +37,17 @@ public struct CLIPAttention: Sendable {
     ///
     /// `sequences` > 1: `x` is that many equal sequences stacked (a batch of views); the projections run
     /// over all rows at once, attention within each sequence.
+    ///
+    /// `scratch`, when given, lends the q | k | v projection a spare buffer and gets it back after attention
+    /// (see `ScratchBuffers`); an observer that keeps the projection only makes the next layer copy it.
     public func callAsFunction(_ x: StridedMatrix, causal: Bool, residual: Tensor? = nil, sequences: Int = 1,
-                               observeQKV: ((Tensor) -> Void)? = nil) -> Tensor {
+                               observeQKV: ((Tensor) -> Void)? = nil, scratch: ScratchBuffers? = nil) -> Tensor {
         let headDim = x.columns / heads
-        let qkv = qkv_proj(x)
+        let qkv = qkv_proj(x, scratch: scratch)
         observeQKV?(qkv)
         let attended = multiHeadAttentionStrided(
             qkv: qkv, heads: heads, scale: 1 / Float(headDim).squareRoot(), causal: causal, sequences: sequences)
+        scratch?.give((consume qkv).scalars)
         return out_proj(attended, residual: residual)
     }
 }

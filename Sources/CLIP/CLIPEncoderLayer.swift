@@ -24,9 +24,13 @@ public struct CLIPEncoderLayer: Sendable {
     /// each half (`out_proj` and `fc2`). The layer norms write their outputs with a padded row stride
     /// (`StridedMatrix`) for the GEMMs that read them; the residual stream stays contiguous.
     /// `observeQKV` sees the attention's stacked q | k | v projection (see `CLIPAttention`); `sequences` > 1
-    /// runs a batch of equal sequences stacked in `x`, attention within each.
-    public func callAsFunction(_ x: Tensor, causal: Bool, sequences: Int = 1, observeQKV: ((Tensor) -> Void)? = nil) -> Tensor {
-        let h = self_attn(layer_norm1.strided(x), causal: causal, residual: x, sequences: sequences, observeQKV: observeQKV)
-        return mlp(layer_norm2.strided(h), residual: h)
+    /// runs a batch of equal sequences stacked in `x`, attention within each. `scratch`, shared by the layers
+    /// of one pass, lets each layer write its two largest outputs into the buffers of the layer before
+    /// (see `ScratchBuffers`).
+    public func callAsFunction(_ x: Tensor, causal: Bool, sequences: Int = 1, observeQKV: ((Tensor) -> Void)? = nil,
+                               scratch: ScratchBuffers? = nil) -> Tensor {
+        let h = self_attn(layer_norm1.strided(x), causal: causal, residual: x, sequences: sequences, observeQKV: observeQKV,
+                          scratch: scratch)
+        return mlp(layer_norm2.strided(h), residual: h, scratch: scratch)
     }
 }

@@ -23,9 +23,15 @@ public struct CLIPMLP: Sendable {
     }
 
     /// The same on a strided input (see `StridedMatrix`); fc1's output is strided too, for fc2 to read.
-    public func callAsFunction(_ x: StridedMatrix, residual: Tensor? = nil) -> Tensor {
+    /// `scratch`, when given, lends fc1's output a spare buffer and gets it back once fc2 has read it (see
+    /// `ScratchBuffers`).
+    public func callAsFunction(_ x: StridedMatrix, residual: Tensor? = nil, scratch: ScratchBuffers? = nil) -> Tensor {
         switch activation {
-        case .quickGELU: return fc2(fc1.strided(x, quickGELU: true), residual: residual)
+        case .quickGELU:
+            let h = fc1.strided(x, quickGELU: true, scratch: scratch)
+            let y = fc2(h, residual: residual)
+            scratch?.give((consume h).scalars)
+            return y
         case .gelu:
             // GELU(0) = 0 keeps the padding zero.
             let h = fc1.strided(x)

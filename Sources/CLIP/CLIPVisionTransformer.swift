@@ -82,8 +82,9 @@ public struct CLIPVisionTransformer: Sendable {
             throw CLIPError.invalidInput("layer \(k) is outside 0…\(layers.count) (layers loaded: \(layers.count) of \(config.layers))")
         }
         var h = try embeddings(pixelValues)
+        let scratch = ScratchBuffers()
         for (i, layer) in layers[0..<k].enumerated() {  // keeps one state, not all k + 1
-            h = layer(h, causal: false, observeQKV: i == k - 1 ? observeLastQKV : nil)
+            h = layer(h, causal: false, observeQKV: i == k - 1 ? observeLastQKV : nil, scratch: scratch)
         }
         return h
     }
@@ -101,8 +102,10 @@ public struct CLIPVisionTransformer: Sendable {
         }
         guard !pixelValues.isEmpty else { return [] }
         var h = Tensor.concatenateRows(try pixelValues.map { try embeddings($0) })  // [V·(P+1), D]
+        let scratch = ScratchBuffers()  // the layers' two largest outputs, reused from layer to layer
         for (i, layer) in layers[0..<k].enumerated() {
-            h = layer(h, causal: false, sequences: pixelValues.count, observeQKV: observeQKV.map { f in { f(i, $0) } })
+            h = layer(h, causal: false, sequences: pixelValues.count, observeQKV: observeQKV.map { f in { f(i, $0) } },
+                      scratch: scratch)
         }
         let t = config.tokenCount
         return (0..<pixelValues.count).map { h.rows(($0 * t)..<(($0 + 1) * t)) }

@@ -33,14 +33,16 @@ public struct Linear: Sendable {
         linear(x, weight, bias: bias, residual: residual, quickGELU: quickGELU)
     }
 
-    /// The same on a strided input (see `StridedMatrix`), read in place; the output is contiguous.
-    public func callAsFunction(_ x: StridedMatrix, residual: Tensor? = nil, quickGELU: Bool = false) -> Tensor {
-        linear(x, weight, bias: bias, residual: residual, quickGELU: quickGELU)
+    /// The same on a strided input (see `StridedMatrix`), read in place; the output is contiguous (in a
+    /// spare buffer of `scratch` when it has one of that size: see `ScratchBuffers`).
+    public func callAsFunction(_ x: StridedMatrix, residual: Tensor? = nil, quickGELU: Bool = false,
+                               scratch: ScratchBuffers? = nil) -> Tensor {
+        linear(x, weight, bias: bias, residual: residual, quickGELU: quickGELU, scratch: scratch)
     }
 
     /// The same on a strided input, with a strided output for the next GEMM to read (see `StridedMatrix`).
-    public func strided(_ x: StridedMatrix, quickGELU: Bool = false) -> StridedMatrix {
-        linearStrided(x, weight, bias: bias, quickGELU: quickGELU)
+    public func strided(_ x: StridedMatrix, quickGELU: Bool = false, scratch: ScratchBuffers? = nil) -> StridedMatrix {
+        linearStrided(x, weight, bias: bias, quickGELU: quickGELU, scratch: scratch)
     }
 }
 

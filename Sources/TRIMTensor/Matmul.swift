@@ -989,18 +989,18 @@ public func linear(
 }
 
 /// The body of `linear`: `rows` rows of A `lda` floats apart (k = `weight.inputs` of them used) times Wᵀ,
-/// into `rows · ldc` floats whose columns n ..< ldc are zero. `residual`, when given, is contiguous
-/// `[rows, n]`. Requires rows, k, n > 0.
+/// into `rows · ldc` floats whose columns n ..< ldc are zero — a spare buffer of that size from
+/// `scratch` when it has one, otherwise a new one. `residual`, when given, is contiguous `[rows, n]`.
+/// Requires rows, k, n > 0.
 func linearRows(
     _ a: UnsafePointer<Float>, lda: Int, rows m: Int, _ weight: PackedMatrix, bias: [Float]?, residual: Tensor?,
-    quickGELU: Bool, ldc: Int
+    quickGELU: Bool, ldc: Int, scratch: ScratchBuffers? = nil
 ) -> [Float] {
     let n = weight.outputs, k = weight.inputs
     precondition(residual == nil || ldc == n, "linear: a residual needs a contiguous output")
-    // The GEMM's first K block overwrites every element of C with bias + residual + A·B, so C starts
-    // uninitialised.
-    return [Float](unsafeUninitializedCapacity: m * ldc) { c, initialized in
-        let cp = c.baseAddress!
+    // The GEMM's first K block overwrites every element of C with bias + residual + A·B, so C may start
+    // uninitialised or hold anything.
+    func fill(_ cp: UnsafeMutablePointer<Float>) {
         let p = weight.operand
         func run(_ b: UnsafePointer<Float>?, _ r: UnsafePointer<Float>?) {
             GEMM.multiplyAddParallel(
@@ -1012,8 +1012,15 @@ func linearRows(
         }
         if let bias { bias.withUnsafeBufferPointer { withResidual($0.baseAddress!) } } else { withResidual(nil) }
         if ldc > n {
-            for i in 0..<m { (cp + i * ldc + n).initialize(repeating: 0, count: ldc - n) }
+            for i in 0..<m { (cp + i * ldc + n).update(repeating: 0, count: ldc - n) }
         }
+    }
+    if var reused = scratch?.take(count: m * ldc) {
+        reused.withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
+        return reused
+    }
+    return [Float](unsafeUninitializedCapacity: m * ldc) { c, initialized in
+        fill(c.baseAddress!)
         initialized = m * ldc
     }
 }

@@ -69,9 +69,11 @@ public func layerNormStrided(_ x: Tensor, weight: [Float], bias: [Float], eps: F
 }
 
 /// `linear` on a strided input, read in place: `act(x · Wᵀ + bias + residual)` as a contiguous
-/// `[x.rows, outputs]` tensor (`residual`, when given, has that shape).
+/// `[x.rows, outputs]` tensor (`residual`, when given, has that shape), written into a spare buffer of
+/// `scratch` when it has one of that size.
 public func linear(
-    _ x: StridedMatrix, _ weight: PackedMatrix, bias: [Float]? = nil, residual: Tensor? = nil, quickGELU: Bool = false
+    _ x: StridedMatrix, _ weight: PackedMatrix, bias: [Float]? = nil, residual: Tensor? = nil, quickGELU: Bool = false,
+    scratch: ScratchBuffers? = nil
 ) -> Tensor {
     let n = weight.outputs
     precondition(residual == nil || residual!.shape == [x.rows, n], "linear: residual shape ≠ [\(x.rows), \(n)]")
@@ -81,15 +83,17 @@ public func linear(
     checkLinear(x, weight, bias)
     let out = x.scalars.withUnsafeBufferPointer {
         linearRows($0.baseAddress!, lda: x.stride, rows: x.rows, weight, bias: bias, residual: residual,
-                   quickGELU: quickGELU, ldc: n)
+                   quickGELU: quickGELU, ldc: n, scratch: scratch)
     }
     return Tensor(shape: [x.rows, n], scalars: out)
 }
 
 /// `linear` on a strided input whose output feeds another GEMM: written with the row stride
-/// `StridedMatrix.stride(forColumns: outputs)` (e.g. fc1's output, fc2's input).
+/// `StridedMatrix.stride(forColumns: outputs)` (e.g. fc1's output, fc2's input); into a spare buffer of
+/// `scratch` when it has one of that size.
 public func linearStrided(
-    _ x: StridedMatrix, _ weight: PackedMatrix, bias: [Float]? = nil, quickGELU: Bool = false
+    _ x: StridedMatrix, _ weight: PackedMatrix, bias: [Float]? = nil, quickGELU: Bool = false,
+    scratch: ScratchBuffers? = nil
 ) -> StridedMatrix {
     let n = weight.outputs
     if x.rows == 0 || x.columns == 0 || n == 0 {
@@ -99,7 +103,7 @@ public func linearStrided(
     let s = StridedMatrix.stride(forColumns: n)
     let out = x.scalars.withUnsafeBufferPointer {
         linearRows($0.baseAddress!, lda: x.stride, rows: x.rows, weight, bias: bias, residual: nil,
-                   quickGELU: quickGELU, ldc: s)
+                   quickGELU: quickGELU, ldc: s, scratch: scratch)
     }
     return StridedMatrix(rows: x.rows, columns: n, stride: s, scalars: out)
 }

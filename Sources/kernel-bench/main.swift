@@ -98,48 +98,64 @@ func gemmBench(runs: Int, rowCount: Int, json: Bool) {
                    ("gemm_gflops_f16_weights", .object(JSONObject(halfRows))),
                    ("fma_peak_gflops", .double(peak))])
     } else {
-        print(String(format: "  FMA peak         %7.1f GFLOP/s (%d threads; best of %d; %d independent 16-lane chains, no memory)",
-                     peak, Parallelism.threads, max(3, runs), GEMM.kernel == .avx2 ? 6 : 16))
+        print(String(format: "  FMA peak         %7.1f GFLOP/s (%d threads; best of %d; %d independent %d-lane chains, no memory)",
+                     peak, Parallelism.threads, max(3, runs), GEMM.kernel == .avx2 ? 12 : 16, GEMM.kernel == .avx2 ? 8 : 16))
         #if arch(x86_64)
-        print("  micro-kernel     \(GEMM.kernel.rawValue) (measured at first use; TRIM_GEMM_KERNEL=avx512|avx2 forces one)")
+        print("  micro-kernel     \(GEMM.kernel.rawValue) (TRIM_GEMM_KERNEL=avx512|avx2 forces one; see GEMM.kernel)")
         #endif
     }
 }
 
-/// The machine's fp32 FMA throughput as this build reaches it: every thread runs independent 16-lane
-/// fused multiply-add chains (enough to cover the FMA latency on two ports) for ~50 ms, no loads or
-/// stores — 16 chains (16 zmm registers) when the GEMM uses the AVX-512-sized kernel, 6 (12 ymm
-/// registers) with the AVX2-sized one, where 16 chains would need 32 ymm registers and spill. The GEMM's
+/// The machine's fp32 FMA throughput as this build reaches it: every thread runs independent fused
+/// multiply-add chains (enough to cover the FMA latency on two ports) for ~50 ms, no loads or stores —
+/// 16 chains of 16 lanes (16 zmm registers) when the GEMM uses the AVX-512-sized kernel, 12 of 8 lanes (12
+/// ymm registers) with the AVX2-sized one, where 16-lane chains are two ymm registers each. The GEMM's
 /// GFLOP/s are best read as a fraction of this.
+///
+/// The AVX2 form once ran 6 chains of 16 lanes beside 10 unused ones that were still summed at the end:
+/// the compiler kept those in stack slots inside the loop, and the ceiling read about 0.72 of the true one
+/// (PERFORMANCE.md, item 27).
 func fmaPeakGFLOPs() -> Double {
     let threads = Parallelism.threads
     let narrow = GEMM.kernel == .avx2
-    let chains = narrow ? 6 : 16, iterations = narrow ? 8_000_000 : 4_000_000
+    let lanes = narrow ? 8 : 16, chains = narrow ? 12 : 16, iterations = narrow ? 8_000_000 : 4_000_000
     let t0 = DispatchTime.now().uptimeNanoseconds
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
     defer { sink.deallocate() }
     Parallelism.parallelFor(threads) { t in
+        if narrow {
+            sink[t] = fmaChains8(iterations, start: Float(t))
+            return
+        }
         let m = SIMD16<Float>(repeating: 0.9999), b = SIMD16<Float>(repeating: 1e-4)
         var a0 = SIMD16<Float>(repeating: Float(t)), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
         var a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0
-        if narrow {
-            for _ in 0..<iterations {
-                a0 = a0.addingProduct(m, b); a1 = a1.addingProduct(m, b); a2 = a2.addingProduct(m, b)
-                a3 = a3.addingProduct(m, b); a4 = a4.addingProduct(m, b); a5 = a5.addingProduct(m, b)
-            }
-        } else {
-            for _ in 0..<iterations {
-                a0 = a0.addingProduct(m, b); a1 = a1.addingProduct(m, b); a2 = a2.addingProduct(m, b); a3 = a3.addingProduct(m, b)
-                a4 = a4.addingProduct(m, b); a5 = a5.addingProduct(m, b); a6 = a6.addingProduct(m, b); a7 = a7.addingProduct(m, b)
-                a8 = a8.addingProduct(m, b); a9 = a9.addingProduct(m, b); a10 = a10.addingProduct(m, b); a11 = a11.addingProduct(m, b)
-                a12 = a12.addingProduct(m, b); a13 = a13.addingProduct(m, b); a14 = a14.addingProduct(m, b); a15 = a15.addingProduct(m, b)
-            }
+        for _ in 0..<iterations {
+            a0 = a0.addingProduct(m, b); a1 = a1.addingProduct(m, b); a2 = a2.addingProduct(m, b); a3 = a3.addingProduct(m, b)
+            a4 = a4.addingProduct(m, b); a5 = a5.addingProduct(m, b); a6 = a6.addingProduct(m, b); a7 = a7.addingProduct(m, b)
+            a8 = a8.addingProduct(m, b); a9 = a9.addingProduct(m, b); a10 = a10.addingProduct(m, b); a11 = a11.addingProduct(m, b)
+            a12 = a12.addingProduct(m, b); a13 = a13.addingProduct(m, b); a14 = a14.addingProduct(m, b); a15 = a15.addingProduct(m, b)
         }
         sink[t] = (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11 + a12 + a13 + a14 + a15).sum()
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     precondition(sink[0].isFinite)
-    return Double(iterations) * Double(chains) * 16 * 2 * Double(threads) / seconds / 1e9
+    return Double(iterations) * Double(chains * lanes) * 2 * Double(threads) / seconds / 1e9
+}
+
+/// 12 independent 8-lane multiply-add chains (`fmaPeakGFLOPs`' AVX2 form): 12 ymm accumulators and 2
+/// operands, 14 of 16 registers. Returns their sum, so that none is dead.
+@inline(never)
+func fmaChains8(_ iterations: Int, start: Float) -> Float {
+    let m = SIMD8<Float>(repeating: 0.9999), b = SIMD8<Float>(repeating: 1e-4)
+    var a0 = SIMD8<Float>(repeating: start), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+    var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+    for _ in 0..<iterations {
+        a0 = a0.addingProduct(m, b); a1 = a1.addingProduct(m, b); a2 = a2.addingProduct(m, b); a3 = a3.addingProduct(m, b)
+        a4 = a4.addingProduct(m, b); a5 = a5.addingProduct(m, b); a6 = a6.addingProduct(m, b); a7 = a7.addingProduct(m, b)
+        a8 = a8.addingProduct(m, b); a9 = a9.addingProduct(m, b); a10 = a10.addingProduct(m, b); a11 = a11.addingProduct(m, b)
+    }
+    return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum()
 }
 
 /// CPU seconds consumed by the calling thread so far.

@@ -143,6 +143,28 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testScratchBuffersAreWrittenIntoAndGiveTheSameBits() {
+        // fc1's shape with a padded output stride (1040) and a contiguous one, 25 rows; the spare buffer is
+        // filled with NaN, so any element the product failed to overwrite would show.
+        let x = StridedMatrix(Self.random([25, 1024], seed: 31))
+        let w = PackedMatrix(weight: Self.random([1024, 1024], seed: 32)), b = Self.random([1024], seed: 33).scalars
+        let fresh = linearStrided(x, w, bias: b, quickGELU: true)
+        let scratch = ScratchBuffers()
+        scratch.give([Float](repeating: .nan, count: 3))  // a wrong size is never handed out
+        scratch.give([Float](repeating: .nan, count: 25 * 1040))
+        let reused = linearStrided(x, w, bias: b, quickGELU: true, scratch: scratch)
+        XCTAssertEqual(reused, fresh)
+        Self.assertPaddingIsZero(reused)
+        // The spare buffer was the one written into: handed back and taken again, its storage comes back.
+        let address = reused.scalars.withUnsafeBufferPointer { $0.baseAddress }
+        scratch.give((consume reused).scalars)
+        let again = linear(x, w, bias: b, scratch: scratch)  // contiguous: 25 × 1024, another size
+        XCTAssertEqual(again, linear(x, w, bias: b))
+        let third = linearStrided(x, w, bias: b, quickGELU: true, scratch: scratch)
+        XCTAssertEqual(third, fresh)
+        XCTAssertEqual(third.scalars.withUnsafeBufferPointer { $0.baseAddress }, address)
+    }
+
     static func assertPaddingIsZero(_ m: StridedMatrix, file: StaticString = #filePath, line: UInt = #line) {
         for r in 0..<m.rows {
             for j in m.columns..<m.stride where m.scalars[r * m.stride + j] != 0 {
