@@ -3,8 +3,9 @@
 // A Swift array larger than glibc's largest mmap threshold (32 MB) is mapped afresh on every allocation
 // and unmapped when freed, so each new one costs a page fault and a page of zeroes per 4 KiB. In a
 // batched vision pass two outputs of every layer are that large — the stacked q | k | v projection (2,885
-// × 3,072 floats at five LLaVA-NeXT views, 35 MB) and fc1's output (47 MB) — and mapping them anew in
-// each of 23 layers cost about 2.5 % of the pass in the kernel (PERFORMANCE.md, item 27). A pass that
+// × 3,072 floats at five LLaVA-NeXT views, 35 MB) and fc1's output (47 MB). Mapping them anew in each of
+// 23 layers put 2.5 % of the pass's samples in page faults and zeroing, and the pass took 0.88 of its time
+// once they were reused (six alternated rounds: PERFORMANCE.md, item 27). A pass that
 // owns a `ScratchBuffers` gives each such buffer back once the next product has read it, and the same
 // product of the next layer writes into it instead. Every element is overwritten (the products' first K
 // block stores, padding columns are zeroed), so results are bit-identical with or without it.
