@@ -12,7 +12,9 @@
 
 /// A few spare `[Float]` buffers, matched by exact size, for one sequence of layers on one thread.
 public final class ScratchBuffers {
-    private var spare: [[Float]] = []
+    /// Unchecked: every access would otherwise carry a dynamic exclusivity check (`.ci/run` keeps TRIMTensor
+    /// free of them); the buffers belong to one pass on one thread, and nothing here reenters.
+    @exclusivity(unchecked) private var spare: [[Float]] = []
     /// Buffers kept at most (a transformer layer hands back two).
     private let limit = 4
 
