@@ -99,7 +99,7 @@ func gemmBench(runs: Int, rowCount: Int, json: Bool) {
                    ("fma_peak_gflops", .double(peak))])
     } else {
         print(String(format: "  FMA peak         %7.1f GFLOP/s (%d threads; best of %d; %d independent %d-lane chains, no memory)",
-                     peak, Parallelism.threads, max(3, runs), GEMM.kernel == .avx2 ? 12 : 16, GEMM.kernel == .avx2 ? 8 : 16))
+                     peak, Parallelism.threads, max(3, runs), fmaChainShape().chains, fmaChainShape().lanes))
         #if arch(x86_64)
         print("  micro-kernel     \(GEMM.kernel.rawValue) (TRIM_GEMM_KERNEL=avx512|avx2 forces one; see GEMM.kernel)")
         #endif
@@ -117,8 +117,8 @@ func gemmBench(runs: Int, rowCount: Int, json: Bool) {
 /// (PERFORMANCE.md, item 27).
 func fmaPeakGFLOPs() -> Double {
     let threads = Parallelism.threads
-    let narrow = GEMM.kernel == .avx2
-    let lanes = narrow ? 8 : 16, chains = narrow ? 12 : 16, iterations = narrow ? 8_000_000 : 4_000_000
+    let (chains, lanes) = fmaChainShape(), narrow = lanes == 8
+    let iterations = narrow ? 8_000_000 : 4_000_000
     let t0 = DispatchTime.now().uptimeNanoseconds
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: threads)
     defer { sink.deallocate() }
@@ -142,6 +142,10 @@ func fmaPeakGFLOPs() -> Double {
     precondition(sink[0].isFinite)
     return Double(iterations) * Double(chains * lanes) * 2 * Double(threads) / seconds / 1e9
 }
+
+/// The chains `fmaPeakGFLOPs` runs for this process's kernel family: 12 of 8 lanes with the AVX2-sized
+/// kernel, 16 of 16 otherwise.
+func fmaChainShape() -> (chains: Int, lanes: Int) { GEMM.kernel == .avx2 ? (12, 8) : (16, 16) }
 
 /// 12 independent 8-lane multiply-add chains (`fmaPeakGFLOPs`' AVX2 form): 12 ymm accumulators and 2
 /// operands, 14 of 16 registers. Returns their sum, so that none is dead.
